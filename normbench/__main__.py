@@ -1,0 +1,5 @@
+"""`python -m normbench` runs the command-line interface."""
+
+from normbench.cli import app
+
+app()

@@ -1,0 +1,165 @@
+"""The `normbench` command line: each command parses its options and calls one library function."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="normbench: which normalization layer should I use here? Run suites, report, compare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out_console = Console()
+err_console = Console(stderr=True)
+
+EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
+    return typer.Exit(code)
+
+
+class ReportFormat(str, Enum):
+    html = "html"
+    md = "md"
+    json = "json"
+
+
+class ExportFormat(str, Enum):
+    csv = "csv"
+    parquet = "parquet"
+
+
+class ListWhat(str, Enum):
+    norms = "norms"
+    models = "models"
+    datasets = "datasets"
+    suites = "suites"
+
+
+@app.command()
+def run(
+    suite: Annotated[Path, typer.Argument(help="Suite YAML file, e.g. suites/quick.yaml")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output directory [default: reports/<suite name>]")] = None,
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a suite field: key=value (YAML value), repeatable")] = None,
+    resume: Annotated[bool, typer.Option("--resume/--fresh", help="Skip runs already stored / start the store over")] = True,
+    report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html when done")] = True,
+    skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable", help="Record runs on absent devices as skipped instead of failing")] = False,
+    executor: Annotated[str, typer.Option(help="serial or local (a pool of worker processes)")] = "local",
+    workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for --executor local [default: one per core]")] = None,
+) -> None:
+    """Train every run of SUITE that is not stored yet, then write the report."""
+    from normbench.runner import OutputLockedError, run_suite
+    from normbench.store import StoreError
+    from normbench.suite import SuiteError
+
+    try:
+        summary = run_suite(
+            suite, out_dir=out, overrides=set_ or [], resume=resume, write_report=report,
+            skip_unavailable=skip_unavailable, executor=executor, workers=workers, console=err_console,
+        )
+    except (SuiteError, StoreError, OutputLockedError) as exc:
+        raise _fail(str(exc))
+    except ValueError as exc:  # e.g. an unknown executor name
+        raise _fail(str(exc))
+    except KeyboardInterrupt:
+        err_console.print("interrupted: finished runs are stored; run the same command again to resume")
+        raise typer.Exit(130)
+    outcomes = ", ".join(f"{name} {count}" for name, count in sorted(summary.outcomes.items())) or "nothing to train"
+    err_console.print(
+        f"{summary.total} runs ({summary.skipped_as_done} already stored; {outcomes}) in {summary.elapsed_s:.1f} s"
+    )
+    if summary.report_path:
+        out_console.print(f"report: {summary.report_path}")
+    if summary.failed:
+        err_console.print(f"[red]{summary.failed} run(s) failed[/]; see the report's warnings")
+        raise typer.Exit(EXIT_RUNS_FAILED)
+
+
+@app.command()
+def report(
+    out_dir: Annotated[Path, typer.Argument(help="Output directory of a run (holds results.sqlite)")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Report file [default: OUT_DIR/report.<ext>]")] = None,
+    format_: Annotated[ReportFormat, typer.Option("--format", "-f")] = ReportFormat.html,
+    all_runs: Annotated[bool, typer.Option("--all", help="Every stored run, not only the latest suite's")] = False,
+) -> None:
+    """Write the report of stored results (html, md or json)."""
+    from normbench.report import write_report
+    from normbench.runner import render_report_atomically
+    from normbench.store import StoreError
+
+    path = output or out_dir / f"report.{format_.value}"
+    try:
+        render_report_atomically(write_report, out_dir, path, format_.value, all_runs=all_runs)
+    except StoreError as exc:
+        raise _fail(str(exc))
+    out_console.print(f"report: {path}")
+
+
+@app.command()
+def export(
+    out_dir: Annotated[Path, typer.Argument(help="Output directory of a run (holds results.sqlite)")],
+    format_: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.csv,
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write [default: OUT_DIR/runs.<ext>]")] = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Every stored run, not only the latest suite's")] = False,
+) -> None:
+    """Export one row per run (csv or parquet) for pandas/seaborn."""
+    from normbench.export import ExportError, export_runs
+    from normbench.store import StoreError
+
+    path = output or out_dir / f"runs.{format_.value}"
+    try:
+        rows = export_runs(out_dir, path, format_.value, all_runs=all_runs)
+    except (StoreError, ExportError) as exc:
+        raise _fail(str(exc))
+    out_console.print(f"{rows} runs written to {path}")
+
+
+@app.command()
+def validate(
+    suite: Annotated[Path, typer.Argument(help="Suite YAML file")],
+    set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a suite field: key=value")] = None,
+    skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable")] = False,
+) -> None:
+    """Check a suite without training; print how many runs it expands to."""
+    from normbench.checks import check_suite
+    from normbench.suite import SuiteError, expand, load_suite
+
+    try:
+        parsed, _ = load_suite(suite, set_ or [])
+        check = check_suite(parsed, source=suite, skip_unavailable=skip_unavailable)
+        specs = expand(parsed)
+    except SuiteError as exc:
+        raise _fail(str(exc))
+    for device, reason in check.unavailable_devices.items():
+        err_console.print(f"[yellow]will skip[/] {device}: {reason}")
+    out_console.print(f"{suite}: valid, {len(specs)} runs")
+
+
+@app.command("list")
+def list_(what: Annotated[ListWhat, typer.Argument(help="norms, models, datasets or suites")] = ListWhat.norms) -> None:
+    """List registered norms, models, datasets or shipped suites."""
+    from normbench.catalog import catalog
+
+    for line in catalog(what.value):
+        out_console.print(line, highlight=False)
+
+
+@app.command()
+def env() -> None:
+    """Print the environment normbench records with every result (JSON)."""
+    from normbench.env import capture_environment
+
+    out_console.print_json(json.dumps(capture_environment()))
+
+
+def main() -> None:  # pragma: no cover - console-script shim
+    app()

@@ -1,0 +1,46 @@
+"""ResultFrames: the pandas view of a results store that stats and reports read (no torch here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pandas as pd
+
+# Columns of ResultFrames.runs, one row per stored run (any outcome).
+RUN_COLUMNS = [
+    "run_id", "suite", "kind", "model", "dataset", "norm", "norm_label", "norm_options",
+    "model_options", "dataset_options", "batch_size", "seed", "device", "optimizer", "lr",
+    "steps", "epochs", "outcome", "error", "final_test_accuracy", "final_test_loss",
+    "final_train_loss", "step_time_median_s", "samples_per_s", "steps_done", "wall_time_s",
+    "started_at", "finished_at",
+]
+
+# Columns of ResultFrames.curves, one row per evaluation point of a run.
+CURVE_COLUMNS = [
+    "run_id", "step", "epoch", "samples_seen", "train_loss", "test_loss", "test_accuracy",
+    "wall_time_s",
+]
+
+# Run outcomes. Only COMPLETED runs have meaningful final metrics; DIVERGED runs are failures
+# of the configuration (a result); UNDEFINED means the norm has no definition there (e.g. BN
+# with one value per channel); FAILED is an error of the run itself; SKIPPED never ran.
+COMPLETED, DIVERGED, UNDEFINED, FAILED, SKIPPED = "completed", "diverged", "undefined", "failed", "skipped"
+OUTCOMES = (COMPLETED, DIVERGED, UNDEFINED, FAILED, SKIPPED)
+
+
+@dataclass
+class ResultFrames:
+    """Everything a report needs from one output directory."""
+
+    runs: pd.DataFrame
+    curves: pd.DataFrame
+    environment: dict[str, Any] = field(default_factory=dict)
+    suite_name: str = ""
+    suite_description: str = ""
+    suite_yaml: str = ""
+    command: str = ""
+
+    @classmethod
+    def empty(cls) -> "ResultFrames":
+        return cls(runs=pd.DataFrame(columns=RUN_COLUMNS), curves=pd.DataFrame(columns=CURVE_COLUMNS))

@@ -1,0 +1,165 @@
+"""`normbench run`: validate a suite, train what is missing, store each run, write the report."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import shlex
+import sys
+import time
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from normbench.checks import check_suite
+from normbench.env import capture_environment, now_iso
+from normbench.frames import FAILED, SKIPPED
+from normbench.store import STORE_FILENAME, RunResult, Store, store_path
+from normbench.suite import expand, load_suite
+
+
+class OutputLockedError(Exception):
+    """Another normbench process is writing to the same output directory."""
+
+
+@dataclass
+class RunSummary:
+    """What one `normbench run` did."""
+
+    out_dir: Path
+    total: int
+    skipped_as_done: int
+    outcomes: Counter = field(default_factory=Counter)
+    report_path: Path | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return self.outcomes.get(FAILED, 0)
+
+
+def default_out_dir(suite_name: str) -> Path:
+    return Path("reports") / suite_name
+
+
+@contextmanager
+def output_lock(out_dir: Path) -> Iterator[None]:
+    """Exclusive lock on an output directory, so two runs never write one store at once."""
+    lock_path = out_dir / ".normbench.lock"
+    handle = open(lock_path, "w")
+    try:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise OutputLockedError(
+                f"{out_dir}: another `normbench run` is writing here; wait for it or choose another --out"
+            ) from None
+        handle.write(str(os.getpid()))
+        handle.flush()
+        yield
+    finally:
+        handle.close()
+
+
+def remove_store(out_dir: Path) -> None:
+    """Delete the store and its WAL side files (for --fresh)."""
+    for suffix in ("", "-wal", "-shm"):
+        path = out_dir / (STORE_FILENAME + suffix)
+        if path.exists():
+            path.unlink()
+
+
+def run_suite(
+    suite_path: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    overrides: list[str] | None = None,
+    resume: bool = True,
+    write_report: bool = True,
+    skip_unavailable: bool = False,
+    executor: str = "local",
+    workers: int | None = None,
+    console: Console | None = None,
+    command: str | None = None,
+) -> RunSummary:
+    """Run a suite end to end. Raises SuiteError (bad input, nothing written) or OutputLockedError."""
+    from normbench.executors import create_executor
+
+    console = console or Console(stderr=True)
+    started = time.perf_counter()
+    suite, yaml_text = load_suite(suite_path, overrides)
+    check = check_suite(suite, source=suite_path, skip_unavailable=skip_unavailable)
+    specs = expand(suite)
+    runner = create_executor(executor, workers)  # validates the executor name before writing anything
+    out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)
+    command = command or shlex.join(["normbench", *sys.argv[1:]])
+
+    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):
+        if not resume:
+            remove_store(out)
+        with Store(store_path(out)) as store:
+            store.record_environment(capture_environment(), now_iso())
+            store.record_suite(suite.name, suite.description, yaml_text, command, [s.run_id for s in specs], now_iso())
+            done = store.final_run_ids()
+            summary = RunSummary(out_dir=out, total=len(specs), skipped_as_done=sum(s.run_id in done for s in specs))
+            todo = [s for s in specs if s.run_id not in done and s.device not in check.unavailable_devices]
+            for spec in specs:
+                if spec.device in check.unavailable_devices and spec.run_id not in done:
+                    stamp = now_iso()
+                    result = RunResult(spec=spec, outcome=SKIPPED, error=check.unavailable_devices[spec.device],
+                                       started_at=stamp, finished_at=stamp)
+                    store.write_run(result)
+                    summary.outcomes[SKIPPED] += 1
+            if summary.skipped_as_done:
+                console.print(f"[dim]resume: {summary.skipped_as_done} of {len(specs)} runs already stored in {out}[/]")
+            _train_all(runner, todo, store, summary, console)
+        if write_report:
+            from normbench.report import write_report as render_report
+
+            summary.report_path = out / "report.html"
+            render_report_atomically(render_report, out, summary.report_path)
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+def _train_all(runner, todo, store: Store, summary: RunSummary, console: Console) -> None:
+    if not todo:
+        return
+    columns = (
+        TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
+        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
+    )
+    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal and os.environ.get("NORMBENCH_PROGRESS") != "1") as progress:
+        task = progress.add_task("", total=len(todo))
+        for result in runner.run(todo):
+            store.write_run(result)
+            summary.outcomes[result.outcome] += 1
+            label = f"{result.spec.model}/{result.spec.norm_label}/b{result.spec.batch_size}/s{result.spec.seed}"
+            progress.update(task, advance=1, description=f"{label}: {result.outcome}")
+            if result.outcome == FAILED:
+                first_line = result.error.splitlines()[0] if result.error else ""
+                progress.console.print(f"[red]failed[/] {label}: {first_line}")
+    if not console.is_terminal:
+        console.print(f"trained {len(todo)} runs: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())))
+
+
+def render_report_atomically(write_report, out_dir: Path, path: Path, fmt: str = "html", all_runs: bool = False) -> Path:
+    """Render the report for `out_dir` to a temporary file, then move it into place."""
+    from normbench.store import load_frames
+
+    frames = load_frames(out_dir, all_runs=all_runs)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    try:
+        write_report(frames, tmp, fmt)
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return path

@@ -1,0 +1,113 @@
+"""RunSpec: the frozen, hashable description of one training run, and its stable id."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Bump when the meaning of a RunSpec field changes, so old ids never match new runs.
+SPEC_VERSION = 1
+
+Options = tuple[tuple[str, Any], ...]
+_MAPPING = "__mapping__"  # marks a frozen nested dict, so lists of pairs are never mistaken for one
+
+
+def freeze_options(options: dict[str, Any] | None) -> Options:
+    """Turn an options mapping into a sorted tuple of pairs (lists become tuples) so it hashes."""
+    if not options:
+        return ()
+    return tuple(sorted((str(k), _freeze_value(v)) for k, v in options.items()))
+
+
+def _freeze_value(value: Any) -> Any:
+    if isinstance(value, dict):
+        return (_MAPPING,) + freeze_options(value)
+    if isinstance(value, (list, tuple)):
+        return tuple(_freeze_value(v) for v in value)
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys and no whitespace: the same data always gives the same text."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), default=_json_default)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"not JSON-serializable: {value!r}")
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """Everything that determines one training run; two equal specs give bitwise-equal CPU metrics."""
+
+    suite: str
+    model: str
+    dataset: str
+    norm: str
+    batch_size: int
+    seed: int
+    device: str
+    steps: int | None
+    epochs: float | None
+    optimizer: str
+    lr: float
+    momentum: float
+    weight_decay: float
+    eval_every: int
+    norm_label: str = ""
+    model_options: Options = field(default_factory=tuple)
+    dataset_options: Options = field(default_factory=tuple)
+    norm_options: Options = field(default_factory=tuple)
+    kind: str = "training"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON view (options as dicts) used for storage and hashing."""
+        data = asdict(self)
+        for key in ("model_options", "dataset_options", "norm_options"):
+            data[key] = _options_to_json(getattr(self, key))
+        return data
+
+    @property
+    def run_id(self) -> str:
+        """Stable id: sha256 of the canonical JSON of the spec plus SPEC_VERSION (16 hex chars)."""
+        payload = canonical_json({"spec_version": SPEC_VERSION, "spec": self.to_dict()})
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def model_kwargs(self) -> dict[str, Any]:
+        return _options_to_json(self.model_options)
+
+    @property
+    def dataset_kwargs(self) -> dict[str, Any]:
+        return _options_to_json(self.dataset_options)
+
+    @property
+    def norm_kwargs(self) -> dict[str, Any]:
+        return _options_to_json(self.norm_options)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
+        """Rebuild a spec stored with :meth:`to_dict`."""
+        values = dict(data)
+        for key in ("model_options", "dataset_options", "norm_options"):
+            values[key] = freeze_options(values.get(key) or {})
+        return cls(**values)
+
+
+def _options_to_json(options: Options) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in options:
+        out[key] = _thaw_value(value)
+    return out
+
+
+def _thaw_value(value: Any) -> Any:
+    if isinstance(value, tuple):
+        if value and value[0] == _MAPPING:
+            return _options_to_json(value[1:])
+        return [_thaw_value(v) for v in value]
+    return value

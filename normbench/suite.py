@@ -1,0 +1,311 @@
+"""Suite files: the pydantic schema, loading with file/field errors, `--set` overrides, expansion."""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from normbench.spec import RunSpec, canonical_json, freeze_options
+
+
+class SuiteError(Exception):
+    """A suite file or override is invalid; the message names the file, the field and the fix."""
+
+
+_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
+_DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?|mps|auto)$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class NamedEntry(_Strict):
+    """A registry name with options: written either as a bare string or as {name, options}."""
+
+    name: str
+    options: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_string(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return {"name": value}
+        return value
+
+
+class NormEntry(NamedEntry):
+    """A norm to compare; `label` tells apart the same norm with different options."""
+
+    label: str | None = None
+
+
+class OptimizerConfig(_Strict):
+    """Optimizer and its hyper-parameters (lr is the rate used at every batch size)."""
+
+    name: Literal["sgd", "adam"] = "sgd"
+    lr: float = Field(gt=0)
+    momentum: float = Field(default=0.0, ge=0, lt=1)
+    weight_decay: float = Field(default=0.0, ge=0)
+
+
+class Suite(_Strict):
+    """A declared experiment: every combination of models × norms × batch sizes × seeds × devices."""
+
+    name: str = Field(pattern=_NAME_PATTERN, max_length=80)
+    description: str = ""
+    kind: Literal["training"] = "training"
+    dataset: NamedEntry
+    models: list[NamedEntry] = Field(min_length=1)
+    norms: list[NormEntry] = Field(min_length=1)
+    batch_sizes: list[int] = Field(min_length=1)
+    seeds: list[int] = Field(min_length=1)
+    steps: int | None = Field(default=None, gt=0)
+    epochs: float | None = Field(default=None, gt=0)
+    optimizer: OptimizerConfig
+    eval_every: int = Field(default=50, gt=0)
+    devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
+
+    @field_validator("batch_sizes")
+    @classmethod
+    def _positive_batches(cls, values: list[int]) -> list[int]:
+        bad = [v for v in values if v <= 0]
+        if bad:
+            raise ValueError(f"batch sizes must be positive integers, got {bad}")
+        if len(set(values)) != len(values):
+            raise ValueError(f"batch sizes must be distinct, got {values}")
+        return values
+
+    @field_validator("seeds", mode="before")
+    @classmethod
+    def _seed_count(cls, value: Any) -> Any:
+        # `seeds: 3` means seeds 0, 1, 2: the common case should not need a list.
+        if isinstance(value, int) and not isinstance(value, bool):
+            if value <= 0:
+                raise ValueError("a seed count must be positive (or give a list of seeds)")
+            return list(range(value))
+        return value
+
+    @field_validator("seeds")
+    @classmethod
+    def _distinct_seeds(cls, values: list[int]) -> list[int]:
+        if len(set(values)) != len(values):
+            raise ValueError(f"seeds must be distinct, got {values}")
+        if any(v < 0 for v in values):
+            raise ValueError("seeds must be non-negative")
+        return values
+
+    @field_validator("devices")
+    @classmethod
+    def _known_devices(cls, values: list[str]) -> list[str]:
+        for device in values:
+            if not re.match(_DEVICE_PATTERN, device):
+                raise ValueError(f"unknown device {device!r}; allowed: cpu, cuda, cuda:N, mps, auto")
+        return values
+
+    @model_validator(mode="after")
+    def _one_budget(self) -> "Suite":
+        if (self.steps is None) == (self.epochs is None):
+            raise ValueError("give exactly one training budget: `steps` or `epochs`")
+        return self
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_suite(path: str | Path, overrides: list[str] | None = None) -> tuple[Suite, str]:
+    """Read, override and validate a suite file; returns the suite and its YAML text as used.
+
+    Raises SuiteError with the file, field and allowed values on any problem.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"{path}: no such suite file (list shipped suites with `normbench list suites`)")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"{path}: cannot read the suite file: {exc}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{path}: a suite must be a YAML mapping with fields such as name, dataset, models, norms")
+    for override in overrides or []:
+        apply_override(raw, override, source=path)
+    suite = validate_suite(raw, source=path)
+    used_text = text if not overrides else yaml.safe_dump(suite.model_dump(exclude_none=True), sort_keys=False)
+    return suite, used_text
+
+
+def _yaml_problem(exc: yaml.YAMLError) -> str:
+    mark = getattr(exc, "problem_mark", None)
+    problem = getattr(exc, "problem", None) or str(exc)
+    if mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return problem
+
+
+def validate_suite(raw: dict[str, Any], *, source: str | Path = "<suite>") -> Suite:
+    """Validate a raw mapping against the schema; field errors become one clear SuiteError."""
+    try:
+        return Suite.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            field = _field_path(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = f"unknown field; allowed here: {_allowed_fields(error['loc'])}"
+            elif error["type"] == "missing":
+                message = "required field is missing"
+            lines.append(f"{source}: field `{field}`: {message}")
+        raise SuiteError("\n".join(lines)) from None
+
+
+def _field_path(loc: tuple[Any, ...]) -> str:
+    """`('norms', 1, 'options')` → `norms[1].options`."""
+    text = ""
+    for item in loc:
+        if isinstance(item, int):
+            text += f"[{item}]"
+        else:
+            text += f".{item}" if text else str(item)
+    return text
+
+
+_MODELS_BY_FIELD: dict[str, type[BaseModel]] = {"optimizer": OptimizerConfig, "dataset": NamedEntry}
+
+
+def _allowed_fields(loc: tuple[Any, ...]) -> str:
+    fields: list[str]
+    if len(loc) <= 1:
+        fields = list(Suite.model_fields)
+    elif loc[0] == "norms":
+        fields = list(NormEntry.model_fields)
+    elif loc[0] in ("models", "dataset"):
+        fields = list(NamedEntry.model_fields)
+    else:
+        fields = list(_MODELS_BY_FIELD.get(str(loc[0]), Suite).model_fields)
+    return ", ".join(fields)
+
+
+# ---------------------------------------------------------------- --set overrides
+
+
+def apply_override(raw: dict[str, Any], override: str, *, source: str | Path = "<suite>") -> None:
+    """Apply one `key=value` override in place; the value is parsed as YAML (`[2,64]`, `5`, `adam`)."""
+    if "=" not in override:
+        raise SuiteError(f"--set {override!r}: expected key=value, e.g. --set seeds=5 or --set batch_sizes=[2,64]")
+    key, _, text = override.partition("=")
+    key = key.strip()
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", key):
+        raise SuiteError(f"--set {override!r}: {key!r} is not a field path (use dots: optimizer.lr=0.1)")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"--set {key}: the value {text!r} is not valid YAML: {_yaml_problem(exc)}") from None
+    parts = key.split(".")
+    top = parts[0]
+    if top not in Suite.model_fields:
+        raise SuiteError(f"--set {key}: unknown suite field {top!r}; allowed: {', '.join(Suite.model_fields)}")
+    if len(parts) == 1:
+        raw[top] = value
+        # A new budget replaces the other one, so `--set steps=100` works on an epochs suite.
+        if top == "steps" and value is not None:
+            raw.pop("epochs", None)
+        elif top == "epochs" and value is not None:
+            raw.pop("steps", None)
+        return
+    if top not in _MODELS_BY_FIELD:
+        raise SuiteError(f"--set {key}: only optimizer.* and dataset.* take dotted keys")
+    container = raw.get(top)
+    if isinstance(container, str):
+        container = {"name": container}
+    if not isinstance(container, dict):
+        container = {}
+    raw[top] = container
+    if top == "optimizer":
+        if len(parts) != 2:
+            raise SuiteError(f"--set {key}: use optimizer.<field> with one of {', '.join(OptimizerConfig.model_fields)}")
+        container[parts[1]] = value
+    else:  # dataset.name or dataset.<option>
+        if parts[1] == "name" and len(parts) == 2:
+            container["name"] = value
+        else:
+            option = parts[2] if parts[1] == "options" and len(parts) == 3 else parts[1]
+            container.setdefault("options", {})[option] = value
+
+
+# ---------------------------------------------------------------- expansion
+
+
+def norm_label(entry: NormEntry, canonical: str) -> str:
+    """Human label of a norm entry: its explicit label, else `group(num_groups=8)` style."""
+    if entry.label:
+        return entry.label
+    if not entry.options:
+        return canonical
+    args = ", ".join(f"{k}={v}" for k, v in sorted(entry.options.items()))
+    return f"{canonical}({args})"
+
+
+def expand(suite: Suite, *, resolve_device=None, canonical_norm=None) -> list[RunSpec]:
+    """All RunSpecs of a suite, in a stable order (model, norm, batch size, seed, device).
+
+    `canonical_norm` maps aliases to canonical names (defaults to the norm registry);
+    `resolve_device` turns `auto` into a concrete device (defaults to cuda if present, else cpu).
+    """
+    if canonical_norm is None:
+        from normbench.norms import canonical_name as canonical_norm
+    if resolve_device is None:
+        resolve_device = _resolve_device
+    specs = []
+    for model, norm, batch_size, seed, device in itertools.product(
+        suite.models, suite.norms, suite.batch_sizes, suite.seeds, suite.devices
+    ):
+        canonical = canonical_norm(norm.name)
+        specs.append(
+            RunSpec(
+                suite=suite.name,
+                model=model.name,
+                dataset=suite.dataset.name,
+                norm=canonical,
+                norm_label=norm_label(norm, canonical),
+                batch_size=batch_size,
+                seed=seed,
+                device=resolve_device(device),
+                steps=suite.steps,
+                epochs=suite.epochs,
+                optimizer=suite.optimizer.name,
+                lr=suite.optimizer.lr,
+                momentum=suite.optimizer.momentum,
+                weight_decay=suite.optimizer.weight_decay,
+                eval_every=suite.eval_every,
+                model_options=freeze_options(model.options),
+                dataset_options=freeze_options(suite.dataset.options),
+                norm_options=freeze_options(norm.options),
+            )
+        )
+    ids = [s.run_id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise SuiteError(f"suite {suite.name!r} declares the same run twice (duplicate models or norms with equal options)")
+    return specs
+
+
+def _resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def suite_fingerprint(suite: Suite) -> str:
+    """Canonical JSON of a suite (for logging and reproducibility)."""
+    return canonical_json(suite.model_dump())

@@ -1,0 +1,178 @@
+"""The training loop: one RunSpec in, one RunResult out, deterministic on CPU."""
+
+from __future__ import annotations
+
+import functools
+import math
+import statistics
+import time
+import traceback
+
+import torch
+import torch.nn.functional as F
+
+from normbench.data import Dataset, load_dataset
+from normbench.env import now_iso
+from normbench.frames import COMPLETED, DIVERGED, FAILED, UNDEFINED
+from normbench.models import create_model
+from normbench.norms import NormUndefinedError, create_norm
+from normbench.spec import RunSpec
+from normbench.store import CurvePoint, RunResult
+
+EVAL_CHUNK = 1024  # evaluation batch; eval-mode norms do not depend on it
+_DATA_ORDER_SALT = 0x5EED  # the data order generator differs from the init stream yet depends on the seed only
+
+
+def total_steps(spec: RunSpec, n_train: int) -> int:
+    """Optimizer steps the budget allows: `steps`, or `epochs` × full batches per epoch."""
+    if spec.steps is not None:
+        return spec.steps
+    per_epoch = n_train // spec.batch_size
+    return max(1, round(spec.epochs * per_epoch))
+
+
+def build_model(spec: RunSpec, dataset: Dataset) -> torch.nn.Module:
+    """The spec's model with its norm, initialised from the spec's seed."""
+    norm_factory = functools.partial(create_norm, spec.norm, **spec.norm_kwargs)
+    torch.manual_seed(spec.seed)
+    return create_model(
+        spec.model,
+        norm=norm_factory,
+        input_shape=tuple(dataset.input_shape),
+        num_classes=dataset.num_classes,
+        **spec.model_kwargs,
+    )
+
+
+def build_optimizer(spec: RunSpec, params) -> torch.optim.Optimizer:
+    if spec.optimizer == "sgd":
+        return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
+    if spec.optimizer == "adam":
+        return torch.optim.Adam(params, lr=spec.lr, weight_decay=spec.weight_decay)
+    raise ValueError(f"unknown optimizer {spec.optimizer!r}; allowed: sgd, adam")
+
+
+class BatchOrder:
+    """Mini-batch indices: a fresh seeded permutation per epoch, incomplete last batch dropped.
+
+    Dropping the remainder keeps every training batch the declared size, which batch-statistic
+    norms need for the comparison to mean what it says.
+    """
+
+    def __init__(self, n_train: int, batch_size: int, seed: int):
+        self.n_train = n_train
+        self.batch_size = batch_size
+        self.per_epoch = n_train // batch_size
+        self._generator = torch.Generator().manual_seed(seed * 1_000_003 + _DATA_ORDER_SALT)
+        self._perm = torch.empty(0, dtype=torch.long)
+        self._position = 0
+
+    def next(self) -> torch.Tensor:
+        if self._position + self.batch_size > len(self._perm) or len(self._perm) == 0:
+            self._perm = torch.randperm(self.n_train, generator=self._generator)
+            self._position = 0
+        batch = self._perm[self._position : self._position + self.batch_size]
+        self._position += self.batch_size
+        return batch
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None):
+    """Mean cross-entropy and accuracy of `model` in eval mode on (x, y)."""
+    was_training = model.training
+    model.eval()
+    loss_sum, correct = 0.0, 0
+    for start in range(0, len(x), EVAL_CHUNK):
+        xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+        mb = None if mask is None else mask[start : start + EVAL_CHUNK]
+        logits = model(xb) if mb is None else model(xb, mask=mb)
+        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").item()
+        correct += (logits.argmax(dim=1) == yb).sum().item()
+    model.train(was_training)
+    return loss_sum / len(x), correct / len(x)
+
+
+def run_training(spec: RunSpec, dataset: Dataset | None = None) -> RunResult:
+    """Train one spec to its budget; never raises for a run's own failure (outcome says it)."""
+    result = RunResult(spec=spec, outcome=COMPLETED, started_at=now_iso())
+    try:
+        _train(spec, dataset, result)
+    except NormUndefinedError as exc:
+        result.outcome, result.error = UNDEFINED, str(exc)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except Exception as exc:  # a run's error is a result to store, not a crash of the suite
+        result.outcome = FAILED
+        result.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
+    result.finished_at = now_iso()
+    return result
+
+
+def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
+    device = torch.device(spec.device)
+    data = dataset if dataset is not None else load_dataset(spec.dataset, **spec.dataset_kwargs)
+    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
+    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
+    m_train = None if data.mask_train is None else data.mask_train.to(device)
+    m_test = None if data.mask_test is None else data.mask_test.to(device)
+
+    model = build_model(spec, data).to(device)
+    optimizer = build_optimizer(spec, model.parameters())
+    order = BatchOrder(len(x_train), spec.batch_size, spec.seed)
+    n_steps = total_steps(spec, len(x_train))
+    sync = torch.cuda.synchronize if device.type == "cuda" else None
+
+    step_times: list[float] = []
+    train_time = 0.0
+    loss_sum = torch.zeros((), device=device)
+    losses_since_eval = 0
+
+    def record(step: int) -> bool:
+        """Evaluate and append a curve point; False when the run has diverged."""
+        nonlocal loss_sum, losses_since_eval
+        train_loss = (loss_sum / losses_since_eval).item() if losses_since_eval else float("nan")
+        test_loss, test_acc = evaluate(model, x_test, y_test, m_test)
+        model.train()
+        result.curve.append(
+            CurvePoint(step=step, epoch=step / order.per_epoch, samples_seen=step * spec.batch_size,
+                       train_loss=train_loss, test_loss=test_loss, test_accuracy=test_acc, wall_time_s=train_time)
+        )
+        loss_sum = torch.zeros((), device=device)
+        losses_since_eval = 0
+        return (step == 0 or math.isfinite(train_loss)) and math.isfinite(test_loss)
+
+    model.train()
+    if not record(0):
+        result.outcome, result.error = DIVERGED, "loss is not finite at initialisation"
+        return
+    for step in range(1, n_steps + 1):
+        idx = order.next().to(device)
+        xb, yb = x_train[idx], y_train[idx]
+        mb = None if m_train is None else m_train[idx]
+        start = time.perf_counter()
+        logits = model(xb) if mb is None else model(xb, mask=mb)
+        loss = F.cross_entropy(logits, yb)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if sync is not None:
+            sync()
+        elapsed = time.perf_counter() - start
+        step_times.append(elapsed)
+        train_time += elapsed
+        loss_sum += loss.detach()
+        losses_since_eval += 1
+        if step % spec.eval_every == 0 or step == n_steps:
+            finite = record(step)
+            result.steps_done = step
+            if not finite:
+                result.outcome = DIVERGED
+                result.error = f"loss became NaN/inf at or before step {step} (lr {spec.lr:g})"
+                break
+
+    last = result.curve[-1]
+    result.final_train_loss = last.train_loss if math.isfinite(last.train_loss) else None
+    if result.outcome == COMPLETED:
+        result.final_test_loss, result.final_test_accuracy = last.test_loss, last.test_accuracy
+    result.step_time_median_s = statistics.median(step_times) if step_times else None
+    result.wall_time_s = train_time
