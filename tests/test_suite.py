@@ -1,0 +1,130 @@
+"""Suite schema: field errors name file, field and allowed values; overrides; expansion."""
+
+import pytest
+import yaml
+
+from normbench.suite import SuiteError, apply_override, expand, load_suite, validate_suite
+
+BASE = {
+    "name": "t", "dataset": "digits", "models": ["mlp"], "norms": ["bn", "ln"], "batch_sizes": [4, 8],
+    "seeds": 2, "steps": 5, "optimizer": {"name": "sgd", "lr": 0.1},
+}
+
+
+def write(tmp_path, data, name="s.yaml"):
+    path = tmp_path / name
+    path.write_text(yaml.safe_dump(data) if not isinstance(data, str) else data)
+    return path
+
+
+def error_of(raw):
+    with pytest.raises(SuiteError) as info:
+        validate_suite(raw, source="f.yaml")
+    return str(info.value)
+
+
+def test_valid_suite_defaults():
+    suite = validate_suite(dict(BASE))
+    assert suite.seeds == [0, 1]
+    assert suite.devices == ["cpu"]
+    assert suite.eval_every == 50
+    assert suite.norms[0].name == "bn" and suite.norms[0].options == {}
+
+
+@pytest.mark.parametrize(
+    "change, field, words",
+    [
+        ({"batch_sizes": [0, 4]}, "batch_sizes", "positive"),
+        ({"batch_sizes": [4, 4]}, "batch_sizes", "distinct"),
+        ({"seeds": 0}, "seeds", "positive"),
+        ({"optimizer": {"name": "rmsprop", "lr": 0.1}}, "optimizer.name", "'sgd' or 'adam'"),
+        ({"optimizer": {"lr": 0}}, "optimizer.lr", "greater than 0"),
+        ({"devices": ["tpu"]}, "devices", "allowed: cpu, cuda"),
+        ({"epochs": 2}, "", "exactly one"),
+        ({"colour": "red"}, "colour", "allowed here: name, description"),
+        ({"norms": [{"name": "gn", "opts": {}}]}, "norms[0].opts", "allowed here: name, options, label"),
+        ({"name": "../escape"}, "name", "pattern"),
+    ],
+)
+def test_schema_errors_name_file_and_field(change, field, words):
+    message = error_of({**BASE, **change})
+    assert message.startswith("f.yaml: field `")
+    assert f"`{field}`" in message
+    assert words in message
+
+
+def test_missing_field():
+    raw = dict(BASE)
+    del raw["models"]
+    assert "f.yaml: field `models`: required field is missing" in error_of(raw)
+
+
+def test_yaml_syntax_error_has_line(tmp_path):
+    path = write(tmp_path, "name: t\nmodels: [mlp\n")
+    with pytest.raises(SuiteError, match=r"s\.yaml: invalid YAML: .* line \d+"):
+        load_suite(path)
+
+
+def test_missing_file_and_non_mapping(tmp_path):
+    with pytest.raises(SuiteError, match="no such suite file"):
+        load_suite(tmp_path / "absent.yaml")
+    with pytest.raises(SuiteError, match="must be a YAML mapping"):
+        load_suite(write(tmp_path, "- a\n- b\n"))
+
+
+def test_yaml_is_data_only(tmp_path):
+    path = write(tmp_path, "name: !!python/object/apply:os.system ['echo hi']\n")
+    with pytest.raises(SuiteError, match="invalid YAML"):
+        load_suite(path)
+
+
+def test_overrides_parse_yaml_values():
+    raw = dict(BASE)
+    apply_override(raw, "seeds=5")
+    apply_override(raw, "batch_sizes=[2,64]")
+    apply_override(raw, "optimizer.lr=0.01")
+    apply_override(raw, "epochs=3")
+    suite = validate_suite(raw)
+    assert suite.seeds == [0, 1, 2, 3, 4]
+    assert suite.batch_sizes == [2, 64]
+    assert suite.optimizer.lr == 0.01
+    assert suite.epochs == 3 and suite.steps is None
+
+
+@pytest.mark.parametrize(
+    "override, words",
+    [("seeds", "expected key=value"), ("bogus=1", "unknown suite field 'bogus'"),
+     ("batch_sizes=[1,", "not valid YAML"), ("1x=2", "not a field path"), ("norms.x=1", "only optimizer")],
+)
+def test_bad_overrides(override, words):
+    with pytest.raises(SuiteError, match=words):
+        apply_override(dict(BASE), override)
+
+
+def test_override_type_error_is_a_field_error(tmp_path):
+    path = write(tmp_path, BASE)
+    with pytest.raises(SuiteError, match=r"field `batch_sizes\[0\]`"):
+        load_suite(path, ["batch_sizes=[a]"])
+
+
+def test_expand_product_and_stable_ids():
+    suite = validate_suite(dict(BASE))
+    canon = {"bn": "batch", "ln": "layer"}.__getitem__
+    specs = expand(suite, canonical_norm=canon, resolve_device=lambda d: d)
+    assert len(specs) == 1 * 2 * 2 * 2
+    assert {s.norm for s in specs} == {"batch", "layer"}
+    again = expand(validate_suite(dict(BASE)), canonical_norm=canon, resolve_device=lambda d: d)
+    assert [s.run_id for s in specs] == [s.run_id for s in again]
+    assert len({s.run_id for s in specs}) == len(specs)
+
+
+def test_norm_labels_distinguish_options():
+    raw = {**BASE, "norms": [{"name": "gn", "options": {"num_groups": 4}}, {"name": "gn", "options": {"num_groups": 2}}]}
+    specs = expand(validate_suite(raw), canonical_norm=lambda n: "group", resolve_device=lambda d: d)
+    assert {s.norm_label for s in specs} == {"group(num_groups=4)", "group(num_groups=2)"}
+
+
+def test_duplicate_runs_rejected():
+    raw = {**BASE, "norms": ["bn", "batch"]}
+    with pytest.raises(SuiteError, match="same run twice"):
+        expand(validate_suite(raw), canonical_norm=lambda n: "batch", resolve_device=lambda d: d)
