@@ -1,0 +1,80 @@
+"""Validation of model options: every model rejects unknown names and bad values the same way.
+
+Models are built while a suite is validated, so these errors are what a user sees for a typo in a
+suite file; each message names the model, the option and what is allowed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from numbers import Integral, Real
+from typing import Any
+
+
+def resolve_options(model: str, given: Mapping[str, Any], defaults: Mapping[str, Any]) -> dict[str, Any]:
+    """Return ``defaults`` updated with ``given``; raise ``ValueError`` on an option not in ``defaults``."""
+    allowed = sorted(defaults)
+    for option in given:
+        if option not in defaults:
+            raise ValueError(
+                f"model {model!r}: unknown option {option!r}; allowed options: {', '.join(allowed)}"
+            )
+    return {**defaults, **given}
+
+
+def check_choice(model: str, option: str, value: Any, allowed: Iterable[str]) -> str:
+    """Return ``value`` if it is one of ``allowed``, else raise ``ValueError`` listing them."""
+    allowed = sorted(allowed)
+    if not isinstance(value, str) or value not in allowed:
+        raise ValueError(
+            f"model {model!r}: option {option!r} must be one of {', '.join(allowed)}; got {value!r}"
+        )
+    return value
+
+
+def check_positive_int(model: str, option: str, value: Any) -> int:
+    """Return ``value`` as an int if it is a positive integer (bools are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 1:
+        raise ValueError(f"model {model!r}: option {option!r} must be a positive integer; got {value!r}")
+    return int(value)
+
+
+def check_positive_ints(model: str, option: str, value: Any) -> tuple[int, ...]:
+    """Return a non-empty list of positive integers as a tuple (suite specs may give lists or tuples)."""
+    if isinstance(value, (str, bytes)) or not isinstance(value, Iterable):
+        raise ValueError(
+            f"model {model!r}: option {option!r} must be a non-empty list of positive integers; "
+            f"got {value!r}"
+        )
+    items = list(value)
+    if not items or any(isinstance(v, bool) or not isinstance(v, Integral) or v < 1 for v in items):
+        raise ValueError(
+            f"model {model!r}: option {option!r} must be a non-empty list of positive integers; "
+            f"got {value!r}"
+        )
+    return tuple(int(v) for v in items)
+
+
+def check_bool(model: str, option: str, value: Any) -> bool:
+    """Return ``value`` if it is a bool; 0/1 are refused so a YAML typo is not read as a flag."""
+    if not isinstance(value, bool):
+        raise ValueError(f"model {model!r}: option {option!r} must be true or false; got {value!r}")
+    return value
+
+
+def check_probability(model: str, option: str, value: Any) -> float:
+    """Return ``value`` as a float in [0, 1) (a dropout rate of 1 would zero every activation)."""
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 <= value < 1.0:
+        raise ValueError(f"model {model!r}: option {option!r} must be a number in [0, 1); got {value!r}")
+    return float(value)
+
+
+def check_positive_float(model: str, option: str, value: Any) -> float:
+    """Return ``value`` as a float if it is a finite number > 0."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, Real)
+        or not 0.0 < float(value) < float("inf")
+    ):
+        raise ValueError(f"model {model!r}: option {option!r} must be a positive number; got {value!r}")
+    return float(value)

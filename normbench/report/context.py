@@ -1,0 +1,199 @@
+"""Build the report context: ResultFrames + normbench.stats -> one plain dict that templates lay out.
+
+All numbers a report shows are computed here (figures and templates only draw and format them),
+so tests assert on this dict and the JSON format is this dict. Accuracies in the context are
+percentages (frames store fractions); NaN marks "not available" and becomes null in JSON.
+
+Outcome policy (stated in the report's methods list): a completed run contributes its final
+test accuracy; a diverged run counts as 0 % - a failure of the configuration is a result and is
+never dropped; undefined, failed and skipped runs contribute nothing and are listed as warnings.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from normbench import stats
+from normbench.frames import COMPLETED, DIVERGED, OUTCOMES, RUN_COLUMNS, ResultFrames
+from normbench.report.sections import build_sections, norm_sort_key, plain_value
+
+CONTEXT_VERSION = 1
+REFERENCE_NORM = "batch"
+ALPHA = 0.05
+# Frames hold accuracies as fractions in [0, 1]; readers think in percentage points.
+ACCURACY_SCALE = 100.0
+
+# Settings that split the report into separate sections when they vary within one
+# model x dataset x batch size (an lr sweep, two devices). A setting that only follows the batch
+# size (lr or steps under a scaling rule) does not split: it is part of what "batch size" means.
+SETTING_COLUMNS = ("model_options", "dataset_options", "device", "optimizer", "lr", "steps", "epochs")
+TRAINING_KINDS = ("training", "", None)
+
+
+def cell_rng(rng_seed: int, *key: Any) -> np.random.Generator:
+    """The generator a cell's bootstrap uses: seeded by ``rng_seed`` and the cell's own key.
+
+    A cell's key is ``(model, dataset, *varying settings, batch_size, norm_label)``.
+
+    Deriving it from the key (rather than drawing from one shared stream) makes each cell's
+    interval independent of which other cells exist and of the order they are visited.
+    """
+    digest = hashlib.sha256(json.dumps([str(part) for part in key]).encode()).digest()
+    return np.random.default_rng(np.random.SeedSequence([int(rng_seed), int.from_bytes(digest[:8], "little")]))
+
+
+def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:
+    """Compute everything the report shows from ``frames``; returns a plain, JSON-able dict.
+
+    Top-level keys: ``context_version``, ``rng_seed``, ``alpha``, ``suite``, ``environment``,
+    ``outcomes``, ``warnings``, ``methods``, ``verdicts``, ``norms``, ``sections``. ``rng_seed`` (>= 0)
+    seeds every bootstrap, so the same frames always give the same context.
+    """
+    runs = _checked_runs(frames.runs)
+    warnings_list: list[dict[str, Any]] = []
+    runs = _attach_values(runs, warnings_list)
+    training = runs[runs["kind"].map(_is_training)]
+    other_kinds = sorted({str(k) for k in runs.loc[~runs.index.isin(training.index), "kind"]})
+    if other_kinds:
+        warnings_list.append(_note(f"runs of kind {', '.join(other_kinds)} are not part of this report yet"))
+
+    settings = _varying_settings(training)
+    sections = build_sections(
+        training, frames.curves, settings,
+        reference=REFERENCE_NORM, alpha=ALPHA, scale=ACCURACY_SCALE,
+        rng_for=lambda key: cell_rng(rng_seed, *key),
+        warnings_list=warnings_list,
+    )
+    verdicts = [
+        {"section": section["id"], "batch_size": family["batch_size"], "norm_label": row["norm_label"],
+         "text": row["verdict"], "direction": "better" if row["effect_size"] > 0 else "worse"}
+        for section in sections for family in section["comparisons"] for row in family["rows"] if row["significant"]
+    ]
+    return {
+        "context_version": CONTEXT_VERSION,
+        "rng_seed": int(rng_seed),
+        "alpha": ALPHA,
+        "suite": {
+            "name": str(frames.suite_name or ""),
+            "description": str(frames.suite_description or ""),
+            "command": str(frames.command or ""),
+            "yaml": str(frames.suite_yaml or ""),
+        },
+        "environment": {str(k): plain_value(v) for k, v in (frames.environment or {}).items()},
+        "outcomes": _outcome_counts(runs),
+        "warnings": warnings_list,
+        "methods": _methods(),
+        "verdicts": verdicts,
+        "norms": _all_norms(sections),
+        "sections": sections,
+    }
+
+
+def _checked_runs(runs: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in RUN_COLUMNS if c not in runs.columns]
+    if missing:
+        raise ValueError(f"runs frame lacks columns {missing}; expected normbench.frames.RUN_COLUMNS")
+    return runs.sort_values("run_id", kind="stable").reset_index(drop=True)
+
+
+def _is_training(kind: Any) -> bool:
+    return plain_value(kind) in TRAINING_KINDS
+
+
+def _attach_values(runs: pd.DataFrame, warnings_list: list[dict[str, Any]]) -> pd.DataFrame:
+    """Add ``value`` (accuracy in %, NaN = excluded) and list every run that is not a clean result."""
+    runs = runs.copy()
+    accuracy = pd.to_numeric(runs["final_test_accuracy"], errors="coerce").astype(float)
+    value = np.full(len(runs), np.nan)
+    completed = (runs["outcome"] == COMPLETED).to_numpy()
+    finite = np.isfinite(accuracy.to_numpy())
+    value[completed & finite] = accuracy.to_numpy()[completed & finite] * ACCURACY_SCALE
+    value[(runs["outcome"] == DIVERGED).to_numpy()] = 0.0
+    runs["value"] = value
+
+    for row in runs.itertuples(index=False):
+        if row.outcome == COMPLETED and _is_training(row.kind) and not math.isfinite(_float(row.final_test_accuracy)):
+            warnings_list.append(_run_warning(row, "excluded: completed without a final test accuracy"))
+        elif row.outcome == DIVERGED:
+            warnings_list.append(_run_warning(row, "counted as 0 % accuracy"))
+        elif row.outcome != COMPLETED:
+            warnings_list.append(_run_warning(row, "excluded from statistics"))
+    outside = finite & ((accuracy < 0) | (accuracy > 1)).to_numpy()
+    if outside.any():
+        warnings_list.append(_note(
+            f"{int(outside.sum())} run(s) report a final test accuracy outside [0, 1]; "
+            "the report assumes fractions and shows them x100"))
+    return runs
+
+
+def _run_warning(row: Any, effect: str) -> dict[str, Any]:
+    return {
+        "kind": "run", "run_id": str(row.run_id), "model": str(row.model), "dataset": str(row.dataset),
+        "norm_label": str(row.norm_label), "batch_size": plain_value(row.batch_size), "seed": plain_value(row.seed),
+        "outcome": str(row.outcome), "reason": "" if plain_value(row.error) is None else str(row.error),
+        "effect": effect,
+    }
+
+
+def _note(message: str) -> dict[str, Any]:
+    return {"kind": "note", "message": message}
+
+
+def _outcome_counts(runs: pd.DataFrame) -> dict[str, int]:
+    counts = {outcome: int((runs["outcome"] == outcome).sum()) for outcome in OUTCOMES}
+    for outcome in sorted(set(map(str, runs["outcome"])) - set(OUTCOMES)):
+        counts[outcome] = int((runs["outcome"].astype(str) == outcome).sum())
+    counts["total"] = int(len(runs))
+    return counts
+
+
+def _varying_settings(training: pd.DataFrame) -> list[str]:
+    if training.empty:
+        return []
+    varying = []
+    group_keys = [training["model"], training["dataset"], training["batch_size"]]
+    for column in SETTING_COLUMNS:
+        keyed = training[column].map(lambda v: json.dumps(plain_value(v), sort_keys=True, default=str))
+        if (keyed.groupby(group_keys, dropna=False).nunique() > 1).any():
+            varying.append(column)
+    return varying
+
+
+def _all_norms(sections: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Every norm label in the report, in canonical order (figures give each one fixed colour)."""
+    seen = {(n["norm"], n["label"]): n for section in sections for n in section["norms"]}
+    return [seen[k] for k in sorted(seen, key=lambda k: norm_sort_key(*k))]
+
+
+def _methods() -> list[str]:
+    return [
+        "Accuracy is the final test accuracy in percent. A diverged run counts as 0 % (a failure of the "
+        "configuration is a result and is never dropped); undefined, failed and skipped runs are excluded "
+        "and listed under Warnings.",
+        f"Confidence intervals are 95 % bootstrap intervals of the mean over seeds ({stats.DEFAULT_RESAMPLES:,} "
+        "seeded resamples; BCa for n >= 3, percentile for n = 2, none for n = 1, a single point when all seeds agree).",
+        "IQM is the interquartile mean (mean of the middle 50 % of seeds, as in rliable).",
+        "Convergence curves show the mean over seeds with a 95 % t-interval band at each evaluation step; "
+        "a diverged run counts as 0 % after its last evaluation.",
+        f"Every norm is compared with BN ({REFERENCE_NORM}) at the same model, dataset and batch size, paired "
+        "by seed (same seed = same initial weights and mini-batch order). A Shapiro-Wilk test on the paired "
+        "differences (alpha 0.05) chooses a paired t-test (effect size Cohen's d_z) or a Wilcoxon signed-rank "
+        "test (effect size matched-pairs rank-biserial r); with fewer than 3 pairs Wilcoxon is used.",
+        f"p-values are Holm-corrected within each model x batch-size family; a difference is significant "
+        f"when p_holm < {ALPHA}. 'P(better)' is the fraction of seeds on which the norm beats BN, ties "
+        "counted half.",
+    ]
+
+
+def _float(value: Any) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+

@@ -1,0 +1,134 @@
+"""Render a report context as self-contained HTML, GitHub-flavoured Markdown or JSON, and write it.
+
+HTML goes through Jinja2 with autoescape on; Markdown through an environment whose ``finalize``
+escapes every ``{{ }}`` output for Markdown (so a suite name cannot inject table cells, links or
+raw HTML into a step summary); JSON is the context itself with NaN written as null.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import jinja2
+import numpy as np
+
+from normbench.frames import ResultFrames
+from normbench.report.context import build_context
+from normbench.report.figures import report_figures
+
+FORMATS = ("html", "md", "json")
+TEMPLATES_DIR = Path(__file__).parent / "templates"
+_TEMPLATES = {"html": "report.html.j2", "md": "report.md.j2"}
+_MISSING = "–"
+
+
+def render(context: dict[str, Any], fmt: str = "html") -> str:
+    """Render ``context`` (from :func:`build_context`) as ``fmt``: ``html``, ``md`` or ``json``."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown report format {fmt!r}; choose one of {', '.join(FORMATS)}")
+    if fmt == "json":
+        return json.dumps(json_safe(context), indent=2, allow_nan=False, ensure_ascii=False) + "\n"
+    template = _environment(fmt).get_template(_TEMPLATES[fmt])
+    figures = report_figures(context) if fmt == "html" else {}
+    return template.render(**context, figures=figures)
+
+
+def write_report(frames: ResultFrames, path: str | Path, fmt: str = "html", *, rng_seed: int = 0) -> Path:
+    """Build the context from ``frames``, render it as ``fmt`` and write it (UTF-8) to ``path``."""
+    text = render(build_context(frames, rng_seed=rng_seed), fmt)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def json_safe(value: Any) -> Any:
+    """Deep copy of ``value`` with NaN/inf as None and NumPy scalars as Python numbers."""
+    if isinstance(value, dict):
+        return {str(k): json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+@functools.cache
+def _environment(fmt: str) -> jinja2.Environment:
+    options: dict[str, Any] = dict(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True,
+    )
+    if fmt == "html":
+        environment = jinja2.Environment(autoescape=True, **options)
+    else:
+        environment = jinja2.Environment(autoescape=False, finalize=_markdown_finalize, **options)
+        environment.filters["code_block"] = _code_block
+    environment.filters.update(num=format_number, sig=format_significant, pval=format_p_value,
+                               signed=format_signed, envval=format_environment_value)
+    return environment
+
+
+def _is_missing(x: Any) -> bool:
+    return x is None or (isinstance(x, float) and not math.isfinite(x))
+
+
+def format_number(x: Any, digits: int = 2) -> str:
+    """Fixed-point number with ``digits`` decimals; '–' for missing/NaN."""
+    return _MISSING if _is_missing(x) else f"{x:.{digits}f}"
+
+
+def format_significant(x: Any, digits: int = 3) -> str:
+    """Number with ``digits`` significant digits (test statistics); '–' for missing/NaN."""
+    return _MISSING if _is_missing(x) else f"{x:.{digits}g}"
+
+
+def format_signed(x: Any, digits: int = 1) -> str:
+    """Number with an explicit sign (differences); '–' for missing/NaN."""
+    return _MISSING if _is_missing(x) else f"{x:+.{digits}f}"
+
+
+def format_p_value(p: Any) -> str:
+    """p-value with three decimals, '< 0.001' below that, '–' when not testable."""
+    if _is_missing(p):
+        return _MISSING
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
+def format_environment_value(value: Any) -> str:
+    """Strings as they are; anything else (numbers, lists, dicts) as compact JSON."""
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
+
+
+class _RawMarkdown(str):
+    """Text already made safe for Markdown (a fenced block); finalize leaves it alone."""
+
+
+_MARKDOWN_SPECIAL = str.maketrans({
+    "\\": "\\\\", "|": "\\|", "*": "\\*", "_": "\\_", "`": "\\`", "[": "\\[", "]": "\\]", "#": "\\#",
+    "<": "&lt;", ">": "&gt;", "&": "&amp;", "\n": " ", "\r": " ",
+})
+
+
+def _markdown_finalize(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, _RawMarkdown):
+        return value
+    return str(value).translate(_MARKDOWN_SPECIAL)
+
+
+def _code_block(text: str, language: str = "") -> _RawMarkdown:
+    # A fence longer than any backtick run inside cannot be closed by the content.
+    longest = run = 0
+    for char in text:
+        run = run + 1 if char == "`" else 0
+        longest = max(longest, run)
+    fence = "`" * max(3, longest + 1)
+    return _RawMarkdown(f"{fence}{language}\n{text.rstrip()}\n{fence}")
