@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -25,6 +26,26 @@ EXIT_OK, EXIT_RUNS_FAILED, EXIT_USAGE = 0, 1, 2
 def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
     err_console.print(f"[bold red]error:[/] {message}", highlight=False, markup=True, soft_wrap=True)
     return typer.Exit(code)
+
+
+DataDirOption = Annotated[
+    Optional[Path],
+    typer.Option("--data-dir", help="Directory with MNIST IDX files / CIFAR-10 batches [default: $NORMBENCH_DATA]"),
+]
+
+
+def _use_data_dir(data_dir: Path | None) -> None:
+    """Hand --data-dir to the loaders (and worker processes) through NORMBENCH_DATA.
+
+    The directory is where the data lies, not what the run is, so it stays out of run ids.
+    """
+    if data_dir is None:
+        return
+    if not data_dir.is_dir():
+        raise _fail(f"--data-dir {data_dir}: no such directory")
+    from normbench.data import DATA_DIR_ENV
+
+    os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
 
 
 class ReportFormat(str, Enum):
@@ -55,8 +76,10 @@ def run(
     skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable", help="Record runs on absent devices as skipped instead of failing")] = False,
     executor: Annotated[str, typer.Option(help="serial or local (a pool of worker processes)")] = "local",
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for --executor local [default: one per core]")] = None,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Train every run of SUITE that is not stored yet, then write the report."""
+    _use_data_dir(data_dir)
     from normbench.runner import OutputLockedError, run_suite
     from normbench.store import StoreError
     from normbench.suite import SuiteError
@@ -128,8 +151,10 @@ def validate(
     suite: Annotated[Path, typer.Argument(help="Suite YAML file")],
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a suite field: key=value")] = None,
     skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable")] = False,
+    data_dir: DataDirOption = None,
 ) -> None:
     """Check a suite without training; print how many runs it expands to."""
+    _use_data_dir(data_dir)
     from normbench.checks import check_suite
     from normbench.suite import SuiteError, expand, load_suite
 

@@ -20,6 +20,9 @@ from normbench.spec import RunSpec
 from normbench.store import CurvePoint, RunResult
 
 EVAL_CHUNK = 1024  # evaluation batch; eval-mode norms do not depend on it
+# Regression tasks (the adding problem) report as "accuracy" the fraction of predictions within this
+# absolute error of the target: normbench's convention, so one metric column serves every task.
+REGRESSION_TOLERANCE = 0.04
 _DATA_ORDER_SALT = 0x5EED  # the data order generator differs from the init stream yet depends on the seed only
 
 
@@ -76,18 +79,33 @@ class BatchOrder:
         return batch
 
 
+def task_loss(task: str, output: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
+    """Cross-entropy for classification, mean squared error for regression (output (N, 1))."""
+    if task == "regression":
+        return F.mse_loss(output.float().squeeze(1), target, reduction=reduction)
+    return F.cross_entropy(output.float(), target, reduction=reduction)
+
+
+def correct_count(task: str, output: torch.Tensor, target: torch.Tensor) -> int:
+    """Correct predictions: argmax for classes, |error| < REGRESSION_TOLERANCE for regression."""
+    if task == "regression":
+        return int(((output.float().squeeze(1) - target).abs() < REGRESSION_TOLERANCE).sum().item())
+    return int((output.argmax(dim=1) == target).sum().item())
+
+
 @torch.no_grad()
-def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None):
-    """Mean cross-entropy and accuracy of `model` in eval mode on (x, y)."""
+def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: torch.Tensor | None = None,
+             task: str = "classification"):
+    """Mean loss and accuracy of `model` in eval mode on (x, y)."""
     was_training = model.training
     model.eval()
     loss_sum, correct = 0.0, 0
     for start in range(0, len(x), EVAL_CHUNK):
         xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
         mb = None if mask is None else mask[start : start + EVAL_CHUNK]
-        logits = model(xb) if mb is None else model(xb, mask=mb)
-        loss_sum += F.cross_entropy(logits.float(), yb, reduction="sum").item()
-        correct += (logits.argmax(dim=1) == yb).sum().item()
+        output = model(xb) if mb is None else model(xb, mask=mb)
+        loss_sum += task_loss(task, output, yb, reduction="sum").item()
+        correct += correct_count(task, output, yb)
     model.train(was_training)
     return loss_sum / len(x), correct / len(x)
 
@@ -120,6 +138,7 @@ def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
     optimizer = build_optimizer(spec, model.parameters())
     order = BatchOrder(len(x_train), spec.batch_size, spec.seed)
     n_steps = total_steps(spec, len(x_train))
+    task = getattr(data, "task", "classification")
     sync = torch.cuda.synchronize if device.type == "cuda" else None
 
     step_times: list[float] = []
@@ -131,7 +150,7 @@ def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
         """Evaluate and append a curve point; False when the run has diverged."""
         nonlocal loss_sum, losses_since_eval
         train_loss = (loss_sum / losses_since_eval).item() if losses_since_eval else float("nan")
-        test_loss, test_acc = evaluate(model, x_test, y_test, m_test)
+        test_loss, test_acc = evaluate(model, x_test, y_test, m_test, task)
         model.train()
         result.curve.append(
             CurvePoint(step=step, epoch=step / order.per_epoch, samples_seen=step * spec.batch_size,
@@ -151,7 +170,7 @@ def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
         mb = None if m_train is None else m_train[idx]
         start = time.perf_counter()
         logits = model(xb) if mb is None else model(xb, mask=mb)
-        loss = F.cross_entropy(logits, yb)
+        loss = task_loss(task, logits, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

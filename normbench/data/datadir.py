@@ -1,0 +1,103 @@
+"""Where the user's dataset files are: the ``data_dir`` option, else ``$NORMBENCH_DATA``.
+
+normbench never downloads data. The file-based datasets (``mnist``, ``cifar10``) read files the
+user already has, from a directory named by the ``data_dir`` option or, when that is not given, by
+the environment variable ``NORMBENCH_DATA`` (which ``normbench run --data-dir DIR`` sets). Suites
+should rely on the environment variable: a ``data_dir`` written into a suite's dataset options
+becomes part of every run id, so the same experiment on two machines would get different ids.
+
+A loader names the files it needs and the sub-directories it searches; :func:`find_files` returns
+them all from the first directory that holds every one, or raises :class:`DataNotFoundError`
+listing what was expected where and what each directory lacked. There is no partial match across
+directories and no fallback to other data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+DATA_DIR_ENV = "NORMBENCH_DATA"
+
+HOW_TO_GIVE = f"pass --data-dir DIR to normbench (or the dataset option data_dir), or set {DATA_DIR_ENV}=DIR"
+
+
+class DataNotFoundError(FileNotFoundError):
+    """The user's data directory, or a file a loader needs in it, does not exist."""
+
+
+class DataFormatError(ValueError):
+    """A data file exists but is not in the format its loader reads (the message names the file)."""
+
+
+def resolve_data_dir(dataset: str, data_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:
+    """The data directory and where it came from (``"option data_dir"`` or the variable's name).
+
+    Raises :class:`DataNotFoundError` when neither is set or the directory does not exist.
+    """
+    if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
+        raise ValueError(f"dataset {dataset!r}: option 'data_dir' must be a path; got {data_dir!r}")
+    if data_dir is not None and str(data_dir) != "":
+        root, origin = Path(data_dir).expanduser(), "option data_dir"
+    elif os.environ.get(DATA_DIR_ENV):
+        root, origin = Path(os.environ[DATA_DIR_ENV]).expanduser(), f"environment variable {DATA_DIR_ENV}"
+    else:
+        raise DataNotFoundError(
+            f"dataset {dataset!r} is read from files you provide and no data directory is set: {HOW_TO_GIVE}"
+        )
+    if not root.is_dir():
+        raise DataNotFoundError(
+            f"dataset {dataset!r}: data directory {str(root)!r} (from {origin}) does not exist or is not a "
+            f"directory; {HOW_TO_GIVE}"
+        )
+    return root, origin
+
+
+def find_files(
+    dataset: str,
+    root: Path,
+    origin: str,
+    subdirs: Sequence[str],
+    names: Sequence[str],
+    *,
+    suffixes: Sequence[str] = ("",),
+    hint: str = "",
+) -> dict[str, Path]:
+    """Map each of ``names`` to its path in the first of ``root/subdir`` that holds all of them.
+
+    ``subdirs`` are searched in order (``""`` is ``root`` itself). A name matches a file called
+    ``name + suffix`` for the first of ``suffixes`` that exists (e.g. ``("", ".gz")`` prefers the
+    uncompressed file). ``hint`` is appended to the error, e.g. to say that an archive needs
+    extracting.
+    """
+    searched: list[str] = []
+    for subdir in subdirs:
+        directory = root / subdir if subdir else root
+        if not directory.is_dir():
+            searched.append(f"  {directory}: no such directory")
+            continue
+        found: dict[str, Path] = {}
+        for name in names:
+            for suffix in suffixes:
+                candidate = directory / (name + suffix)
+                if candidate.is_file():
+                    found[name] = candidate
+                    break
+        if len(found) == len(names):
+            return found
+        missing = [name for name in names if name not in found]
+        searched.append(f"  {directory}: missing {', '.join(missing)}")
+    alternatives = [s for s in suffixes if s]
+    spelled = "" if not alternatives else " (each may also end in " + " or ".join(alternatives) + ")"
+    message = (
+        f"dataset {dataset!r}: files not found under {str(root)!r} (from {origin}).\n"
+        f"Expected all of these files{spelled} together in one directory:\n"
+        + "".join(f"  {name}\n" for name in names)
+        + "Searched, in this order:\n"
+        + "\n".join(searched)
+        + f"\n{HOW_TO_GIVE}."
+    )
+    if hint:
+        message += f"\n{hint}"
+    raise DataNotFoundError(message)

@@ -1,0 +1,78 @@
+"""``Dataset``: a train/test split held as CPU tensors (the data here is small enough to keep whole)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+# What ``y_*`` holds; the training loop picks its loss and metrics by this name.
+TASKS = ("classification", "regression")
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """Train and test tensors plus what a model needs to be built for them.
+
+    ``x_*`` are float32 ``(N, *input_shape)``. ``task`` says what ``y_*`` holds:
+
+    * ``"classification"``: ``y_*`` int64 ``(N,)`` class indices in ``[0, num_classes)``;
+    * ``"regression"``: ``y_*`` float32 ``(N,)`` scalar targets, and ``num_classes`` is 1, the
+      output dimension, so ``create_model(..., num_classes=dataset.num_classes)`` builds a model
+      with one output per sample for either task.
+
+    ``mask_*``, where present, are boolean ``(N, *spatial)`` marking valid positions (False =
+    padding). ``description`` is one line naming the source and the split sizes.
+    """
+
+    name: str
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+    num_classes: int
+    input_shape: tuple[int, ...]
+    mask_train: torch.Tensor | None = None
+    mask_test: torch.Tensor | None = None
+    description: str = ""
+    task: str = "classification"
+
+    def __post_init__(self) -> None:
+        # A loader bug caught here names the dataset instead of surfacing as a shape error mid-run.
+        if self.task not in TASKS:
+            raise ValueError(f"dataset {self.name!r}: task must be one of {', '.join(TASKS)}; got {self.task!r}")
+        if self.task == "regression" and self.num_classes != 1:
+            raise ValueError(
+                f"dataset {self.name!r}: a regression dataset has num_classes 1 (the output dimension); "
+                f"got {self.num_classes!r}"
+            )
+        target_dtype = torch.int64 if self.task == "classification" else torch.float32
+        for split in ("train", "test"):
+            x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
+            mask = getattr(self, f"mask_{split}")
+            if x.dtype != torch.float32 or y.dtype != target_dtype:
+                raise ValueError(
+                    f"dataset {self.name!r}: x_{split} must be float32 and y_{split} "
+                    f"{'int64' if target_dtype == torch.int64 else 'float32'} for a {self.task} task"
+                )
+            if y.dim() != 1 or x.shape[0] != y.shape[0]:
+                raise ValueError(f"dataset {self.name!r}: x_{split} and y_{split} differ in length")
+            if tuple(x.shape[1:]) != tuple(self.input_shape):
+                raise ValueError(
+                    f"dataset {self.name!r}: x_{split} samples have shape {tuple(x.shape[1:])}, "
+                    f"input_shape says {tuple(self.input_shape)}"
+                )
+            if mask is not None and (
+                mask.dtype != torch.bool or tuple(mask.shape) != (x.shape[0], *x.shape[2:])
+            ):
+                raise ValueError(f"dataset {self.name!r}: mask_{split} must be bool of shape (N, *spatial)")
+
+    @property
+    def n_train(self) -> int:
+        """Number of training samples."""
+        return int(self.x_train.shape[0])
+
+    @property
+    def n_test(self) -> int:
+        """Number of test samples."""
+        return int(self.x_test.shape[0])

@@ -1,0 +1,91 @@
+"""``digits``: scikit-learn's 8×8 handwritten digits (shipped with scikit-learn, no download).
+
+1,797 grey-level images (values 0..16) of the digits 0-9 from the UCI "Optical Recognition of
+Handwritten Digits" set, split into train/test by a stratified shuffle seeded by ``split_seed``
+alone, then standardized per pixel with statistics of the training images only.
+"""
+
+from __future__ import annotations
+
+import functools
+from numbers import Integral, Real
+
+import numpy as np
+import sklearn.datasets
+import torch
+from sklearn.model_selection import train_test_split
+
+from normbench.data.dataset import Dataset
+
+NAME = "digits"
+NUM_CLASSES = 10
+INPUT_SHAPE = (1, 8, 8)
+
+# Per-pixel standard deviations below one grey level (the data's quantisation step) are replaced
+# by one grey level. Border pixels that are constant in the training set have std 0 (0/0 without a
+# floor); near-constant ones (on in a handful of training images, std ≈ 0.02-0.9) would turn a
+# single stroke in a test image into a 40-sigma input. With the floor such pixels are centred but
+# not blown up; the other pixels get unit variance.
+STD_FLOOR = 1.0
+
+
+@functools.lru_cache(maxsize=1)
+def _raw_digits() -> tuple[np.ndarray, np.ndarray]:
+    """Images ``(1797, 8, 8)`` float64 and labels ``(1797,)`` int64, read once per process (read-only)."""
+    bunch = sklearn.datasets.load_digits()
+    images = np.asarray(bunch.images, dtype=np.float64)
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    images.flags.writeable = False  # the cache hands out the same arrays; nobody may change them
+    labels.flags.writeable = False
+    return images, labels
+
+
+def stratified_split(
+    labels: np.ndarray, test_fraction: float, split_seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Train and test indices of a stratified shuffle split that depends on ``split_seed`` only."""
+    indices = np.arange(len(labels))
+    train_index, test_index = train_test_split(
+        indices, test_size=test_fraction, stratify=labels, random_state=split_seed
+    )
+    return train_index, test_index
+
+
+def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Centre and scale both arrays per feature with the training mean and floored std (ddof 0)."""
+    mean = train.mean(axis=0)
+    std = np.maximum(train.std(axis=0), STD_FLOOR)
+    return (train - mean) / std, (test - mean) / std
+
+
+def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
+    """Load ``digits`` as a :class:`Dataset` of shape ``(N, 1, 8, 8)``, standardized with train statistics."""
+    if isinstance(test_fraction, bool) or not isinstance(test_fraction, Real) or not 0 < test_fraction < 1:
+        raise ValueError(
+            f"dataset {NAME!r}: option 'test_fraction' must be a number in (0, 1); got {test_fraction!r}"
+        )
+    if isinstance(split_seed, bool) or not isinstance(split_seed, Integral) or not 0 <= split_seed < 2**32:
+        raise ValueError(
+            f"dataset {NAME!r}: option 'split_seed' must be an integer in [0, 2**32); got {split_seed!r}"
+        )
+    images, labels = _raw_digits()
+    try:
+        train_index, test_index = stratified_split(labels, float(test_fraction), int(split_seed))
+    except ValueError as error:  # e.g. a test set smaller than the number of classes
+        raise ValueError(f"dataset {NAME!r}: option 'test_fraction' {test_fraction!r}: {error}") from error
+    x_train, x_test = standardize(images[train_index], images[test_index])
+    n_train, n_test = len(train_index), len(test_index)
+    return Dataset(
+        name=NAME,
+        x_train=torch.from_numpy(x_train.astype(np.float32)).unsqueeze(1),
+        y_train=torch.from_numpy(labels[train_index].copy()),
+        x_test=torch.from_numpy(x_test.astype(np.float32)).unsqueeze(1),
+        y_test=torch.from_numpy(labels[test_index].copy()),
+        num_classes=NUM_CLASSES,
+        input_shape=INPUT_SHAPE,
+        description=(
+            f"scikit-learn digits (UCI optical handwritten digits, 8x8, 10 classes): {n_train} train / "
+            f"{n_test} test, stratified split seed {int(split_seed)}, per-pixel standardized with "
+            "train statistics"
+        ),
+    )
