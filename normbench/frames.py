@@ -11,7 +11,8 @@ import pandas as pd
 RUN_COLUMNS = [
     "run_id", "suite", "kind", "model", "dataset", "norm", "norm_label", "norm_options",
     "model_options", "dataset_options", "batch_size", "seed", "device", "optimizer", "lr",
-    "steps", "epochs", "outcome", "error", "final_test_accuracy", "final_test_loss",
+    "base_lr", "lr_scaling", "reference_batch_size", "momentum", "weight_decay", "eval_every",
+    "steps", "epochs", "samples", "target_accuracy", "outcome", "error", "final_test_accuracy", "final_test_loss",
     "final_train_loss", "step_time_median_s", "samples_per_s", "steps_done", "wall_time_s",
     "started_at", "finished_at",
 ]
@@ -21,6 +22,12 @@ CURVE_COLUMNS = [
     "run_id", "step", "epoch", "samples_seen", "train_loss", "test_loss", "test_accuracy",
     "wall_time_s",
 ]
+
+# Columns of ResultFrames.probes, long format: one row per probe value at an evaluation point.
+# probe is one of percentiles (keys p15, p50, p85), train_eval_gap (batch_stats_accuracy,
+# eval_accuracy), grad_norms (key = layer name), smoothness (loss_range, gradient_predictiveness,
+# beta_smoothness).
+PROBE_COLUMNS = ["run_id", "step", "probe", "key", "value"]
 
 # Run outcomes. Only COMPLETED runs have meaningful final metrics; DIVERGED runs are failures
 # of the configuration (a result); UNDEFINED means the norm has no definition there (e.g. BN
@@ -35,6 +42,7 @@ class ResultFrames:
 
     runs: pd.DataFrame
     curves: pd.DataFrame
+    probes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBE_COLUMNS))
     environment: dict[str, Any] = field(default_factory=dict)
     suite_name: str = ""
     suite_description: str = ""

@@ -63,11 +63,17 @@ class RunSpec:
     dataset_options: Options = field(default_factory=tuple)
     norm_options: Options = field(default_factory=tuple)
     kind: str = "training"
+    samples: int | None = None  # budget in training samples seen (steps = samples // batch_size)
+    lr_scaling: str = "none"  # how `lr` was derived from `base_lr`: none | linear | sqrt
+    base_lr: float | None = None
+    reference_batch_size: int | None = None
+    target_accuracy: float | None = None
+    probes: Options = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (options as dicts) used for storage and hashing."""
         data = asdict(self)
-        for key in ("model_options", "dataset_options", "norm_options"):
+        for key in _OPTION_FIELDS:
             data[key] = _options_to_json(getattr(self, key))
         return data
 
@@ -89,13 +95,20 @@ class RunSpec:
     def norm_kwargs(self) -> dict[str, Any]:
         return _options_to_json(self.norm_options)
 
+    @property
+    def probe_kwargs(self) -> dict[str, Any]:
+        return _options_to_json(self.probes)
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
         """Rebuild a spec stored with :meth:`to_dict`."""
         values = dict(data)
-        for key in ("model_options", "dataset_options", "norm_options"):
+        for key in _OPTION_FIELDS:
             values[key] = freeze_options(values.get(key) or {})
         return cls(**values)
+
+
+_OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes")
 
 
 def _options_to_json(options: Options) -> dict[str, Any]:

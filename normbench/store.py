@@ -11,7 +11,7 @@ from typing import Any, Iterable
 
 import pandas as pd
 
-from normbench.frames import CURVE_COLUMNS, RUN_COLUMNS, ResultFrames
+from normbench.frames import CURVE_COLUMNS, PROBE_COLUMNS, RUN_COLUMNS, ResultFrames
 from normbench.spec import RunSpec
 
 SCHEMA_VERSION = 1
@@ -55,6 +55,7 @@ class RunResult:
     started_at: str = ""
     finished_at: str = ""
     extra_metrics: dict[str, Any] = field(default_factory=dict)
+    probes: list[tuple[int, str, str, float]] = field(default_factory=list)  # (step, probe, key, value)
 
     @property
     def samples_per_s(self) -> float | None:
@@ -85,7 +86,9 @@ CREATE TABLE IF NOT EXISTS runs (
     norm TEXT NOT NULL, norm_label TEXT NOT NULL, norm_options TEXT NOT NULL,
     model_options TEXT NOT NULL, dataset_options TEXT NOT NULL,
     batch_size INTEGER NOT NULL, seed INTEGER NOT NULL, device TEXT NOT NULL,
-    optimizer TEXT NOT NULL, lr REAL NOT NULL, steps INTEGER, epochs REAL,
+    optimizer TEXT NOT NULL, lr REAL NOT NULL, steps INTEGER, epochs REAL, samples INTEGER,
+    base_lr REAL, lr_scaling TEXT NOT NULL, reference_batch_size INTEGER, momentum REAL NOT NULL,
+    weight_decay REAL NOT NULL, eval_every INTEGER NOT NULL, target_accuracy REAL,
     outcome TEXT NOT NULL, error TEXT NOT NULL,
     final_test_accuracy REAL, final_test_loss REAL, final_train_loss REAL,
     step_time_median_s REAL, samples_per_s REAL, steps_done INTEGER NOT NULL, wall_time_s REAL NOT NULL,
@@ -98,6 +101,11 @@ CREATE TABLE IF NOT EXISTS curves (
     step INTEGER NOT NULL, epoch REAL NOT NULL, samples_seen INTEGER NOT NULL,
     train_loss REAL, test_loss REAL, test_accuracy REAL, wall_time_s REAL NOT NULL,
     PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS probes (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    step INTEGER NOT NULL, probe TEXT NOT NULL, key TEXT NOT NULL, value REAL,
+    PRIMARY KEY (run_id, step, probe, key)
 );
 """
 
@@ -204,6 +212,9 @@ class Store:
             "dataset_options": json.dumps(data["dataset_options"], sort_keys=True),
             "batch_size": spec.batch_size, "seed": spec.seed, "device": spec.device,
             "optimizer": spec.optimizer, "lr": spec.lr, "steps": spec.steps, "epochs": spec.epochs,
+            "samples": spec.samples, "base_lr": spec.base_lr, "lr_scaling": spec.lr_scaling,
+            "reference_batch_size": spec.reference_batch_size, "momentum": spec.momentum,
+            "weight_decay": spec.weight_decay, "eval_every": spec.eval_every, "target_accuracy": spec.target_accuracy,
             "outcome": result.outcome, "error": result.error,
             "final_test_accuracy": result.final_test_accuracy, "final_test_loss": result.final_test_loss,
             "final_train_loss": result.final_train_loss, "step_time_median_s": result.step_time_median_s,
@@ -216,6 +227,7 @@ class Store:
         marks = ", ".join("?" for _ in row)
         with self.conn:  # one transaction: the run and all its points, or nothing
             self.conn.execute("DELETE FROM curves WHERE run_id = ?", (spec.run_id,))
+            self.conn.execute("DELETE FROM probes WHERE run_id = ?", (spec.run_id,))
             self.conn.execute(f"INSERT OR REPLACE INTO runs({columns}) VALUES ({marks})", tuple(row.values()))
             self.conn.executemany(
                 "INSERT INTO curves(run_id, step, epoch, samples_seen, train_loss, test_loss, test_accuracy,"
@@ -225,6 +237,10 @@ class Store:
                      p.wall_time_s)
                     for p in result.curve
                 ],
+            )
+            self.conn.executemany(
+                "INSERT INTO probes(run_id, step, probe, key, value) VALUES (?, ?, ?, ?, ?)",
+                [(spec.run_id, *row) for row in result.probes],
             )
 
     # -- reading
@@ -241,15 +257,20 @@ class Store:
         curves = pd.read_sql_query(
             f"SELECT {', '.join(CURVE_COLUMNS)} FROM curves ORDER BY run_id, step", self.conn
         )
+        probes = pd.read_sql_query(
+            f"SELECT {', '.join(PROBE_COLUMNS)} FROM probes ORDER BY run_id, step, probe, key", self.conn
+        )
         if run_ids is not None:
             wanted = set(run_ids)
             runs = runs[runs["run_id"].isin(wanted)].reset_index(drop=True)
             curves = curves[curves["run_id"].isin(wanted)].reset_index(drop=True)
+            probes = probes[probes["run_id"].isin(wanted)].reset_index(drop=True)
         env_row = self.conn.execute("SELECT data FROM environment ORDER BY env_id DESC LIMIT 1").fetchone()
         suite_row = self.conn.execute(
             "SELECT name, description, yaml, command FROM suites ORDER BY suite_id DESC LIMIT 1"
         ).fetchone()
-        frames = ResultFrames(runs=runs, curves=curves, environment=json.loads(env_row[0]) if env_row else {})
+        frames = ResultFrames(runs=runs, curves=curves, probes=probes,
+                              environment=json.loads(env_row[0]) if env_row else {})
         if suite_row:
             frames.suite_name, frames.suite_description, frames.suite_yaml, frames.command = suite_row
         return frames

@@ -54,6 +54,40 @@ class OptimizerConfig(_Strict):
     weight_decay: float = Field(default=0.0, ge=0)
 
 
+class PercentileProbe(_Strict):
+    """Track one unit's input to one activation slot (Ioffe & Szegedy 2015, Fig. 1b-c)."""
+
+    layer: int = -1
+    unit: int = Field(default=0, ge=0)
+
+
+class SmoothnessProbe(_Strict):
+    """Santurkar et al. 2018 loss-landscape probe every `every` steps at step sizes `step_scales` × lr."""
+
+    every: int = Field(default=100, gt=0)
+    step_scales: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0], min_length=1)
+
+
+class ProbesConfig(_Strict):
+    """Optional diagnostics recorded at evaluation points (see normbench/probes.py)."""
+
+    percentiles: bool | PercentileProbe = False
+    train_eval_gap: bool = False
+    grad_norms: bool = False
+    smoothness: bool | SmoothnessProbe = False
+
+    def enabled(self) -> dict[str, Any]:
+        """Only the probes that are on, as plain data for the RunSpec."""
+        out: dict[str, Any] = {}
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, BaseModel):
+                out[name] = value.model_dump()
+            elif value:
+                out[name] = True
+        return out
+
+
 class Suite(_Strict):
     """A declared experiment: every combination of models × norms × batch sizes × seeds × devices."""
 
@@ -67,8 +101,13 @@ class Suite(_Strict):
     seeds: list[int] = Field(min_length=1)
     steps: int | None = Field(default=None, gt=0)
     epochs: float | None = Field(default=None, gt=0)
+    samples: int | None = Field(default=None, gt=0)
     optimizer: OptimizerConfig
+    lr_scaling: Literal["none", "linear", "sqrt"] = "none"
+    reference_batch_size: int | None = Field(default=None, gt=0)
     eval_every: int = Field(default=50, gt=0)
+    target_accuracy: float | None = Field(default=None, gt=0, le=1)
+    probes: ProbesConfig = Field(default_factory=ProbesConfig)
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
 
     @field_validator("batch_sizes")
@@ -110,9 +149,23 @@ class Suite(_Strict):
 
     @model_validator(mode="after")
     def _one_budget(self) -> "Suite":
-        if (self.steps is None) == (self.epochs is None):
-            raise ValueError("give exactly one training budget: `steps` or `epochs`")
+        budgets = [b for b in ("steps", "epochs", "samples") if getattr(self, b) is not None]
+        if len(budgets) != 1:
+            raise ValueError(
+                f"give exactly one training budget: `steps`, `epochs` or `samples` (got {', '.join(budgets) or 'none'})"
+            )
+        if self.lr_scaling != "none" and self.reference_batch_size is None:
+            raise ValueError(
+                f"lr_scaling: {self.lr_scaling} needs `reference_batch_size` (the batch size at which optimizer.lr applies)"
+            )
         return self
+
+    def lr_for(self, batch_size: int) -> float:
+        """Learning rate at `batch_size` under the suite's scaling rule (Goyal et al. 2017 for linear)."""
+        if self.lr_scaling == "none":
+            return self.optimizer.lr
+        ratio = batch_size / self.reference_batch_size
+        return self.optimizer.lr * (ratio if self.lr_scaling == "linear" else ratio**0.5)
 
 
 # ---------------------------------------------------------------- loading
@@ -179,7 +232,8 @@ def _field_path(loc: tuple[Any, ...]) -> str:
     return text
 
 
-_MODELS_BY_FIELD: dict[str, type[BaseModel]] = {"optimizer": OptimizerConfig, "dataset": NamedEntry}
+_MODELS_BY_FIELD: dict[str, type[BaseModel]] = {"optimizer": OptimizerConfig, "dataset": NamedEntry, "probes": ProbesConfig}
+_BUDGETS = ("steps", "epochs", "samples")
 
 
 def _allowed_fields(loc: tuple[Any, ...]) -> str:
@@ -217,12 +271,12 @@ def apply_override(raw: dict[str, Any], override: str, *, source: str | Path = "
     if len(parts) == 1:
         raw[top] = value
         # A new budget replaces the other one, so `--set steps=100` works on an epochs suite.
-        if top == "steps" and value is not None:
-            raw.pop("epochs", None)
-        elif top == "epochs" and value is not None:
-            raw.pop("steps", None)
+        if top in _BUDGETS and value is not None:
+            for other in _BUDGETS:
+                if other != top:
+                    raw.pop(other, None)
         return
-    if top not in _MODELS_BY_FIELD:
+    if top not in ("optimizer", "dataset"):
         raise SuiteError(f"--set {key}: only optimizer.* and dataset.* take dotted keys")
     container = raw.get(top)
     if isinstance(container, str):
@@ -282,8 +336,14 @@ def expand(suite: Suite, *, resolve_device=None, canonical_norm=None) -> list[Ru
                 device=resolve_device(device),
                 steps=suite.steps,
                 epochs=suite.epochs,
+                samples=suite.samples,
                 optimizer=suite.optimizer.name,
-                lr=suite.optimizer.lr,
+                lr=suite.lr_for(batch_size),
+                base_lr=suite.optimizer.lr,
+                lr_scaling=suite.lr_scaling,
+                reference_batch_size=suite.reference_batch_size,
+                target_accuracy=suite.target_accuracy,
+                probes=freeze_options(suite.probes.enabled()),
                 momentum=suite.optimizer.momentum,
                 weight_decay=suite.optimizer.weight_decay,
                 eval_every=suite.eval_every,

@@ -16,6 +16,15 @@ from normbench.env import now_iso
 from normbench.frames import COMPLETED, DIVERGED, FAILED, UNDEFINED
 from normbench.models import create_model
 from normbench.norms import NormUndefinedError, create_norm
+from normbench.probes import (
+    ActivationInputCapture,
+    ProbeConfig,
+    ProbeRecorder,
+    batch_statistics_accuracy,
+    record_grad_norms,
+    record_percentiles,
+    record_smoothness,
+)
 from normbench.spec import RunSpec
 from normbench.store import CurvePoint, RunResult
 
@@ -30,6 +39,8 @@ def total_steps(spec: RunSpec, n_train: int) -> int:
     """Optimizer steps the budget allows: `steps`, or `epochs` × full batches per epoch."""
     if spec.steps is not None:
         return spec.steps
+    if spec.samples is not None:
+        return max(1, spec.samples // spec.batch_size)
     per_epoch = n_train // spec.batch_size
     return max(1, round(spec.epochs * per_epoch))
 
@@ -141,6 +152,13 @@ def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
     task = getattr(data, "task", "classification")
     sync = torch.cuda.synchronize if device.type == "cuda" else None
 
+    probes = ProbeConfig.from_options(spec.probe_kwargs) if spec.probes else ProbeConfig()
+    recorder = ProbeRecorder()
+    capture = (
+        ActivationInputCapture(model, probes.percentile_layer, probes.percentile_unit) if probes.percentiles else None
+    )
+    count_correct = functools.partial(correct_count, task)
+
     step_times: list[float] = []
     train_time = 0.0
     loss_sum = torch.zeros((), device=device)
@@ -150,7 +168,16 @@ def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
         """Evaluate and append a curve point; False when the run has diverged."""
         nonlocal loss_sum, losses_since_eval
         train_loss = (loss_sum / losses_since_eval).item() if losses_since_eval else float("nan")
+        if capture is not None:
+            capture.active = True
         test_loss, test_acc = evaluate(model, x_test, y_test, m_test, task)
+        if capture is not None:
+            capture.active = False
+            record_percentiles(recorder, step, capture.collect())
+        if probes.train_eval_gap and math.isfinite(test_loss):
+            batch_acc = batch_statistics_accuracy(model, x_test, y_test, spec.batch_size, count_correct, m_test)
+            recorder.add(step, "train_eval_gap", "batch_stats_accuracy", batch_acc)
+            recorder.add(step, "train_eval_gap", "eval_accuracy", test_acc)
         model.train()
         result.curve.append(
             CurvePoint(step=step, epoch=step / order.per_epoch, samples_seen=step * spec.batch_size,
@@ -173,6 +200,12 @@ def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
         loss = task_loss(task, logits, yb)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if probes.smoothness and step % probes.smoothness_every == 0:
+            # Measured before the update, outside the step timer, and undone exactly afterwards.
+            paused = time.perf_counter()
+            batch_loss = (lambda: task_loss(task, model(xb) if mb is None else model(xb, mask=mb), yb))
+            record_smoothness(recorder, step, model, batch_loss, spec.lr, probes.smoothness_step_scales)
+            start += time.perf_counter() - paused
         optimizer.step()
         if sync is not None:
             sync()
@@ -182,6 +215,8 @@ def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
         loss_sum += loss.detach()
         losses_since_eval += 1
         if step % spec.eval_every == 0 or step == n_steps:
+            if probes.grad_norms:
+                record_grad_norms(recorder, step, model)
             finite = record(step)
             result.steps_done = step
             if not finite:
@@ -189,6 +224,7 @@ def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
                 result.error = f"loss became NaN/inf at or before step {step} (lr {spec.lr:g})"
                 break
 
+    result.probes = recorder.rows
     last = result.curve[-1]
     result.final_train_loss = last.train_loss if math.isfinite(last.train_loss) else None
     if result.outcome == COMPLETED:

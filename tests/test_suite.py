@@ -128,3 +128,26 @@ def test_duplicate_runs_rejected():
     raw = {**BASE, "norms": ["bn", "batch"]}
     with pytest.raises(SuiteError, match="same run twice"):
         expand(validate_suite(raw), canonical_norm=lambda n: "batch", resolve_device=lambda d: d)
+
+
+def test_lr_scaling_rules():
+    canon = lambda n: n
+    linear = validate_suite({**BASE, "batch_sizes": [4, 64], "lr_scaling": "linear", "reference_batch_size": 64,
+                             "optimizer": {"lr": 0.05}})
+    lrs = {s.batch_size: s.lr for s in expand(linear, canonical_norm=canon, resolve_device=lambda d: d)}
+    assert lrs == {4: pytest.approx(0.05 * 4 / 64), 64: pytest.approx(0.05)}
+    sqrt = validate_suite({**BASE, "batch_sizes": [16], "lr_scaling": "sqrt", "reference_batch_size": 64,
+                           "optimizer": {"lr": 0.08}})
+    (spec, *_) = expand(sqrt, canonical_norm=canon, resolve_device=lambda d: d)
+    assert spec.lr == pytest.approx(0.04) and spec.base_lr == 0.08 and spec.lr_scaling == "sqrt"
+    assert "reference_batch_size" in error_of({**BASE, "lr_scaling": "linear"})
+
+
+def test_samples_budget_and_probes():
+    suite = validate_suite({**{k: v for k, v in BASE.items() if k != "steps"}, "samples": 1000,
+                            "probes": {"percentiles": {"unit": 2}, "grad_norms": True}})
+    (spec, *_) = expand(suite, canonical_norm=lambda n: n, resolve_device=lambda d: d)
+    assert spec.samples == 1000 and spec.steps is None
+    assert spec.probe_kwargs == {"percentiles": {"layer": -1, "unit": 2}, "grad_norms": True}
+    assert "exactly one training budget" in error_of({**BASE, "samples": 10})
+    assert "probes.bogus" in error_of({**BASE, "probes": {"bogus": True}})

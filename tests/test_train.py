@@ -1,0 +1,109 @@
+"""Training loop: determinism, pairing by seed, budgets, outcomes that are results not crashes."""
+
+import math
+
+import pytest
+import torch
+
+import normbench.train as train
+from normbench.data import load_dataset
+from normbench.spec import RunSpec, freeze_options
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_dataset("digits")
+
+
+def make_spec(**changes):
+    values = dict(
+        suite="t", model="mlp", dataset="digits", norm="batch", batch_size=16, seed=0, device="cpu",
+        steps=30, epochs=None, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0, eval_every=10,
+        norm_label="batch", model_options=freeze_options({"widths": [32]}),
+    )
+    values.update(changes)
+    return RunSpec(**values)
+
+
+def curve_tuples(result):
+    # repr keeps every bit of a float and makes NaN (no training loss yet at step 0) compare equal
+    return [tuple(repr(v) for v in (p.step, p.train_loss, p.test_loss, p.test_accuracy)) for p in result.curve]
+
+
+def test_same_spec_gives_bitwise_identical_metrics(digits):
+    first = train.run_training(make_spec(), digits)
+    second = train.run_training(make_spec(), digits)
+    assert first.outcome == "completed"
+    assert curve_tuples(first) == curve_tuples(second)  # exact equality, not approx
+    assert first.final_test_accuracy == second.final_test_accuracy
+    assert curve_tuples(train.run_training(make_spec(seed=1), digits)) != curve_tuples(first)
+
+
+def test_eval_points_and_final_metrics(digits):
+    result = train.run_training(make_spec(steps=25), digits)
+    assert [p.step for p in result.curve] == [0, 10, 20, 25]
+    assert [p.samples_seen for p in result.curve] == [0, 160, 320, 400]
+    assert math.isnan(result.curve[0].train_loss)
+    assert result.final_test_accuracy == result.curve[-1].test_accuracy
+    assert result.steps_done == 25
+    assert 0 < result.step_time_median_s < result.wall_time_s
+    assert result.curve[-1].test_accuracy > 0.5  # it learns digits in 25 steps
+
+
+def test_epoch_budget_counts_full_batches(digits):
+    spec = make_spec(steps=None, epochs=2.0, batch_size=100)
+    assert train.total_steps(spec, digits.n_train) == 2 * (digits.n_train // 100)
+
+
+def test_batch_order_is_a_seeded_permutation_per_epoch():
+    order = train.BatchOrder(n_train=10, batch_size=3, seed=7)
+    epoch = [order.next() for _ in range(3)]  # 3 full batches, 1 sample dropped
+    seen = torch.cat(epoch)
+    assert len(set(seen.tolist())) == 9 and all(len(b) == 3 for b in epoch)
+    again = train.BatchOrder(n_train=10, batch_size=3, seed=7)
+    assert all(torch.equal(a, again.next()) for a in epoch)
+    other = train.BatchOrder(n_train=10, batch_size=3, seed=8)
+    assert not all(torch.equal(a, other.next()) for a in epoch)
+
+
+def test_same_seed_same_initial_weights_whatever_the_norm(digits):
+    models = [train.build_model(make_spec(norm=name), digits) for name in ("none", "batch", "layer", "group")]
+    linears = [[m for m in model.modules() if isinstance(m, torch.nn.Linear)] for model in models]
+    for other in linears[1:]:
+        for a, b in zip(linears[0], other):
+            assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
+
+
+def test_divergence_is_an_outcome(digits):
+    result = train.run_training(make_spec(norm="none", lr=1e6, momentum=0.0, steps=40), digits)
+    assert result.outcome == "diverged"
+    assert "NaN/inf" in result.error
+    assert result.final_test_accuracy is None
+    assert result.steps_done <= 40
+
+
+def test_undefined_norm_is_an_outcome(digits):
+    result = train.run_training(make_spec(norm="instance"), digits)
+    assert result.outcome == "undefined"
+    assert result.error  # the reason, in words
+
+
+def test_batch_norm_with_one_sample_is_undefined(digits):
+    result = train.run_training(make_spec(batch_size=1, steps=3), digits)
+    assert result.outcome == "undefined"
+
+
+def test_an_error_fails_the_run_with_its_text(digits, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("shape mismatch in layer 3")
+
+    monkeypatch.setattr(train, "create_model", broken)
+    result = train.run_training(make_spec(), digits)
+    assert result.outcome == "failed"
+    assert "RuntimeError: shape mismatch in layer 3" in result.error
+
+
+def test_adam_and_unknown_optimizer(digits):
+    assert train.run_training(make_spec(optimizer="adam", lr=1e-3), digits).outcome == "completed"
+    failed = train.run_training(make_spec(optimizer="lbfgs"), digits)
+    assert failed.outcome == "failed" and "unknown optimizer" in failed.error
