@@ -59,3 +59,33 @@ class NormActivation(nn.Module):
 
     def extra_repr(self) -> str:
         return f"placement={self.placement!r}"
+
+
+def sequence_shape(model: str, input_shape: tuple[int, ...]) -> tuple[int, int]:
+    """``(C, L)`` of a sequence ``input_shape``; ``ValueError`` naming the model for any other layout."""
+    if len(input_shape) != 2:
+        raise ValueError(
+            f"model {model!r} needs a sequence input_shape (C, L); got {tuple(input_shape)!r}"
+        )
+    return input_shape[0], input_shape[1]
+
+
+def check_sequence_input(
+    x: torch.Tensor, mask: torch.Tensor | None, channels: int
+) -> torch.Tensor | None:
+    """Validate channel-first ``x`` ``(N, C, L)`` and its mask ``(N, L)``; return the mask as bool.
+
+    Padded positions (mask False) of ``x`` are not looked at here: each sequence model zeroes them
+    itself so that their values can never reach the output.
+    """
+    if x.dim() != 3 or x.shape[1] != channels:
+        raise ValueError(
+            f"input shape {tuple(x.shape)} is not a batch of sequences (N, {channels}, L)"
+        )
+    if mask is None:
+        return None
+    if tuple(mask.shape) != (x.shape[0], x.shape[2]):
+        raise ValueError(
+            f"mask shape {tuple(mask.shape)} does not match input {tuple(x.shape)}: expected (N, L)"
+        )
+    return mask.to(device=x.device, dtype=torch.bool)

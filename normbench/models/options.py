@@ -78,3 +78,55 @@ def check_positive_float(model: str, option: str, value: Any) -> float:
     ):
         raise ValueError(f"model {model!r}: option {option!r} must be a positive number; got {value!r}")
     return float(value)
+
+
+def check_nonnegative_int(model: str, option: str, value: Any) -> int:
+    """Return ``value`` as an int if it is an integer >= 0 (bools are not integers here)."""
+    if isinstance(value, bool) or not isinstance(value, Integral) or value < 0:
+        raise ValueError(f"model {model!r}: option {option!r} must be an integer >= 0; got {value!r}")
+    return int(value)
+
+
+def check_int_per_layer(
+    model: str, option: str, value: Any, layers: int, *, minimum: int = 1
+) -> tuple[int, ...]:
+    """One integer >= ``minimum`` per layer: a single int is repeated, a list needs ``layers`` items."""
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    message = (
+        f"model {model!r}: option {option!r} must be {what} or a list of {layers} such integers "
+        f"(one per layer); got {value!r}"
+    )
+    if isinstance(value, Integral) and not isinstance(value, bool):
+        items = [value] * layers
+    elif isinstance(value, Iterable) and not isinstance(value, (str, bytes)):
+        items = list(value)
+    else:
+        raise ValueError(message)
+    if len(items) != layers or any(
+        isinstance(v, bool) or not isinstance(v, Integral) or v < minimum for v in items
+    ):
+        raise ValueError(message)
+    return tuple(int(v) for v in items)
+
+
+def check_auto_or_bool(model: str, option: str, value: Any) -> str | bool:
+    """Return ``"auto"``, True or False; anything else is refused (0/1 included, as in ``check_bool``)."""
+    if value == "auto" or isinstance(value, bool):
+        return value
+    raise ValueError(f"model {model!r}: option {option!r} must be auto, true or false; got {value!r}")
+
+
+def check_auto_or_positive_float(model: str, option: str, value: Any) -> str | float:
+    """Return ``"auto"`` or ``value`` as a float if it is a finite number > 0."""
+    if value == "auto":
+        return value
+    if isinstance(value, bool) or not isinstance(value, Real) or not 0.0 < float(value) < float("inf"):
+        raise ValueError(
+            f"model {model!r}: option {option!r} must be auto or a positive number; got {value!r}"
+        )
+    return float(value)
+
+
+def check_optional_positive_int(model: str, option: str, value: Any) -> int | None:
+    """Return None (use the model's default) or ``value`` as a positive int."""
+    return None if value is None else check_positive_int(model, option, value)

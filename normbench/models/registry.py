@@ -13,11 +13,17 @@ from torch import nn
 
 from normbench.models.blocks import NormFactory
 from normbench.models.cnn import build_cnn2d
+from normbench.models.cnn1d import build_cnn1d
 from normbench.models.mlp import build_mlp
+from normbench.models.rnn import build_rnn
+from normbench.models.transformer import build_transformer
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "cnn2d": build_cnn2d,
+    "cnn1d": build_cnn1d,
+    "rnn": build_rnn,
+    "transformer": build_transformer,
 }
 
 
@@ -36,10 +42,11 @@ def create_model(
 ) -> nn.Module:
     """Build model ``name`` whose norm slots are filled by ``norm(num_features)``.
 
-    ``input_shape`` is one sample's channel-first shape without N (digits: ``(1, 8, 8)``). The
-    model's ``forward(x, mask=None)`` returns logits ``(N, num_classes)``. Raises ``ValueError`` for
-    an unknown model (listing the available ones), an unknown option (listing the allowed ones) or
-    a bad option value (naming the allowed values).
+    ``input_shape`` is one sample's channel-first shape without N (digits: ``(1, 8, 8)``; sequences
+    ``(C, L)`` for ``cnn1d``, ``rnn`` and ``transformer``). The model's ``forward(x, mask=None)``
+    returns logits ``(N, num_classes)`` (regression: ``num_classes=1``, the output dimension).
+    Raises ``ValueError`` for an unknown model (listing the available ones), an unknown option
+    (listing the allowed ones) or a bad option value (naming the allowed values).
     """
     builder = _BUILDERS.get(name)
     if builder is None:

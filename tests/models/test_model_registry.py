@@ -8,12 +8,13 @@ import torch
 from normbench.models import available_models, create_model
 
 
-def test_available_models_lists_the_skeleton_models():
-    assert available_models() == ["cnn2d", "mlp"]
+def test_available_models_lists_every_model():
+    assert available_models() == ["cnn1d", "cnn2d", "mlp", "rnn", "transformer"]
 
 
 def test_unknown_model_lists_available_names(identity_norm):
-    with pytest.raises(ValueError, match=r"unknown model 'resnet'; available models: cnn2d, mlp"):
+    with pytest.raises(ValueError, match=r"unknown model 'resnet'; available models: cnn1d, cnn2d, mlp, rnn, "
+                                         r"transformer"):
         create_model("resnet", norm=identity_norm, input_shape=(1, 8, 8), num_classes=10)
 
 
