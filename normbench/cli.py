@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -48,6 +49,14 @@ def _use_data_dir(data_dir: Path | None) -> None:
     os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
 
 
+class Terminated(Exception):
+    """The driver received SIGTERM."""
+
+
+def _terminate(signum, frame) -> None:
+    raise Terminated()
+
+
 class ReportFormat(str, Enum):
     html = "html"
     md = "md"
@@ -74,12 +83,15 @@ def run(
     resume: Annotated[bool, typer.Option("--resume/--fresh", help="Skip runs already stored / start the store over")] = True,
     report: Annotated[bool, typer.Option("--report/--no-report", help="Write report.html when done")] = True,
     skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable", help="Record runs on absent devices as skipped instead of failing")] = False,
-    executor: Annotated[str, typer.Option(help="serial or local (a pool of worker processes)")] = "local",
+    executor: Annotated[str, typer.Option(help="serial, local (a pool of worker processes) or ray")] = "local",
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for --executor local [default: one per core]")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster for --executor ray: auto or ray://host:port")] = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Train every run of SUITE that is not stored yet, then write the report."""
     _use_data_dir(data_dir)
+    # SIGTERM stops like Ctrl-C: finished runs are already stored, the store stays consistent.
+    signal.signal(signal.SIGTERM, _terminate)
     from normbench.runner import OutputLockedError, run_suite
     from normbench.store import StoreError
     from normbench.suite import SuiteError
@@ -87,15 +99,16 @@ def run(
     try:
         summary = run_suite(
             suite, out_dir=out, overrides=set_ or [], resume=resume, write_report=report,
-            skip_unavailable=skip_unavailable, executor=executor, workers=workers, console=err_console,
+            skip_unavailable=skip_unavailable, executor=executor, workers=workers, address=address,
+            console=err_console,
         )
     except (SuiteError, StoreError, OutputLockedError) as exc:
         raise _fail(str(exc))
     except ValueError as exc:  # e.g. an unknown executor name
         raise _fail(str(exc))
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Terminated) as exc:
         err_console.print("interrupted: finished runs are stored; run the same command again to resume")
-        raise typer.Exit(130)
+        raise typer.Exit(143 if isinstance(exc, Terminated) else 130)
     outcomes = ", ".join(f"{name} {count}" for name, count in sorted(summary.outcomes.items())) or "nothing to train"
     err_console.print(
         f"{summary.total} runs ({summary.skipped_as_done} already stored; {outcomes}) in {summary.elapsed_s:.1f} s"

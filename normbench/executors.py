@@ -1,18 +1,24 @@
-"""Executors: run RunSpecs serially or in a pool of worker processes, streaming results back."""
+"""Executors: run RunSpecs serially, in local worker processes, or on Ray; results stream back.
+
+Every executor yields one RunResult per spec, in completion order; the driver (runner.py) is the
+only writer of the store. A run's own error is a `failed` result, never an exception here.
+"""
 
 from __future__ import annotations
 
 import multiprocessing
 import os
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
-from concurrent.futures.process import BrokenProcessPool
+import signal
+from collections import deque
+from dataclasses import dataclass
+from multiprocessing.connection import Connection, wait
 from typing import Iterator, Sequence
 
 from normbench.frames import FAILED
 from normbench.spec import RunSpec
 from normbench.store import RunResult
 
-EXECUTORS = ("serial", "local")
+EXECUTORS = ("serial", "local", "ray")
 
 _dataset_cache: dict[tuple, object] = {}
 
@@ -44,42 +50,70 @@ def default_workers() -> int:
 
 
 def threads_per_worker(workers: int) -> int:
-    """Torch threads each worker may use so that workers × threads does not exceed the cores."""
+    """Torch threads per worker: cores // workers, so that workers × threads never exceeds the cores."""
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
+def lost_worker_result(spec: RunSpec, attempts: int, detail: str) -> RunResult:
+    return RunResult(spec=spec, outcome=FAILED,
+                     error=f"worker process died {attempts} time(s) running this spec ({detail})")
+
+
 class SerialExecutor:
-    """Runs specs one after another in this process (for debugging and tiny suites)."""
+    """Runs specs one after another in this process (for debugging and tiny suites).
+
+    One torch thread by default, like each local worker and Ray task: reductions split across a
+    different number of threads round differently, and bitwise-equal metrics across executors
+    matter more than intra-op parallelism on models this small.
+    """
 
     name = "serial"
 
-    def __init__(self, threads: int | None = None):
+    def __init__(self, threads: int = 1):
         self.threads = threads
 
     def run(self, specs: Sequence[RunSpec]) -> Iterator[RunResult]:
         import torch
 
-        if self.threads:
-            torch.set_num_threads(self.threads)
-        for spec in specs:
-            yield execute_one(spec)
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            for spec in specs:
+                yield execute_one(spec)
+        finally:
+            torch.set_num_threads(previous)
 
 
-def _init_worker(threads: int) -> None:
+def _worker_main(conn: Connection, threads: int) -> None:
+    """Worker loop: receive a spec, send back its result, until the driver closes the pipe."""
+    # The driver decides when to stop (Ctrl-C reaches the whole process group) and keeps what finished.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
     torch.set_num_threads(threads)
-    # Workers ignore Ctrl-C: the driver decides when to stop and keeps what finished.
-    import signal
+    while True:
+        try:
+            spec = conn.recv()
+        except (EOFError, OSError):  # the driver is gone: nothing left to do
+            return
+        if spec is None:
+            return
+        conn.send(execute_one(spec))
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+@dataclass
+class _Worker:
+    process: multiprocessing.process.BaseProcess
+    conn: Connection
+    spec: RunSpec | None = None
 
 
 class LocalExecutor:
-    """A pool of spawned worker processes; results stream back as runs finish.
+    """A pool of spawned worker processes, one spec at a time each, so a crash is attributable.
 
     Spawn (not fork) because torch's thread pools do not survive fork reliably. A worker that dies
-    (killed, out of memory) fails only the runs it held; they are retried once in a fresh pool.
+    (SIGKILL, out of memory) loses only the spec it held: that spec is retried `retries` times in a
+    fresh worker, then recorded as failed; the others carry on.
     """
 
     name = "local"
@@ -87,50 +121,146 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None, retries: int = 1):
         self.workers = workers or default_workers()
         self.retries = retries
+        self._context = multiprocessing.get_context("spawn")
+
+    def _start_worker(self, threads: int) -> _Worker:
+        parent, child = self._context.Pipe()
+        process = self._context.Process(target=_worker_main, args=(child, threads), daemon=True)
+        process.start()
+        child.close()
+        return _Worker(process=process, conn=parent)
 
     def run(self, specs: Sequence[RunSpec]) -> Iterator[RunResult]:
+        queue = deque(specs)
+        if not queue:
+            return
+        count = min(self.workers, len(queue))
+        threads = threads_per_worker(count)
+        workers = self._workers = [self._start_worker(threads) for _ in range(count)]
         attempts: dict[str, int] = {}
-        pending = list(specs)
-        while pending:
-            lost: list[RunSpec] = []
-            yield from self._run_pool(pending, lost)
-            pending = []
-            for spec in lost:
-                attempts[spec.run_id] = attempts.get(spec.run_id, 0) + 1
-                if attempts[spec.run_id] > self.retries:
-                    yield RunResult(spec=spec, outcome=FAILED,
-                                    error=f"worker process died {attempts[spec.run_id]} times running this spec")
-                else:
-                    pending.append(spec)
-
-    def _run_pool(self, specs: Sequence[RunSpec], lost: list[RunSpec]) -> Iterator[RunResult]:
-        context = multiprocessing.get_context("spawn")
-        workers = min(self.workers, len(specs))
-        pool = ProcessPoolExecutor(
-            max_workers=workers, mp_context=context, initializer=_init_worker,
-            initargs=(threads_per_worker(workers),),
-        )
-        futures: dict[Future, RunSpec] = {}
         try:
-            futures = {pool.submit(execute_one, spec): spec for spec in specs}
-            remaining = set(futures)
-            while remaining:
-                done, remaining = wait(remaining, return_when=FIRST_COMPLETED)
-                for future in done:
-                    try:
-                        yield future.result()
-                    except BrokenProcessPool:
-                        lost.append(futures[future])
-                    except Exception as exc:  # e.g. a result that failed to pickle
-                        yield RunResult(spec=futures[future], outcome=FAILED, error=f"{type(exc).__name__}: {exc}")
+            for worker in workers:
+                self._assign(worker, queue)
+            while any(w.spec is not None for w in workers):
+                busy = [w for w in workers if w.spec is not None]
+                ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
+                for worker in busy:
+                    lost = worker.process.sentinel in ready
+                    if worker.conn in ready:
+                        try:
+                            result = worker.conn.recv()
+                        except (EOFError, OSError):
+                            lost = True  # the pipe closed under us: the worker died mid-send
+                        else:
+                            worker.spec = None
+                            yield result
+                            self._assign(worker, queue)
+                            continue
+                    if lost:
+                        worker.process.join(timeout=5)
+                        spec = worker.spec
+                        attempts[spec.run_id] = attempts.get(spec.run_id, 0) + 1
+                        detail = f"exit code {worker.process.exitcode}"
+                        worker.conn.close()
+                        workers[workers.index(worker)] = replacement = self._start_worker(threads)
+                        if attempts[spec.run_id] > self.retries:
+                            yield lost_worker_result(spec, attempts[spec.run_id], detail)
+                        else:
+                            queue.appendleft(spec)
+                        self._assign(replacement, queue)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            self._shutdown(workers)
+
+    @staticmethod
+    def _assign(worker: _Worker, queue: deque) -> None:
+        if queue:
+            worker.spec = queue.popleft()
+            try:
+                worker.conn.send(worker.spec)
+            except OSError:  # the worker just died; its sentinel reports it and the spec is retried
+                pass
+
+    def busy_workers(self) -> list[tuple[int, RunSpec]]:
+        """(pid, spec) of every worker now running a spec (for monitoring and fault tests)."""
+        return [(w.process.pid, w.spec) for w in getattr(self, "_workers", []) if w.spec is not None]
+
+    @staticmethod
+    def _shutdown(workers: list[_Worker]) -> None:
+        for worker in workers:
+            try:
+                if worker.spec is None:
+                    worker.conn.send(None)
+            except (OSError, BrokenPipeError):
+                pass
+        for worker in workers:
+            worker.process.join(timeout=2 if worker.spec is None else 0)
+            if worker.process.is_alive():
+                worker.process.terminate()
+                worker.process.join(timeout=5)
+            worker.conn.close()
 
 
-def create_executor(name: str, workers: int | None = None):
-    """Executor by name: `serial` or `local`."""
+class RayExecutor:
+    """Runs specs as Ray tasks (`pip install 'normbench[ray]'`); results stream back as they finish.
+
+    CUDA runs request one GPU, others `cpus_per_task` CPUs; Ray retries a task whose worker was
+    lost up to `max_retries` times, after which the run is recorded as failed.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str | None = None, cpus_per_task: int = 1, max_retries: int = 1,
+                 num_cpus: int | None = None):
+        self.address = address
+        self.cpus_per_task = cpus_per_task
+        self.max_retries = max_retries
+        self.num_cpus = num_cpus
+
+    def run(self, specs: Sequence[RunSpec]) -> Iterator[RunResult]:
+        try:
+            import ray
+        except ImportError:
+            raise ValueError("the ray executor needs Ray: pip install 'normbench[ray]'") from None
+        started_here = not ray.is_initialized()
+        if started_here:
+            kwargs = {"address": self.address} if self.address else {"num_cpus": self.num_cpus}
+            ray.init(ignore_reinit_error=True, log_to_driver=False, **kwargs)
+        remote = ray.remote(_ray_task)
+        pending = {}
+        for spec in specs:
+            gpus = 1 if spec.device.startswith("cuda") else 0
+            ref = remote.options(num_cpus=0 if gpus else self.cpus_per_task, num_gpus=gpus,
+                                 max_retries=self.max_retries).remote(spec, self.cpus_per_task)
+            pending[ref] = spec
+        try:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    spec = pending.pop(ref)
+                    try:
+                        yield ray.get(ref)
+                    except Exception as exc:  # lost worker beyond retries, or a task error
+                        yield RunResult(spec=spec, outcome=FAILED, error=f"ray: {type(exc).__name__}: {exc}")
+        finally:
+            for ref in pending:
+                ray.cancel(ref, force=True)
+            if started_here:
+                ray.shutdown()
+
+
+def _ray_task(spec: RunSpec, threads: int) -> RunResult:
+    import torch
+
+    torch.set_num_threads(threads)
+    return execute_one(spec)
+
+
+def create_executor(name: str, workers: int | None = None, address: str | None = None):
+    """Executor by name: `serial`, `local` or `ray`."""
     if name == "serial":
         return SerialExecutor()
     if name == "local":
         return LocalExecutor(workers=workers)
+    if name == "ray":
+        return RayExecutor(address=address, num_cpus=workers)
     raise ValueError(f"unknown executor {name!r}; allowed: {', '.join(EXECUTORS)}")

@@ -84,6 +84,7 @@ def run_suite(
     skip_unavailable: bool = False,
     executor: str = "local",
     workers: int | None = None,
+    address: str | None = None,
     console: Console | None = None,
     command: str | None = None,
 ) -> RunSummary:
@@ -95,7 +96,7 @@ def run_suite(
     suite, yaml_text = load_suite(suite_path, overrides)
     check = check_suite(suite, source=suite_path, skip_unavailable=skip_unavailable)
     specs = expand(suite)
-    runner = create_executor(executor, workers)  # validates the executor name before writing anything
+    runner = create_executor(executor, workers, address)  # validates the executor name before writing anything
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)
     command = command or shlex.join(["normbench", *sys.argv[1:]])
 

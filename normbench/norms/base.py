@@ -1,0 +1,60 @@
+"""The protocol every normbench norm follows: ``forward(x, mask=None)`` on channel-first input.
+
+``NormModule`` validates input and mask, runs the family's ``_normalize`` in the statistics dtype
+(float32 for half/bfloat16 input, with autocast switched off so reductions are not cast down), and
+returns the result in the input's dtype. Parameters are created with ``torch.ones``/``torch.zeros``
+only, so building a norm never draws random numbers: models built from one seed get identical
+weights in every other layer whatever norm they use.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from normbench.norms.layout import check_input, check_mask, compute_dtype
+from normbench.norms.options import check_bool, check_num_features
+
+
+class NormModule(nn.Module):
+    """Base class: channel count, optional per-channel affine (gamma = 1, beta = 0), forward template."""
+
+    #: canonical registry name, used in error messages
+    norm_name = "norm"
+
+    def __init__(self, num_features: int, *, affine: bool = True, bias: bool = True) -> None:
+        super().__init__()
+        self.num_features = check_num_features(self.norm_name, num_features)
+        self.affine = check_bool(self.norm_name, "affine", affine)
+        if self.affine:
+            self.weight = nn.Parameter(torch.ones(self.num_features))
+            if bias:
+                self.bias = nn.Parameter(torch.zeros(self.num_features))
+            else:
+                self.register_parameter("bias", None)
+        else:
+            self.register_parameter("weight", None)
+            self.register_parameter("bias", None)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+        """Normalize ``x`` ``(N, C, *spatial)``; positions where ``mask`` is False are zero."""
+        check_input(self.norm_name, x, self.num_features)
+        mask = check_mask(self.norm_name, x, mask)
+        dtype = compute_dtype(x.dtype)
+        device_type = x.device.type
+        if torch.is_autocast_enabled(device_type):
+            # autocast would run the GEMM-like reductions in bfloat16; statistics must stay float32
+            with torch.autocast(device_type, enabled=False):
+                y = self._normalize(x.to(dtype), mask)
+        else:
+            y = self._normalize(x.to(dtype), mask)
+        return y.to(x.dtype)
+
+    def _normalize(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _affine(self, dtype: torch.dtype) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+        """gamma and beta in the compute dtype (differentiable casts), or None when absent."""
+        w = None if self.weight is None else self.weight.to(dtype)
+        b = None if self.bias is None else self.bias.to(dtype)
+        return w, b

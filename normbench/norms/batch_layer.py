@@ -1,0 +1,307 @@
+"""Batch Layer Normalization (Ziaee & Cano 2022), faithful by default to the authors' reference code.
+
+Reference: A2Amir/Batch-Layer-Normalization, ``helpers/bln_layer.py`` (Keras, channel-last),
+translated to channel-first. With m the training mini-batch size and C the channel count::
+
+    x_b = (x - mu_b) / sqrt(var_b + eps)   over the batch axis N alone, per (channel, position)
+    x_f = (x - mu_f) / sqrt(var_f + eps)   over the channel axis C alone, per (sample, position)
+    y   = gamma * [(1/m - 1e-4) x_f + (1 - 1/m - 1e-4) x_b] / sqrt(C) + beta      eps = 1e-3
+
+Inference follows the reference: the batch statistics are population averages of the training
+batches' statistics (the variance scaled by m/(m-1), i.e. the mean of unbiased batch variances),
+the feature statistics those of the current input. The reference's four flags select, per
+statistic, population (True) or current-input (False) values at inference. m is the size of the
+last training mini-batch, remembered so that eval mixes the two terms the same way whatever the
+eval batch size. ``pooled=True`` takes the batch statistics over N and all positions (like BN).
+
+Differences from the reference, each forced by a different setting or chosen for a stated reason
+(docs/norms.md has the full list):
+
+* Population estimates: the reference sums statistics over an epoch and divides at its end (a
+  Keras callback resets them each epoch). A layer cannot see epochs, so the estimate here is the
+  running equal-weight average since construction or the last ``reset_running_stats()`` (or, with
+  ``momentum``, an exponential moving average).
+* Feature population statistics (flags ``feature_moving_*``): the reference keeps one estimate per
+  slot of the batch (its buffers have the batch size as first axis), which ties eval to the training
+  batch size; here they are averaged over the samples of each batch, per position (the same value
+  in expectation, since samples are shuffled). Like the reference, the averaged feature variance
+  is multiplied by m/(m-1).
+* m = 1: x_b is exactly 0 (the batch of one equals its mean), so training is defined and no error
+  is raised; a batch of one carries no variance information, so it updates the population mean but
+  not the population variance (where no variance was ever observed, eval uses the estimate pooled
+  over positions, else 1, BN's initial value; its weight -1e-4 at m = 1 makes it immaterial).
+* Masks: statistics use valid entries only; a batch contributes to a position's population
+  estimate only if that position has valid samples; m stays the mini-batch size N.
+* Spatial extent: per-position estimates are sized by the training inputs and grow if a later
+  training input is larger (variable-length sequences); positions never seen in training use the
+  estimate pooled over positions.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from normbench.norms.base import NormModule
+from normbench.norms.batch_layer_function import BatchLayerNormTrain
+from normbench.norms.layout import flatten, mask_weights
+from normbench.norms.options import check_bool, check_float
+
+MIX_OFFSET = 1e-4  # the reference's constant in (1/m - 1e-4) and (1 - 1/m - 1e-4)
+_LAZY = ("running_batch_mean", "running_batch_var", "batch_mean_count", "batch_var_count",
+         "running_feature_mean", "running_feature_var", "feature_count")
+
+
+def mixing_weights(m: int, channels: int) -> tuple[float, float]:
+    """(weight of x_f, weight of x_b), both divided by sqrt(C), for mini-batch size m."""
+    root = math.sqrt(channels)
+    return (1.0 / m - MIX_OFFSET) / root, (1.0 - 1.0 / m - MIX_OFFSET) / root
+
+
+class BatchLayerNorm(NormModule):
+    """BLN; see the module docstring for the definition, the options and the reference differences."""
+
+    norm_name = "batch_layer"
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        eps: float = 1e-3,
+        affine: bool = True,
+        pooled: bool = False,
+        batch_moving_mean: bool = True,
+        batch_moving_var: bool = True,
+        feature_moving_mean: bool = False,
+        feature_moving_var: bool = False,
+        momentum: float | None = None,
+    ) -> None:
+        super().__init__(num_features, affine=affine)
+        name = self.norm_name
+        self.eps = check_float(name, "eps", eps, low=0.0, low_open=True)
+        self.pooled = check_bool(name, "pooled", pooled)
+        self.batch_moving_mean = check_bool(name, "batch_moving_mean", batch_moving_mean)
+        self.batch_moving_var = check_bool(name, "batch_moving_var", batch_moving_var)
+        self.feature_moving_mean = check_bool(name, "feature_moving_mean", feature_moving_mean)
+        self.feature_moving_var = check_bool(name, "feature_moving_var", feature_moving_var)
+        self.momentum = (
+            None if momentum is None
+            else check_float(name, "momentum", momentum, low=0.0, high=1.0, low_open=True)
+        )
+        c = self.num_features
+        # Per-position estimates cannot be sized before the first training input: they start as
+        # empty placeholders (numel 0) and are materialized, or grown, by training forwards.
+        batch_shape, count_shape = ((c,), ()) if self.pooled else ((0,), (0,))
+        self.register_buffer("running_batch_mean", torch.zeros(batch_shape))
+        self.register_buffer("running_batch_var", torch.zeros(batch_shape))
+        self.register_buffer("batch_mean_count", torch.zeros(count_shape))
+        self.register_buffer("batch_var_count", torch.zeros(count_shape))
+        self.register_buffer("running_feature_mean", torch.zeros(0))
+        self.register_buffer("running_feature_var", torch.zeros(0))
+        self.register_buffer("feature_count", torch.zeros(0))
+        self.register_buffer("last_batch_size", torch.tensor(0, dtype=torch.long))
+        self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
+
+    def extra_repr(self) -> str:
+        """Options as constructed."""
+        flags = "".join(
+            "T" if f else "F"
+            for f in (self.batch_moving_mean, self.batch_moving_var,
+                      self.feature_moving_mean, self.feature_moving_var)
+        )
+        return (
+            f"{self.num_features}, eps={self.eps:g}, affine={self.affine}, pooled={self.pooled}, "
+            f"moving_flags={flags}, momentum={self.momentum}"
+        )
+
+    def reset_running_stats(self) -> None:
+        """Forget the population estimates (the reference does this at every epoch start)."""
+        for name in _LAZY:
+            getattr(self, name).zero_()
+        self.num_batches_tracked.zero_()
+
+    # -- forward ---------------------------------------------------------------------------------
+
+    def _normalize(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        gamma, beta = self._affine(x.dtype)
+        c = self.num_features
+        g3 = None if gamma is None else gamma.reshape(1, c, 1)
+        b3 = None if beta is None else beta.reshape(1, c, 1)
+        x3 = flatten(x)
+        w3 = None if mask is None else mask_weights(mask, x.dtype)
+        if self.training:
+            n = x.shape[0]
+            wf, wb = mixing_weights(n, c)
+            y, mu_b, var_b, mu_f, var_f = BatchLayerNormTrain.apply(
+                x3, w3, g3, b3, self.pooled, wf, wb, self.eps
+            )
+            self._update_population(x.shape[2:], w3, mu_b, var_b, mu_f, var_f, n)
+        else:
+            y = self._inference(x3, w3, g3, b3, x.shape[2:])
+        return y.reshape(x.shape)
+
+    def _inference(self, x3, w3, g3, b3, spatial) -> torch.Tensor:
+        """Eval: population or current statistics per the four flags, mixed with the training m."""
+        n, c, _ = x3.shape
+        m = int(self.last_batch_size) or n  # never trained: mix as for the current batch
+        wf, wb = mixing_weights(m, c)
+        mu_b, var_b = self._population_batch(spatial, x3.dtype)
+        if not (self.batch_moving_mean and self.batch_moving_var):
+            # like the reference, a current variance is taken around the current mean
+            cur_mu, cur_var = _masked_moments(x3, w3, (0, 2) if self.pooled else (0,))
+            mu_b = mu_b if self.batch_moving_mean else cur_mu
+            var_b = var_b if self.batch_moving_var else cur_var
+        mu_f, var_f = self._population_feature(spatial, x3.dtype)
+        # the reference multiplies the averaged feature variance by m/(m-1) too
+        var_f = var_f * (m / (m - 1) if m > 1 else 1.0)
+        if not (self.feature_moving_mean and self.feature_moving_var):
+            cur_mu, cur_var = _masked_moments(x3, None, (1,))
+            mu_f = mu_f if self.feature_moving_mean else cur_mu
+            var_f = var_f if self.feature_moving_var else cur_var
+        z = (x3 - mu_f) * ((var_f + self.eps).rsqrt() * wf)
+        z = z + (x3 - mu_b) * ((var_b + self.eps).rsqrt() * wb)
+        if g3 is not None:
+            z = z * g3
+        if b3 is not None:
+            z = z + b3
+        return z if w3 is None else z * w3
+
+    # -- population estimates --------------------------------------------------------------------
+
+    @torch.no_grad()
+    def _update_population(self, spatial, w3, mu_b, var_b, mu_f, var_f, n: int) -> None:
+        """Fold one training batch's statistics into the population estimates."""
+        self.last_batch_size.fill_(n)
+        self.num_batches_tracked.add_(1)
+        self._materialize(tuple(spatial))
+        c = self.num_features
+        p = mu_f.shape[2]
+        region = (slice(None),) + tuple(slice(0, s) for s in spatial)
+        # valid samples per position: (P,)
+        per_pos = (torch.full((p,), float(n), dtype=mu_f.dtype, device=mu_f.device)
+                   if w3 is None else w3.sum((0, 1)))
+        if self.pooled:
+            total = per_pos.sum()
+            self._blend(self.running_batch_mean, self.batch_mean_count,
+                        mu_b.reshape(c), total >= 1)
+            unbiased = var_b.reshape(c) * (total / (total - 1).clamp(min=1))
+            self._blend(self.running_batch_var, self.batch_var_count, unbiased, total >= 2)
+        else:
+            est_shape = (c,) + tuple(spatial)
+            unbiased = var_b * (per_pos / (per_pos - 1).clamp(min=1))
+            self._blend(self.running_batch_mean[region], self.batch_mean_count[region[1:]],
+                        mu_b.reshape(est_shape), (per_pos >= 1).reshape(spatial))
+            self._blend(self.running_batch_var[region], self.batch_var_count[region[1:]],
+                        unbiased.reshape(est_shape), (per_pos >= 2).reshape(spatial))
+        # feature statistics: average over the valid samples at each position
+        weights = torch.ones_like(mu_f) if w3 is None else w3
+        denom = per_pos.clamp(min=1)
+        f_mean = (mu_f * weights).sum((0, 1)) / denom
+        f_var = (var_f * weights).sum((0, 1)) / denom
+        seen = (per_pos >= 1).reshape(spatial)
+        # mean and variance share one count: blend the mean against a copy so it advances once
+        f_count = self.feature_count[region[1:]]
+        self._blend(self.running_feature_mean[region[1:]], f_count.clone(), f_mean.reshape(spatial), seen)
+        self._blend(self.running_feature_var[region[1:]], f_count, f_var.reshape(spatial), seen)
+
+    def _blend(self, est: torch.Tensor, count: torch.Tensor, new: torch.Tensor, valid) -> None:
+        """est <- est + rate (new - est) where valid; rate 1/(k+1) (equal-weight mean) or momentum."""
+        valid = torch.as_tensor(valid, device=est.device)
+        if self.momentum is None:
+            rate = 1.0 / (count + 1.0)
+        else:
+            rate = torch.where(count > 0, torch.full_like(count, self.momentum), torch.ones_like(count))
+        rate = rate * valid.to(rate.dtype)
+        est.add_((new.to(est.dtype) - est) * rate.to(est.dtype))
+        count.add_(valid.to(count.dtype))
+
+    def _materialize(self, spatial: tuple[int, ...]) -> None:
+        """Create the per-position buffers on first use, or grow them to cover ``spatial``."""
+        c = self.num_features
+        current = self.feature_count
+        if current.numel() > 0 and current.dim() != len(spatial):
+            raise ValueError(
+                f"norm 'batch_layer': trained on inputs with {current.dim()} spatial axes, got "
+                f"{len(spatial)}; use one layout per layer"
+            )
+        old = tuple(current.shape) if current.numel() > 0 else tuple(0 for _ in spatial)
+        new = tuple(max(a, b) for a, b in zip(old, spatial))
+        if current.numel() > 0 and new == old:
+            return
+        names = ["running_feature_mean", "running_feature_var", "feature_count"]
+        if not self.pooled:
+            names += ["running_batch_mean", "running_batch_var", "batch_mean_count", "batch_var_count"]
+        for name in names:
+            buf = getattr(self, name)
+            lead = (c,) if name.startswith("running_batch") else ()
+            grown = buf.new_zeros(lead + new)
+            if buf.numel() > 0:
+                grown[(slice(None),) * len(lead) + tuple(slice(0, s) for s in old)] = buf
+            setattr(self, name, grown)
+
+    def _population_batch(self, spatial, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """Population batch mean and variance for an input of this spatial extent, as (1, C, P)."""
+        c = self.num_features
+        if self.pooled:
+            mean = _or_default(self.running_batch_mean, self.batch_mean_count, 0.0)
+            var = _or_default(self.running_batch_var, self.batch_var_count, 1.0)
+            return mean.to(dtype).reshape(1, c, 1), var.to(dtype).reshape(1, c, 1)
+        mean = _per_position(self.running_batch_mean, self.batch_mean_count, spatial, 0.0, c)
+        var = _per_position(self.running_batch_var, self.batch_var_count, spatial, 1.0, c)
+        return mean.to(dtype).reshape(1, c, -1), var.to(dtype).reshape(1, c, -1)
+
+    def _population_feature(self, spatial, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+        """Population feature mean and variance per position, as (1, 1, P)."""
+        mean = _per_position(self.running_feature_mean, self.feature_count, spatial, 0.0, None)
+        var = _per_position(self.running_feature_var, self.feature_count, spatial, 1.0, None)
+        return mean.to(dtype).reshape(1, 1, -1), var.to(dtype).reshape(1, 1, -1)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: D401
+        """Resize the lazily shaped buffers to the saved ones before the usual copy."""
+        for name in _LAZY:
+            key = prefix + name
+            if key in state_dict and getattr(self, name).shape != state_dict[key].shape:
+                setattr(self, name, torch.zeros_like(state_dict[key], device=getattr(self, name).device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+
+def _masked_moments(x3, w3, dims):
+    """Mean and biased variance over ``dims`` of valid entries (differentiable, keepdim)."""
+    if w3 is None:
+        mean = x3.mean(dims, keepdim=True)
+        return mean, ((x3 - mean) ** 2).mean(dims, keepdim=True)
+    count = (w3.expand_as(x3)).sum(dims, keepdim=True).clamp(min=1)
+    mean = (x3 * w3).sum(dims, keepdim=True) / count
+    return mean, (((x3 - mean) * w3) ** 2).sum(dims, keepdim=True) / count
+
+
+def _or_default(est: torch.Tensor, count: torch.Tensor, default: float) -> torch.Tensor:
+    return est if float(count) > 0 else torch.full_like(est, default)
+
+
+def _per_position(est, count, spatial, default: float, channels: int | None) -> torch.Tensor:
+    """Estimate cropped/padded to ``spatial``; unseen positions get the pooled estimate or default.
+
+    ``est`` is ``(C, *S)`` (batch statistics) or ``(*S)`` (feature statistics); returns the same
+    leading shape with ``spatial`` positions flattened to P.
+    """
+    lead = () if channels is None else (channels,)
+    spatial = tuple(spatial)
+    p = math.prod(spatial) if spatial else 1
+    out = torch.full(lead + spatial, default, dtype=est.dtype, device=est.device)
+    seen = torch.zeros(spatial, dtype=count.dtype, device=count.device)
+    if count.numel() > 0 and count.dim() != len(spatial):
+        raise ValueError(
+            f"norm 'batch_layer': trained on inputs with {count.dim()} spatial axes, got "
+            f"{len(spatial)}; use one layout per layer"
+        )
+    if count.numel() > 0 and float(count.sum()) > 0:
+        overlap = tuple(slice(0, min(a, b)) for a, b in zip(count.shape, spatial))
+        out[(slice(None),) * len(lead) + overlap] = est[(slice(None),) * len(lead) + overlap]
+        seen[overlap] = count[overlap]
+        weights = count.reshape(-1)
+        pooled = (est.reshape(lead + (-1,)) * weights).sum(-1) / weights.sum()
+        fill = pooled.reshape(lead + (1,) * len(spatial))
+        out = torch.where(seen > 0, out, fill.expand_as(out))
+    return out.reshape(lead + (p,))

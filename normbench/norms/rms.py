@@ -1,0 +1,61 @@
+"""RMSNorm (Zhang & Sennrich 2019): rescale by the root mean square, without re-centering.
+
+``y = gamma * x / sqrt(mean(x^2) + eps)`` (plus ``beta`` with ``bias=True``; the paper has none). The
+mean is over C and every spatial position per sample (like ``layer``), or over C alone at each
+position with ``per_position=True`` (the usual Transformer form). The paper's equation has no eps;
+the authors' code adds 1e-8 to the RMS itself, while ``torch.nn.RMSNorm``, T5 and LLaMA add eps
+inside the square root, which keeps the gradient finite at x = 0; we follow the latter.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from normbench.norms.base import NormModule
+from normbench.norms.layout import flatten, mask_weights
+from normbench.norms.moments import moment_norm
+from normbench.norms.options import check_bool, check_float
+
+
+class RMSNorm(NormModule):
+    """RMSNorm over (C, *spatial) per sample, or over C per position with ``per_position=True``."""
+
+    norm_name = "rms"
+
+    def __init__(
+        self,
+        num_features: int,
+        *,
+        eps: float = 1e-6,
+        affine: bool = True,
+        bias: bool = False,
+        per_position: bool = False,
+    ) -> None:
+        bias = check_bool(self.norm_name, "bias", bias)
+        if bias and not affine:
+            raise ValueError(
+                "norm 'rms': invalid bias=True with affine=False; allowed: bias=True only with "
+                "affine=True (beta is part of the affine map)"
+            )
+        super().__init__(num_features, affine=affine, bias=bias)
+        self.eps = check_float(self.norm_name, "eps", eps, low=0.0, low_open=True)
+        self.per_position = check_bool(self.norm_name, "per_position", per_position)
+
+    def extra_repr(self) -> str:
+        """Options as constructed."""
+        return (
+            f"{self.num_features}, eps={self.eps:g}, affine={self.affine}, "
+            f"bias={self.bias is not None}, per_position={self.per_position}"
+        )
+
+    def _normalize(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        gamma, beta = self._affine(x.dtype)
+        c = self.num_features
+        y, _, _ = moment_norm(
+            flatten(x), (1,) if self.per_position else (1, 2),
+            weights=None if mask is None else mask_weights(mask, x.dtype),
+            gamma=None if gamma is None else gamma.reshape(1, c, 1),
+            beta=None if beta is None else beta.reshape(1, c, 1),
+            eps=self.eps, center=False,
+        )
+        return y.reshape(x.shape)

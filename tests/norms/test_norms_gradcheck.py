@@ -1,0 +1,116 @@
+"""``torch.autograd.gradcheck`` in float64 for every layer that is not a thin wrapper of a torch op.
+
+The hand-derived backwards (``MomentNorm`` behind masked BN, ghost BN, masked LN/IN/GN, RMSNorm
+and batch renorm; ``BatchLayerNormTrain`` behind BLN) are compared with finite differences, for the
+input and for gamma/beta. Running estimates are restored before every call, so that repeated
+forwards inside gradcheck see the same layer state (batch renorm's r and d depend on it).
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import normbench.norms.batch_layer_function as bln_function
+from normbench.norms import create_norm
+from normbench.norms.batch_layer_function import BatchLayerNormTrain
+from normbench.norms.moments import moment_norm
+
+
+def _inputs(shape, seed=0, masked=False):
+    gen = torch.Generator().manual_seed(seed)
+    x = (torch.randn(shape, generator=gen, dtype=torch.float64) * 1.5 + 0.3).requires_grad_(True)
+    mask = None
+    if masked:
+        mask = torch.rand((shape[0],) + tuple(shape[2:]), generator=gen) > 0.35
+        mask.reshape(shape[0], -1)[:, :2] = True  # every sample keeps two valid positions
+    return x, mask
+
+
+def _check_module(module, x, mask):
+    """gradcheck wrt x, gamma and beta; each call gets fresh copies of the layer's buffers."""
+    module = module.double()
+    with torch.no_grad():  # non-trivial affine parameters
+        for name, p in module.named_parameters():
+            low, high = (0.5, 1.5) if name == "weight" else (-0.5, 0.5)
+            p.uniform_(low, high, generator=torch.Generator().manual_seed(len(name)))
+    names = [n for n, _ in module.named_parameters()]
+    buffers = {n: b.detach().clone() for n, b in module.named_buffers()}
+
+    def call(x_, *params):
+        state = {n: b.clone() for n, b in buffers.items()}
+        state.update(zip(names, params))
+        return torch.func.functional_call(module, state, (x_, mask))
+
+    leaves = tuple(p.detach().clone().requires_grad_(True) for p in module.parameters())
+    assert torch.autograd.gradcheck(call, (x,) + leaves, eps=1e-6, atol=1e-6)
+
+
+CASES = {
+    "bln": ("batch_layer", {}, (4, 3, 5)),
+    "bln-pooled": ("batch_layer", {"pooled": True}, (4, 3, 2, 3)),
+    "bln-no-affine": ("batch_layer", {"affine": False}, (5, 3)),
+    "bn-masked": ("batch", {}, (4, 3, 6)),
+    "bn-keras-masked": ("batch", {"convention": "keras"}, (4, 3, 2, 3)),
+    "bn-ghost": ("batch", {"ghost_batch_size": 2}, (4, 3, 5)),
+    "renorm": ("batch_renorm", {"warmup_steps": 0, "r_max_steps": 1, "d_max_steps": 1, "r_max": 1.2, "d_max": 0.1}, (4, 3, 5)),
+    "layer": ("layer", {}, (3, 3, 5)),
+    "instance": ("instance", {}, (3, 3, 5)),
+    "group": ("group", {"num_groups": 3}, (3, 6, 4)),
+    "rms": ("rms", {"bias": True}, (3, 3, 5)),
+    "rms-per-position": ("rms", {"per_position": True}, (3, 3, 5)),
+}
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+@pytest.mark.parametrize("case", list(CASES))
+def test_gradcheck_training_mode(case, masked):
+    name, options, shape = CASES[case]
+    module = create_norm(name, shape[1], **options).train()
+    if name == "batch_renorm":
+        # move the running estimates away from (0, 1) so that r and d clip
+        with torch.no_grad():
+            module.running_mean.fill_(0.8)
+            module.running_std.fill_(0.5)
+    x, mask = _inputs(shape, seed=len(case), masked=masked)
+    _check_module(module, x, mask)
+
+
+@pytest.mark.parametrize("flags", [(True, True, False, False), (False, False, False, False), (False, True, True, False)])
+def test_gradcheck_batch_layer_eval(flags):
+    module = create_norm(
+        "bln", 3, batch_moving_mean=flags[0], batch_moving_var=flags[1],
+        feature_moving_mean=flags[2], feature_moving_var=flags[3],
+    ).double()
+    x, mask = _inputs((5, 3, 4), seed=9, masked=True)
+    module.train()
+    with torch.no_grad():
+        module(x * 2, mask)
+    module.eval()
+    _check_module(module, x, mask)
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+@pytest.mark.parametrize("masked", [False, True])
+def test_gradcheck_bln_function_over_several_chunks(monkeypatch, pooled, masked):
+    """The chunked two-phase kernel, with chunks of one sample, against finite differences."""
+    monkeypatch.setattr(bln_function, "CHUNK_BYTES", 8)
+    x, mask = _inputs((5, 3, 4), seed=3, masked=masked)
+    weights = None if mask is None else mask.reshape(5, 1, 4).double()
+    gen = torch.Generator().manual_seed(4)
+    gamma = (torch.rand(1, 3, 1, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+    beta = torch.randn(1, 3, 1, generator=gen, dtype=torch.float64).requires_grad_(True)
+    fn = lambda x_, g_, b_: BatchLayerNormTrain.apply(x_, weights, g_, b_, pooled, 0.3, 0.5, 1e-3)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, gamma, beta), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("center", [True, False])
+@pytest.mark.parametrize("dims", [(0, 2), (1, 2), (2,), (1,)])
+def test_gradcheck_moment_norm_function(dims, center):
+    x, mask = _inputs((4, 3, 5), seed=5, masked=True)
+    weights = mask.reshape(4, 1, 5).double()
+    gen = torch.Generator().manual_seed(6)
+    gamma = (torch.rand(1, 3, 1, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+    beta = torch.randn(1, 3, 1, generator=gen, dtype=torch.float64).requires_grad_(True)
+    fn = lambda x_, g_, b_: moment_norm(x_, dims, weights=weights, gamma=g_, beta=b_, eps=1e-5, center=center)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, gamma, beta), eps=1e-6, atol=1e-6)

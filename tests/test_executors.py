@@ -1,0 +1,90 @@
+"""Executors: identical results everywhere, failures are results, lost workers are retried."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+
+from normbench.executors import LocalExecutor, SerialExecutor, create_executor
+from normbench.spec import RunSpec, freeze_options
+
+
+def make_spec(seed=0, **changes):
+    values = dict(
+        suite="x", model="mlp", dataset="digits", norm="batch", batch_size=16, seed=seed, device="cpu",
+        steps=20, epochs=None, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0, eval_every=10,
+        norm_label="batch", model_options=freeze_options({"widths": [32]}),
+    )
+    values.update(changes)
+    return RunSpec(**values)
+
+
+def fingerprint(result):
+    return (result.outcome, [tuple(repr(v) for v in (p.step, p.train_loss, p.test_loss, p.test_accuracy))
+                             for p in result.curve])
+
+
+def test_serial_and_local_give_bitwise_identical_metrics():
+    specs = [make_spec(seed) for seed in range(3)] + [make_spec(0, norm="group", norm_label="group",
+                                                                norm_options=freeze_options({"num_groups": 4}))]
+    serial = {r.spec.run_id: fingerprint(r) for r in SerialExecutor().run(specs)}
+    local = {r.spec.run_id: fingerprint(r) for r in LocalExecutor(workers=2).run(specs)}
+    assert serial == local
+    assert all(outcome == "completed" for outcome, _ in serial.values())
+
+
+def test_a_raising_run_is_failed_and_the_others_finish():
+    specs = [make_spec(0), make_spec(1, optimizer="lbfgs"), make_spec(2)]
+    results = {r.spec.seed: r for r in LocalExecutor(workers=2).run(specs)}
+    assert results[1].outcome == "failed" and "unknown optimizer 'lbfgs'" in results[1].error
+    assert results[0].outcome == results[2].outcome == "completed"
+
+
+def _kill_running(executor, times, victims):
+    """Kill the worker running seed 0 `times` times (each new attempt gets killed again)."""
+    deadline = time.time() + 60
+    killed_pids = set()
+    while len(killed_pids) < times and time.time() < deadline:
+        for pid, spec in executor.busy_workers():
+            if spec.seed == 0 and pid not in killed_pids:
+                time.sleep(0.3)  # let it get into training
+                os.kill(pid, signal.SIGKILL)
+                killed_pids.add(pid)
+                victims.append(pid)
+        time.sleep(0.05)
+
+
+@pytest.mark.parametrize("kills, expected", [(1, "completed"), (2, "failed")])
+def test_killed_worker_is_retried_once_then_failed(kills, expected):
+    specs = [make_spec(0, steps=400), make_spec(1), make_spec(2)]
+    executor = LocalExecutor(workers=2, retries=1)
+    victims: list[int] = []
+    killer = threading.Thread(target=_kill_running, args=(executor, kills, victims))
+    killer.start()
+    results = {r.spec.seed: r for r in executor.run(specs)}
+    killer.join()
+    assert len(victims) == kills
+    assert sorted(results) == [0, 1, 2]  # nothing lost, nothing duplicated
+    assert results[0].outcome == expected
+    if expected == "failed":
+        assert "worker process died 2 time(s)" in results[0].error
+    assert results[1].outcome == results[2].outcome == "completed"
+
+
+def test_unknown_executor():
+    with pytest.raises(ValueError, match="allowed: serial, local, ray"):
+        create_executor("threads")
+
+
+def test_ray_executor_matches_serial():
+    ray = pytest.importorskip("ray", reason="install the ray extra: pip install 'normbench[ray]'")
+    specs = [make_spec(seed) for seed in range(2)]
+    serial = {r.spec.run_id: fingerprint(r) for r in SerialExecutor().run(specs)}
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        remote = {r.spec.run_id: fingerprint(r) for r in create_executor("ray").run(specs)}
+    finally:
+        ray.shutdown()
+    assert remote == serial
