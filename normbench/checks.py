@@ -85,6 +85,14 @@ def check_suite(suite: Suite, *, source: str | Path, skip_unavailable: bool = Fa
                     fail(f"norms[{i}].options", f"{exc} (with model {suite.models[j].name!r})")
                     break
 
+    for i, norm in enumerate(suite.norms):
+        ghost = norm.options.get("ghost_batch_size")
+        if isinstance(ghost, int) and ghost > 0:
+            bad = [b for b in suite.batch_sizes if b % ghost]
+            if bad:
+                fail(f"norms[{i}].options.ghost_batch_size",
+                     f"{ghost} does not divide batch sizes {bad}; ghost batches must split every batch evenly")
+
     check = SuiteCheck()
     for device in suite.devices:
         reason = device_unavailable_reason(device)

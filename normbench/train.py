@@ -16,6 +16,7 @@ from normbench.env import now_iso
 from normbench.frames import COMPLETED, DIVERGED, FAILED, UNDEFINED
 from normbench.models import create_model
 from normbench.norms import NormUndefinedError, create_norm
+from normbench.norms.batch_layer import BatchLayerNorm
 from normbench.probes import (
     ActivationInputCapture,
     ProbeConfig,
@@ -80,11 +81,13 @@ class BatchOrder:
         self._generator = torch.Generator().manual_seed(seed * 1_000_003 + _DATA_ORDER_SALT)
         self._perm = torch.empty(0, dtype=torch.long)
         self._position = 0
+        self.epoch = 0  # epochs started so far (1 after the first batch)
 
     def next(self) -> torch.Tensor:
         if self._position + self.batch_size > len(self._perm) or len(self._perm) == 0:
             self._perm = torch.randperm(self.n_train, generator=self._generator)
             self._position = 0
+            self.epoch += 1
         batch = self._perm[self._position : self._position + self.batch_size]
         self._position += self.batch_size
         return batch
@@ -102,6 +105,15 @@ def correct_count(task: str, output: torch.Tensor, target: torch.Tensor) -> int:
     if task == "regression":
         return int(((output.float().squeeze(1) - target).abs() < REGRESSION_TOLERANCE).sum().item())
     return int((output.argmax(dim=1) == target).sum().item())
+
+
+def start_epoch(model: torch.nn.Module) -> None:
+    """Epoch-boundary bookkeeping some norms define: BLN's reference (Ziaee & Cano 2022, Keras
+    callback) resets its population statistics at every epoch start, so eval uses the latest
+    epoch's average; BLN with an explicit `momentum` (an EMA) keeps them."""
+    for module in model.modules():
+        if isinstance(module, BatchLayerNorm) and module.momentum is None:
+            module.reset_running_stats()
 
 
 @torch.no_grad()
@@ -192,7 +204,10 @@ def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
         result.outcome, result.error = DIVERGED, "loss is not finite at initialisation"
         return
     for step in range(1, n_steps + 1):
+        epoch_before = order.epoch
         idx = order.next().to(device)
+        if order.epoch > 1 and order.epoch != epoch_before:
+            start_epoch(model)
         xb, yb = x_train[idx], y_train[idx]
         mb = None if m_train is None else m_train[idx]
         start = time.perf_counter()

@@ -107,3 +107,26 @@ def test_adam_and_unknown_optimizer(digits):
     assert train.run_training(make_spec(optimizer="adam", lr=1e-3), digits).outcome == "completed"
     failed = train.run_training(make_spec(optimizer="lbfgs"), digits)
     assert failed.outcome == "failed" and "unknown optimizer" in failed.error
+
+
+def test_bln_population_statistics_restart_each_epoch(digits):
+    # Reference BLN resets its population statistics at every epoch start: after training exactly
+    # 1.5 epochs, the batch-mean counter holds only the second epoch's batches.
+    from normbench.norms.batch_layer import BatchLayerNorm
+
+    per_epoch = digits.n_train // 100
+    spec = make_spec(norm="batch_layer", batch_size=100, steps=per_epoch + per_epoch // 2, eval_every=1000)
+    model_holder = {}
+    original = train.build_model
+
+    def keep(spec_, data_):
+        model_holder["m"] = original(spec_, data_)
+        return model_holder["m"]
+
+    train.build_model, saved = keep, train.build_model
+    try:
+        assert train.run_training(spec, digits).outcome == "completed"
+    finally:
+        train.build_model = saved
+    bln = next(m for m in model_holder["m"].modules() if isinstance(m, BatchLayerNorm))
+    assert int(bln.num_batches_tracked) == per_epoch // 2

@@ -122,6 +122,7 @@ def test_set_overrides_change_the_runs(tmp_path):
         ({"batch_sizes": [100000]}, [], ["batch_sizes", "larger than the training set"]),
         ({"norms": [{"name": "gn", "options": {"num_groups": 5}}]}, [], ["norms[0].options", "num_groups"]),
         ({}, ["nonsense=1"], ["unknown suite field 'nonsense'"]),
+        ({"norms": [{"name": "bn", "options": {"ghost_batch_size": 3}}]}, [], ["ghost_batch_size", "[8, 32]"]),
         ({"devices": ["cuda"]}, [], ["devices", "--skip-unavailable"]),
     ],
 )
