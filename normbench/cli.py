@@ -49,8 +49,9 @@ def _use_data_dir(data_dir: Path | None) -> None:
     os.environ[DATA_DIR_ENV] = str(data_dir.resolve())
 
 
-class Terminated(Exception):
-    """The driver received SIGTERM."""
+class Terminated(BaseException):
+    """The driver received SIGTERM (a BaseException, like KeyboardInterrupt, so that no run's
+    `except Exception` mistakes it for that run's own failure)."""
 
 
 def _terminate(signum, frame) -> None:
