@@ -42,21 +42,24 @@ def check_suite(suite: Suite, *, source: str | Path, skip_unavailable: bool = Fa
     def fail(field_path: str, message: str) -> None:
         errors.append(f"{source}: field `{field_path}`: {message}")
 
-    # Dataset first: the models need its input shape and the batch sizes its size.
-    dataset = None
-    if suite.dataset.name not in available_datasets():
-        fail("dataset.name", f"unknown dataset {suite.dataset.name!r}; allowed: {', '.join(available_datasets())}")
-    else:
+    # Datasets first: the models need their input shapes and the batch sizes their sizes.
+    datasets = []
+    many = isinstance(suite.dataset, list)
+    for k, entry in enumerate(suite.datasets):
+        where = f"dataset[{k}]" if many else "dataset"
+        if entry.name not in available_datasets():
+            fail(f"{where}.name", f"unknown dataset {entry.name!r}; allowed: {', '.join(available_datasets())}")
+            continue
         try:
-            dataset = load_dataset(suite.dataset.name, **suite.dataset.options)
+            dataset = load_dataset(entry.name, **entry.options)
         except (ValueError, TypeError, FileNotFoundError) as exc:
-            fail("dataset", str(exc))
-    if dataset is not None:
+            fail(where, str(exc))
+            continue
+        datasets.append(dataset)
         too_big = [b for b in suite.batch_sizes if b > dataset.n_train]
         if too_big:
             fail("batch_sizes", f"{too_big} larger than the training set ({dataset.n_train} samples of "
-                 f"{suite.dataset.name}); use batch sizes up to {dataset.n_train}")
-
+                 f"{entry.name}); use batch sizes up to {dataset.n_train}")
     norm_names: dict[int, str] = {}
     for i, norm in enumerate(suite.norms):
         try:
@@ -68,22 +71,23 @@ def check_suite(suite: Suite, *, source: str | Path, skip_unavailable: bool = Fa
         if model.name not in available_models():
             fail(f"models[{j}].name", f"unknown model {model.name!r}; allowed: {', '.join(available_models())}")
             continue
-        if dataset is None:
-            continue
         try:
-            _build(create_model, model.name, model.options, functools.partial(create_norm, "none"), dataset)
-            model_ok[j] = True
+            for data in datasets:
+                _build(create_model, model.name, model.options, functools.partial(create_norm, "none"), data)
+            model_ok[j] = bool(datasets)
         except (ValueError, TypeError) as exc:
-            fail(f"models[{j}].options", str(exc))
-    if dataset is not None:
-        for i, name in norm_names.items():
-            factory = functools.partial(create_norm, name, **suite.norms[i].options)
-            for j, ok in model_ok.items():
-                try:
-                    _build(create_model, suite.models[j].name, suite.models[j].options, factory, dataset)
-                except (ValueError, TypeError) as exc:
-                    fail(f"norms[{i}].options", f"{exc} (with model {suite.models[j].name!r})")
-                    break
+            fail(f"models[{j}].options", f"{exc} (on dataset {data.name!r})" if len(datasets) > 1 else str(exc))
+    for i, name in norm_names.items():
+        factory = functools.partial(create_norm, name, **suite.norms[i].options)
+        problem = None
+        for j, data in ((j, d) for j, ok in model_ok.items() if ok for d in datasets):
+            try:
+                _build(create_model, suite.models[j].name, suite.models[j].options, factory, data)
+            except (ValueError, TypeError) as exc:
+                problem = f"{exc} (with model {suite.models[j].name!r} on {data.name!r})"
+                break
+        if problem:
+            fail(f"norms[{i}].options", problem)
 
     for i, norm in enumerate(suite.norms):
         ghost = norm.options.get("ghost_batch_size")

@@ -9,7 +9,7 @@ import pandas as pd
 
 # Columns of ResultFrames.runs, one row per stored run (any outcome).
 RUN_COLUMNS = [
-    "run_id", "suite", "kind", "model", "dataset", "norm", "norm_label", "norm_options",
+    "run_id", "suite", "kind", "model", "model_label", "dataset", "norm", "norm_label", "norm_options",
     "model_options", "dataset_options", "batch_size", "seed", "device", "optimizer", "lr",
     "base_lr", "lr_scaling", "reference_batch_size", "momentum", "weight_decay", "eval_every",
     "steps", "epochs", "samples", "target_accuracy", "outcome", "error", "final_test_accuracy", "final_test_loss",

@@ -69,6 +69,7 @@ class RunSpec:
     reference_batch_size: int | None = None
     target_accuracy: float | None = None
     probes: Options = field(default_factory=tuple)
+    model_label: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (options as dicts) used for storage and hashing."""

@@ -82,7 +82,7 @@ CREATE TABLE IF NOT EXISTS suites (
 );
 CREATE TABLE IF NOT EXISTS runs (
     run_id TEXT PRIMARY KEY,
-    suite TEXT NOT NULL, kind TEXT NOT NULL, model TEXT NOT NULL, dataset TEXT NOT NULL,
+    suite TEXT NOT NULL, kind TEXT NOT NULL, model TEXT NOT NULL, model_label TEXT NOT NULL, dataset TEXT NOT NULL,
     norm TEXT NOT NULL, norm_label TEXT NOT NULL, norm_options TEXT NOT NULL,
     model_options TEXT NOT NULL, dataset_options TEXT NOT NULL,
     batch_size INTEGER NOT NULL, seed INTEGER NOT NULL, device TEXT NOT NULL,
@@ -206,6 +206,7 @@ class Store:
         data = spec.to_dict()
         row = {
             "run_id": spec.run_id, "suite": spec.suite, "kind": spec.kind, "model": spec.model,
+            "model_label": spec.model_label or spec.model,
             "dataset": spec.dataset, "norm": spec.norm, "norm_label": spec.norm_label or spec.norm,
             "norm_options": json.dumps(data["norm_options"], sort_keys=True),
             "model_options": json.dumps(data["model_options"], sort_keys=True),

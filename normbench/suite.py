@@ -39,6 +39,12 @@ class NamedEntry(_Strict):
         return value
 
 
+class ModelEntry(NamedEntry):
+    """A model to train; `label` tells apart the same model with different options."""
+
+    label: str | None = None
+
+
 class NormEntry(NamedEntry):
     """A norm to compare; `label` tells apart the same norm with different options."""
 
@@ -46,12 +52,27 @@ class NormEntry(NamedEntry):
 
 
 class OptimizerConfig(_Strict):
-    """Optimizer and its hyper-parameters (lr is the rate used at every batch size)."""
+    """Optimizer and its hyper-parameters; `lr` (or each rate of a sweep) applies at the reference
+    batch size when the suite scales learning rates, at every batch size otherwise."""
 
     name: Literal["sgd", "adam"] = "sgd"
-    lr: float = Field(gt=0)
+    lr: float | list[float] = Field(description="learning rate, or a list of rates to sweep")
     momentum: float = Field(default=0.0, ge=0, lt=1)
     weight_decay: float = Field(default=0.0, ge=0)
+
+    @field_validator("lr")
+    @classmethod
+    def _positive_rates(cls, value: float | list[float]) -> float | list[float]:
+        rates = value if isinstance(value, list) else [value]
+        if not rates or any(not (r > 0) for r in rates):
+            raise ValueError(f"learning rates must be positive numbers, got {value}")
+        if isinstance(value, list) and len(set(value)) != len(value):
+            raise ValueError(f"learning rates in a sweep must be distinct, got {value}")
+        return value
+
+    @property
+    def rates(self) -> list[float]:
+        return self.lr if isinstance(self.lr, list) else [self.lr]
 
 
 class PercentileProbe(_Strict):
@@ -94,8 +115,8 @@ class Suite(_Strict):
     name: str = Field(pattern=_NAME_PATTERN, max_length=80)
     description: str = ""
     kind: Literal["training"] = "training"
-    dataset: NamedEntry
-    models: list[NamedEntry] = Field(min_length=1)
+    dataset: NamedEntry | list[NamedEntry]
+    models: list[ModelEntry] = Field(min_length=1)
     norms: list[NormEntry] = Field(min_length=1)
     batch_sizes: list[int] = Field(min_length=1)
     seeds: list[int] = Field(min_length=1)
@@ -160,12 +181,17 @@ class Suite(_Strict):
             )
         return self
 
-    def lr_for(self, batch_size: int) -> float:
+    @property
+    def datasets(self) -> list[NamedEntry]:
+        """The dataset(s) as a list (a suite may name one or several)."""
+        return self.dataset if isinstance(self.dataset, list) else [self.dataset]
+
+    def lr_for(self, batch_size: int, base_lr: float) -> float:
         """Learning rate at `batch_size` under the suite's scaling rule (Goyal et al. 2017 for linear)."""
         if self.lr_scaling == "none":
-            return self.optimizer.lr
+            return base_lr
         ratio = batch_size / self.reference_batch_size
-        return self.optimizer.lr * (ratio if self.lr_scaling == "linear" else ratio**0.5)
+        return base_lr * (ratio if self.lr_scaling == "linear" else ratio**0.5)
 
 
 # ---------------------------------------------------------------- loading
@@ -242,7 +268,9 @@ def _allowed_fields(loc: tuple[Any, ...]) -> str:
         fields = list(Suite.model_fields)
     elif loc[0] == "norms":
         fields = list(NormEntry.model_fields)
-    elif loc[0] in ("models", "dataset"):
+    elif loc[0] == "models":
+        fields = list(ModelEntry.model_fields)
+    elif loc[0] == "dataset":
         fields = list(NamedEntry.model_fields)
     else:
         fields = list(_MODELS_BY_FIELD.get(str(loc[0]), Suite).model_fields)
@@ -279,6 +307,8 @@ def apply_override(raw: dict[str, Any], override: str, *, source: str | Path = "
     if top not in ("optimizer", "dataset"):
         raise SuiteError(f"--set {key}: only optimizer.* and dataset.* take dotted keys")
     container = raw.get(top)
+    if isinstance(container, list):
+        raise SuiteError(f"--set {key}: {top} is a list in this suite; replace it whole, e.g. --set {top}=[...]")
     if isinstance(container, str):
         container = {"name": container}
     if not isinstance(container, dict):
@@ -320,15 +350,17 @@ def expand(suite: Suite, *, resolve_device=None, canonical_norm=None) -> list[Ru
     if resolve_device is None:
         resolve_device = _resolve_device
     specs = []
-    for model, norm, batch_size, seed, device in itertools.product(
-        suite.models, suite.norms, suite.batch_sizes, suite.seeds, suite.devices
+    for dataset, model, norm, base_lr, batch_size, seed, device in itertools.product(
+        suite.datasets, suite.models, suite.norms, suite.optimizer.rates, suite.batch_sizes, suite.seeds,
+        suite.devices,
     ):
         canonical = canonical_norm(norm.name)
         specs.append(
             RunSpec(
                 suite=suite.name,
                 model=model.name,
-                dataset=suite.dataset.name,
+                model_label=model.label or "",
+                dataset=dataset.name,
                 norm=canonical,
                 norm_label=norm_label(norm, canonical),
                 batch_size=batch_size,
@@ -338,8 +370,8 @@ def expand(suite: Suite, *, resolve_device=None, canonical_norm=None) -> list[Ru
                 epochs=suite.epochs,
                 samples=suite.samples,
                 optimizer=suite.optimizer.name,
-                lr=suite.lr_for(batch_size),
-                base_lr=suite.optimizer.lr,
+                lr=suite.lr_for(batch_size, base_lr),
+                base_lr=base_lr,
                 lr_scaling=suite.lr_scaling,
                 reference_batch_size=suite.reference_batch_size,
                 target_accuracy=suite.target_accuracy,
@@ -348,7 +380,7 @@ def expand(suite: Suite, *, resolve_device=None, canonical_norm=None) -> list[Ru
                 weight_decay=suite.optimizer.weight_decay,
                 eval_every=suite.eval_every,
                 model_options=freeze_options(model.options),
-                dataset_options=freeze_options(suite.dataset.options),
+                dataset_options=freeze_options(dataset.options),
                 norm_options=freeze_options(norm.options),
             )
         )

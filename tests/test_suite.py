@@ -38,7 +38,8 @@ def test_valid_suite_defaults():
         ({"batch_sizes": [4, 4]}, "batch_sizes", "distinct"),
         ({"seeds": 0}, "seeds", "positive"),
         ({"optimizer": {"name": "rmsprop", "lr": 0.1}}, "optimizer.name", "'sgd' or 'adam'"),
-        ({"optimizer": {"lr": 0}}, "optimizer.lr", "greater than 0"),
+        ({"optimizer": {"lr": 0}}, "optimizer.lr", "must be positive"),
+        ({"optimizer": {"lr": [0.1, 0.1]}}, "optimizer.lr", "distinct"),
         ({"devices": ["tpu"]}, "devices", "allowed: cpu, cuda"),
         ({"epochs": 2}, "", "exactly one"),
         ({"colour": "red"}, "colour", "allowed here: name, description"),
@@ -151,3 +152,15 @@ def test_samples_budget_and_probes():
     assert spec.probe_kwargs == {"percentiles": {"layer": -1, "unit": 2}, "grad_norms": True}
     assert "exactly one training budget" in error_of({**BASE, "samples": 10})
     assert "probes.bogus" in error_of({**BASE, "probes": {"bogus": True}})
+
+
+def test_sweeps_over_datasets_learning_rates_and_labelled_models():
+    raw = {**BASE, "dataset": ["digits", {"name": "blobs", "options": {"n_features": 4}}],
+           "models": [{"name": "mlp", "label": "narrow", "options": {"widths": [8]}}, "mlp"],
+           "optimizer": {"lr": [0.01, 0.1]}, "seeds": 1, "norms": ["bn"], "batch_sizes": [4]}
+    specs = expand(validate_suite(raw), canonical_norm=lambda n: "batch", resolve_device=lambda d: d)
+    assert len(specs) == 2 * 2 * 2
+    assert {(s.dataset, s.model_label, s.lr) for s in specs} == {
+        (d, m, lr) for d in ("digits", "blobs") for m in ("narrow", "") for lr in (0.01, 0.1)}
+    with pytest.raises(SuiteError, match="is a list in this suite"):
+        apply_override(dict(raw), "dataset.split_seed=3")
