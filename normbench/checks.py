@@ -73,6 +73,8 @@ def check_suite(suite: Suite, *, source: str | Path, skip_unavailable: bool = Fa
             continue
         try:
             for data in datasets:
+                if model.datasets is not None and data.name not in model.datasets:
+                    continue
                 _build(create_model, model.name, model.options, functools.partial(create_norm, "none"), data)
             model_ok[j] = bool(datasets)
         except (ValueError, TypeError) as exc:
@@ -80,7 +82,8 @@ def check_suite(suite: Suite, *, source: str | Path, skip_unavailable: bool = Fa
     for i, name in norm_names.items():
         factory = functools.partial(create_norm, name, **suite.norms[i].options)
         problem = None
-        for j, data in ((j, d) for j, ok in model_ok.items() if ok for d in datasets):
+        for j, data in ((j, d) for j, ok in model_ok.items() if ok for d in datasets
+                        if suite.models[j].datasets is None or d.name in suite.models[j].datasets):
             try:
                 _build(create_model, suite.models[j].name, suite.models[j].options, factory, data)
             except (ValueError, TypeError) as exc:

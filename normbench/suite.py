@@ -40,9 +40,11 @@ class NamedEntry(_Strict):
 
 
 class ModelEntry(NamedEntry):
-    """A model to train; `label` tells apart the same model with different options."""
+    """A model to train; `label` tells apart the same model with different options; `datasets`
+    restricts it to some of the suite's datasets (e.g. cnn2d on images, cnn1d on sequences)."""
 
     label: str | None = None
+    datasets: list[str] | None = Field(default=None, min_length=1)
 
 
 class NormEntry(NamedEntry):
@@ -185,6 +187,21 @@ class Suite(_Strict):
     def datasets(self) -> list[NamedEntry]:
         """The dataset(s) as a list (a suite may name one or several)."""
         return self.dataset if isinstance(self.dataset, list) else [self.dataset]
+
+    @model_validator(mode="after")
+    def _model_datasets_exist(self) -> "Suite":
+        names = {d.name for d in self.datasets}
+        for j, model in enumerate(self.models):
+            unknown = sorted(set(model.datasets or []) - names)
+            if unknown:
+                raise ValueError(
+                    f"models[{j}].datasets names {unknown}, which the suite does not declare; declared: {sorted(names)}"
+                )
+        return self
+
+    def pairs(self) -> list[tuple[NamedEntry, ModelEntry]]:
+        """(dataset, model) combinations that run: every pair, unless a model restricts its datasets."""
+        return [(d, m) for d in self.datasets for m in self.models if m.datasets is None or d.name in m.datasets]
 
     def lr_for(self, batch_size: int, base_lr: float) -> float:
         """Learning rate at `batch_size` under the suite's scaling rule (Goyal et al. 2017 for linear)."""
@@ -350,9 +367,8 @@ def expand(suite: Suite, *, resolve_device=None, canonical_norm=None) -> list[Ru
     if resolve_device is None:
         resolve_device = _resolve_device
     specs = []
-    for dataset, model, norm, base_lr, batch_size, seed, device in itertools.product(
-        suite.datasets, suite.models, suite.norms, suite.optimizer.rates, suite.batch_sizes, suite.seeds,
-        suite.devices,
+    for (dataset, model), norm, base_lr, batch_size, seed, device in itertools.product(
+        suite.pairs(), suite.norms, suite.optimizer.rates, suite.batch_sizes, suite.seeds, suite.devices,
     ):
         canonical = canonical_norm(norm.name)
         specs.append(

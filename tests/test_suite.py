@@ -164,3 +164,12 @@ def test_sweeps_over_datasets_learning_rates_and_labelled_models():
         (d, m, lr) for d in ("digits", "blobs") for m in ("narrow", "") for lr in (0.01, 0.1)}
     with pytest.raises(SuiteError, match="is a list in this suite"):
         apply_override(dict(raw), "dataset.split_seed=3")
+
+
+def test_models_restricted_to_datasets():
+    raw = {**BASE, "dataset": ["digits", "mnist1d"], "norms": ["bn"], "seeds": 1, "batch_sizes": [4],
+           "models": [{"name": "cnn2d", "datasets": ["digits"]}, {"name": "cnn1d", "datasets": ["mnist1d"]}]}
+    specs = expand(validate_suite(raw), canonical_norm=lambda n: "batch", resolve_device=lambda d: d)
+    assert sorted((s.dataset, s.model) for s in specs) == [("digits", "cnn2d"), ("mnist1d", "cnn1d")]
+    raw["models"][0]["datasets"] = ["cifar10"]
+    assert "does not declare" in error_of(raw)
