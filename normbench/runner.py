@@ -130,24 +130,40 @@ def run_suite(
 
 
 def _train_all(runner, todo, store: Store, summary: RunSummary, console: Console) -> None:
+    """Train `todo`, storing each result as it arrives, with a live bar (terminal) or log lines."""
     if not todo:
         return
-    columns = (
-        TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
-        TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
-    )
-    with Progress(*columns, console=console, transient=False, disable=not console.is_terminal and os.environ.get("NORMBENCH_PROGRESS") != "1") as progress:
-        task = progress.add_task("", total=len(todo))
-        for result in runner.run(todo):
-            store.write_run(result)
-            summary.outcomes[result.outcome] += 1
-            label = f"{result.spec.model}/{result.spec.norm_label}/b{result.spec.batch_size}/s{result.spec.seed}"
-            progress.update(task, advance=1, description=f"{label}: {result.outcome}")
-            if result.outcome == FAILED:
-                first_line = result.error.splitlines()[0] if result.error else ""
-                progress.console.print(f"[red]failed[/] {label}: {first_line}")
-    if not console.is_terminal:
-        console.print(f"trained {len(todo)} runs: " + ", ".join(f"{k} {v}" for k, v in sorted(summary.outcomes.items())))
+    if console.is_terminal:
+        columns = (
+            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
+            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("", total=len(todo))
+            for result in runner.run(todo):
+                label = _store_result(result, store, summary, progress.console)
+                progress.update(task, advance=1, description=f"{label}: {result.outcome}")
+        return
+    # Not a terminal (CI logs, pipes): a plain line every ~5 % of the runs or every 30 s.
+    started = last_line = time.perf_counter()
+    for done, result in enumerate(runner.run(todo), start=1):
+        _store_result(result, store, summary, console)
+        now = time.perf_counter()
+        if done == len(todo) or done % max(1, len(todo) // 20) == 0 or now - last_line > 30:
+            eta = (now - started) / done * (len(todo) - done)
+            console.print(f"[{done}/{len(todo)}] runs trained, {now - started:.0f} s elapsed, ETA {eta:.0f} s",
+                          highlight=False)
+            last_line = now
+
+
+def _store_result(result: RunResult, store: Store, summary: RunSummary, console: Console) -> str:
+    store.write_run(result)
+    summary.outcomes[result.outcome] += 1
+    label = f"{result.spec.model_label or result.spec.model}/{result.spec.norm_label}/b{result.spec.batch_size}/s{result.spec.seed}"
+    if result.outcome == FAILED:
+        first_line = result.error.splitlines()[0] if result.error else ""
+        console.print(f"[red]failed[/] {label}: {first_line}", highlight=False)
+    return label
 
 
 def render_report_atomically(write_report, out_dir: Path, path: Path, fmt: str = "html", all_runs: bool = False) -> Path:
