@@ -160,6 +160,36 @@ def export(
     out_console.print(f"{rows} runs written to {path}")
 
 
+class CompareFormat(str, Enum):
+    text = "text"
+    md = "md"
+    json = "json"
+
+
+@app.command()
+def compare(
+    base: Annotated[Path, typer.Argument(help="Baseline output directory (holds results.sqlite), e.g. reports/baseline")],
+    new: Annotated[Path, typer.Argument(help="Output directory to check against it, e.g. reports/quick")],
+    format_: Annotated[CompareFormat, typer.Option("--format", "-f")] = CompareFormat.text,
+    fail_on: Annotated[Optional[list[str]], typer.Option(
+        "--fail-on", help="Threshold KEY=VALUE, repeatable: accuracy_drop (points, default 1), "
+                          "slowdown (fraction, default 0.05), alpha (default 0.05)")] = None,
+    all_runs: Annotated[bool, typer.Option("--all", help="Every stored run, not only the latest suite's")] = False,
+) -> None:
+    """Compare NEW with BASE; exit 1 only when a change is significant and beyond its threshold."""
+    from normbench.compare import compare as compare_results
+    from normbench.compare import parse_fail_on
+    from normbench.store import StoreError
+
+    try:
+        result = compare_results(base, new, fail_on=parse_fail_on(fail_on), all_runs=all_runs)
+    except (StoreError, ValueError) as exc:
+        raise _fail(str(exc))
+    typer.echo(result.render(format_.value), nl=False)  # plain echo: rich markup would eat "[...]"
+    if result.failed:
+        raise typer.Exit(EXIT_RUNS_FAILED)
+
+
 @app.command()
 def validate(
     suite: Annotated[Path, typer.Argument(help="Suite YAML file")],

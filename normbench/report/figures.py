@@ -11,19 +11,20 @@ context's own intervals, so a figure can never disagree with the tables next to 
 
 from __future__ import annotations
 
-import base64
-import io
 import math
 from typing import Any
 
 import numpy as np
 import seaborn as sns
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib import ticker
 from matplotlib.figure import Figure
 
-DPI = 96
+from normbench.report.cd_diagram import cd_diagram
+from normbench.report.encoding import DPI, to_data_uri
+from normbench.report.names import norm_sort_key
+from normbench.report.probes import MAX_PANELS as MAX_PROBE_PANELS
+
 PANEL_COLUMNS = 4
-_PNG_METADATA = {"Software": None}  # no version string: re-rendering elsewhere gives the same bytes
 # A t band around a mean of bounded accuracies can cross 0 or 100 % when seeds disagree wildly (a
 # diverged seed); drawing beyond the possible range only squashes the other curves, so bands are
 # clipped to it when drawn. The context keeps the unclipped interval.
@@ -34,13 +35,6 @@ def norm_palette(norms: list[dict[str, str]]) -> dict[str, Any]:
     """Fixed colour per norm label (context ``norms`` order), shared by every figure in a report."""
     colours = sns.color_palette("colorblind", n_colors=max(len(norms), 1))
     return {norm["label"]: colours[i % len(colours)] for i, norm in enumerate(norms)}
-
-
-def to_data_uri(figure: Figure) -> str:
-    """Encode ``figure`` as a ``data:image/png;base64,...`` string."""
-    buffer = io.BytesIO()
-    FigureCanvasAgg(figure).print_png(buffer, metadata=_PNG_METADATA)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
 def convergence_figure(section: dict[str, Any], palette: dict[str, Any]) -> str | None:
@@ -88,12 +82,124 @@ def accuracy_vs_batch_figure(section: dict[str, Any], palette: dict[str, Any]) -
         # NaN interval ends (n = 1) leave gaps in the band rather than a misleading zero-width one.
         ax.fill_between(x, _clipped([c["ci_low"] for c in cells]), _clipped([c["ci_high"] for c in cells]),
                         color=colour, alpha=0.18, linewidth=0)
+    _mark_critical_batch_sizes(ax, section, palette)
     ax.set_xscale("log", base=2)
     ax.set_xticks(section["batch_sizes"], [str(b) for b in section["batch_sizes"]])
     ax.minorticks_off()
     ax.set_xlabel("batch size (log2)")
     ax.set_ylabel("final test accuracy (%)")
     _legend(figure, ax, legend_width)
+    return to_data_uri(figure)
+
+
+def _mark_critical_batch_sizes(ax: Any, section: dict[str, Any], palette: dict[str, Any]) -> None:
+    """A large cross on each norm's critical batch size (its largest significantly worse batch size)."""
+    labelled = False
+    for entry in section.get("batch_failure", []):
+        critical = entry["critical_batch_size"]
+        cell = next((c for c in section["summaries"]
+                     if c["norm_label"] == entry["norm_label"] and c["batch_size"] == critical), None)
+        if critical is None or cell is None:
+            continue
+        ax.plot([critical], [cell["mean"]], linestyle="none", marker="X", markersize=13,
+                markerfacecolor=palette.get(entry["norm_label"], "grey"), markeredgecolor="black",
+                markeredgewidth=1.0, zorder=5, label=None if labelled else "critical batch size")
+        labelled = True
+
+
+def pareto_figure(section: dict[str, Any], palette: dict[str, Any]) -> str | None:
+    """Mean final accuracy against median training samples/s (log axis), Pareto front joined."""
+    points = section["pareto"]["points"]
+    if not points:
+        return None
+    legend_width = _legend_width(section)
+    with sns.axes_style("whitegrid"):
+        figure = _figure(5.2, 3.4, legend_width)
+        ax = figure.subplots()
+    front = sorted((p for p in points if p["on_front"]), key=lambda p: p["samples_per_s"])
+    if front:
+        # The front as a staircase: everything below-left of it is beaten on both axes.
+        ax.step([p["samples_per_s"] for p in front], [p["accuracy"] for p in front], where="post",
+                color="black", linewidth=1.0, linestyle="--", label="Pareto front", zorder=1)
+    for norm in section["norms"]:
+        mine = [p for p in points if p["norm_label"] == norm["label"]]
+        if not mine:
+            continue
+        colour = palette.get(norm["label"], "grey")
+        ax.scatter([p["samples_per_s"] for p in mine], [p["accuracy"] for p in mine], color=colour,
+                   label=norm["name"], s=[60 if p["on_front"] else 28 for p in mine],
+                   edgecolors=["black" if p["on_front"] else colour for p in mine], zorder=3)
+        for p in mine:
+            ax.annotate(f"b{p['batch_size']}", (p["samples_per_s"], p["accuracy"]), xytext=(4, 3),
+                        textcoords="offset points", fontsize=7, color="#444444")
+    ax.set_xscale("log")
+    ax.xaxis.set_major_formatter(ticker.FuncFormatter(lambda value, _: f"{value:,.0f}"))
+    ax.xaxis.set_minor_formatter(ticker.NullFormatter())
+    ax.set_xlabel("training samples / s (median over seeds, log)")
+    ax.set_ylabel("final test accuracy (%)")
+    _legend(figure, ax, legend_width)
+    return to_data_uri(figure)
+
+
+MAX_BARS = 40  # rows per throughput chart; the tables list every measurement
+
+
+def throughput_figures(throughput: dict[str, Any] | None) -> dict[str, str | None]:
+    """Bar charts of a throughput section: layers (roofline fraction, or median time when no copy
+    bandwidth was measured) and model steps (samples per second)."""
+    if not throughput:
+        return {"layers": None, "models": None}
+    rows = throughput["layers"] + throughput["models"]
+    labels = sorted({(r["norm"], r["norm_label"]) for r in rows}, key=lambda p: norm_sort_key(*p))
+    palette = norm_palette([{"label": label} for _, label in labels])
+    layers = throughput["layers"][:MAX_BARS]
+    roofline = any(math.isfinite(r["roofline_fraction"]) for r in layers)
+    return {
+        "layers": _bars(layers, [100 * r["roofline_fraction"] if roofline else r["median_ms"] for r in layers],
+                        "% of copy bandwidth (roofline)" if roofline else "median time per call (ms)", palette),
+        "models": _bars(throughput["models"][:MAX_BARS], [r["items_per_s"] for r in throughput["models"][:MAX_BARS]],
+                        "samples / s", palette),
+    }
+
+
+def _bars(rows: list[dict[str, Any]], values: list[float], xlabel: str, palette: dict[str, Any]) -> str | None:
+    if not rows:
+        return None
+    height = 0.9 + 0.24 * len(rows)
+    with sns.axes_style("whitegrid"):
+        figure = Figure(figsize=(9.0, height), dpi=DPI)
+        # Long row labels ("BN 32x64x32x32 float32 train forward_backward") need the left half.
+        figure.subplots_adjust(left=0.45, right=0.97, top=1 - 0.3 / height, bottom=0.6 / height)
+        ax = figure.subplots()
+    positions = np.arange(len(rows))[::-1]
+    ax.barh(positions, np.nan_to_num(values), color=[palette.get(r["norm_label"], "grey") for r in rows], height=0.7)
+    ax.set_yticks(positions, [f"{r['what']} ({r['device']})" for r in rows], fontsize=8)
+    ax.set_xlabel(xlabel)
+    ax.set_ylim(-0.6, len(rows) - 0.4)
+    return to_data_uri(figure)
+
+
+def probe_figure(section: dict[str, Any], probe: dict[str, Any], palette: dict[str, Any]) -> str | None:
+    """Mean probe value over steps per norm with its 95 % band; one panel per (key, batch size)."""
+    panels = sorted({(c["key"], c["batch_size"]) for c in probe["curves"]})[:MAX_PROBE_PANELS]
+    if not panels:
+        return None
+    columns = min(PANEL_COLUMNS, len(panels))
+    rows = math.ceil(len(panels) / columns)
+    legend_width = _legend_width(section)
+    with sns.axes_style("whitegrid"):
+        figure = _figure(3.2 * columns, 2.6 * rows, legend_width)
+        axes = figure.subplots(rows, columns, squeeze=False, gridspec_kw={"wspace": 0.35, "hspace": 0.55})
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (key, batch_size) in zip(axes.flat, panels):
+        for curve in (c for c in probe["curves"] if (c["key"], c["batch_size"]) == (key, batch_size)):
+            colour = palette.get(curve["norm_label"], "grey")
+            ax.plot(curve["step"], curve["mean"], color=colour, label=curve["norm_name"], linewidth=1.4)
+            ax.fill_between(curve["step"], curve["low"], curve["high"], color=colour, alpha=0.18, linewidth=0)
+        ax.set_title(f"{probe['probe']}: {key}, batch size {batch_size}", fontsize=9)
+        ax.set_xlabel("step")
+    _legend(figure, axes.flat[0], legend_width)
     return to_data_uri(figure)
 
 
@@ -129,17 +235,23 @@ def _legend(figure: Figure, ax: Any, legend_width: float) -> None:
                                       1 - _MARGINS["top"] / height))
 
 
-def report_figures(context: dict[str, Any]) -> dict[str, dict[str, str | None]]:
-    """Every figure of a report: ``{section id: {"convergence": uri, "accuracy_vs_batch": uri}}``.
+def report_figures(context: dict[str, Any]) -> dict[str, Any]:
+    """Every figure of a report as data URIs (None where there is nothing to draw).
 
-    Two figures per section whatever the number of runs, so drawing cost grows with the number of
-    sections, not runs.
+    ``{section id: {"convergence", "accuracy_vs_batch", "cd_diagram", "pareto", "probes": {probe: uri}},
+    "throughput": {"layers": uri, "models": uri}}``. A fixed number of figures per section whatever
+    the number of runs, so drawing cost grows with the number of sections, not runs.
     """
     palette = norm_palette(context["norms"])
-    return {
+    figures: dict[str, Any] = {
         section["id"]: {
             "convergence": convergence_figure(section, palette),
             "accuracy_vs_batch": accuracy_vs_batch_figure(section, palette),
+            "cd_diagram": cd_diagram(section["ranking"]["overall"], palette),
+            "pareto": pareto_figure(section, palette),
+            "probes": {probe["probe"]: probe_figure(section, probe, palette) for probe in section["probes"]},
         }
         for section in context["sections"]
     }
+    figures["throughput"] = throughput_figures(context.get("throughput"))
+    return figures

@@ -59,6 +59,14 @@ def json_safe(value: Any) -> Any:
     return value
 
 
+def template_environment(fmt: str) -> jinja2.Environment:
+    """The Jinja2 environment for ``fmt``: ``html`` (autoescape), ``md`` (Markdown-escaping
+    finalize) or ``text`` (plain, for terminals); all share the number filters."""
+    if fmt not in ("html", "md", "text"):
+        raise ValueError(f"no template environment for {fmt!r}")
+    return _environment(fmt)
+
+
 @functools.cache
 def _environment(fmt: str) -> jinja2.Environment:
     options: dict[str, Any] = dict(
@@ -67,11 +75,15 @@ def _environment(fmt: str) -> jinja2.Environment:
     )
     if fmt == "html":
         environment = jinja2.Environment(autoescape=True, **options)
+    elif fmt == "text":
+        environment = jinja2.Environment(autoescape=False, finalize=_text_finalize, **options)
     else:
         environment = jinja2.Environment(autoescape=False, finalize=_markdown_finalize, **options)
         environment.filters["code_block"] = _code_block
     environment.filters.update(num=format_number, sig=format_significant, pval=format_p_value,
-                               signed=format_signed, envval=format_environment_value)
+                               signed=format_signed, envval=format_environment_value, mde=format_mde,
+                               median=format_median, percent=format_percent, ms=format_milliseconds,
+                               megabytes=format_megabytes)
     return environment
 
 
@@ -101,6 +113,33 @@ def format_p_value(p: Any) -> str:
     return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
+def format_mde(x: Any) -> str:
+    """Minimum detectable difference: one decimal, 'none' when no effect could be significant."""
+    if isinstance(x, float) and math.isinf(x):
+        return "none"
+    return format_number(x, 1)
+
+
+def format_median(x: Any, digits: int = 0) -> str:
+    """Kaplan-Meier median: NaN means the survival curve never fell to one half."""
+    return "not reached" if _is_missing(x) else f"{x:,.{digits}f}"
+
+
+def format_percent(x: Any) -> str:
+    """A fraction as a percentage with no decimals; '–' for missing."""
+    return _MISSING if _is_missing(x) else f"{100 * x:.0f} %"
+
+
+def format_milliseconds(x: Any) -> str:
+    """Seconds shown as milliseconds with three decimals; '–' for missing."""
+    return _MISSING if _is_missing(x) else f"{1000 * x:.3f}"
+
+
+def format_megabytes(x: Any) -> str:
+    """Bytes as MB (10^6) with one decimal; '–' for missing."""
+    return _MISSING if _is_missing(x) else f"{x / 1e6:.1f}"
+
+
 def format_environment_value(value: Any) -> str:
     """Strings as they are; anything else (numbers, lists, dicts) as compact JSON."""
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, default=str)
@@ -114,6 +153,14 @@ _MARKDOWN_SPECIAL = str.maketrans({
     "\\": "\\\\", "|": "\\|", "*": "\\*", "_": "\\_", "`": "\\`", "[": "\\[", "]": "\\]", "#": "\\#",
     "<": "&lt;", ">": "&gt;", "&": "&amp;", "\n": " ", "\r": " ",
 })
+
+
+def _text_finalize(value: Any) -> str:
+    # Terminal output: no markup to escape, but control characters in user text (an ANSI escape in
+    # a suite name) must not reach the terminal.
+    if value is None:
+        return ""
+    return "".join(c if c.isprintable() or c == "\n" else "?" for c in str(value))
 
 
 def _markdown_finalize(value: Any) -> str:

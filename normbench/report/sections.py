@@ -1,5 +1,6 @@
 """One report section per model x dataset (x varying settings): cell summaries, paired
-comparisons against BN with Holm-corrected p-values and verdicts, and convergence-curve bands.
+comparisons against BN with Holm-corrected p-values, power and verdicts; small-batch failure;
+rankings of all norms; convergence; accuracy against speed; probe curves when recorded.
 
 Input is the training-runs frame after ``context._attach_values`` added ``value`` (accuracy in %,
 0 for diverged runs, NaN for runs that contribute nothing); output is plain dicts.
@@ -16,31 +17,23 @@ import pandas as pd
 
 from normbench import stats
 from normbench.frames import DIVERGED
+from normbench.report.convergence import TARGET_FRACTION, convergence_cells, curve_bands, run_curves
+from normbench.report.names import NORM_ABBREVIATIONS, NORM_ORDER, norm_display_name, norm_sort_key
+from normbench.report.pareto import section_pareto
+from normbench.report.probes import section_probes
+from normbench.report.ranking import section_ranking
+from normbench.report.small_batch import batch_failures
+from normbench.report.verdicts import format_p, verdict
 
 CellKey = tuple[Any, ...]
+# A "no significant difference" resting on a comparison that could not have detected this many
+# accuracy points (80 % power, alpha 0.05) is flagged as underpowered. One point is also the
+# default accuracy threshold of `normbench compare`.
+RELEVANT_EFFECT = 1.0
+POWER = 0.8
 
-NORM_ORDER = ("none", "batch", "layer", "instance", "group", "batch_layer")
-NORM_ABBREVIATIONS = {
-    "none": "no norm", "batch": "BN", "layer": "LN", "instance": "IN", "group": "GN", "batch_layer": "BLN",
-}
-
-
-def norm_display_name(norm: str, norm_label: str) -> str:
-    """Short name readers know (``group(num_groups=8)`` -> ``GN(num_groups=8)``)."""
-    abbreviation = NORM_ABBREVIATIONS.get(norm)
-    if abbreviation is None:
-        return norm_label
-    if norm_label == norm:
-        return abbreviation
-    if norm_label.startswith(norm + "("):
-        return abbreviation + norm_label[len(norm):]
-    return norm_label
-
-
-def norm_sort_key(norm: str, norm_label: str) -> tuple[int, str, str]:
-    """Canonical order: no norm, BN, LN, IN, GN, BLN, then anything else alphabetically."""
-    rank = NORM_ORDER.index(norm) if norm in NORM_ORDER else len(NORM_ORDER)
-    return rank, norm, norm_label
+__all__ = ["NORM_ABBREVIATIONS", "NORM_ORDER", "RELEVANT_EFFECT", "build_sections", "format_p",
+           "norm_display_name", "norm_sort_key", "plain_value", "section_title", "verdict"]
 
 
 def plain_value(value: Any) -> Any:
@@ -87,6 +80,7 @@ def build_sections(
     scale: float,
     rng_for: Callable[[CellKey], np.random.Generator],
     warnings_list: list[dict[str, Any]],
+    probes: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
     """Split training runs by (model, dataset, *settings) and compute every section's numbers."""
     if training.empty:
@@ -107,12 +101,14 @@ def build_sections(
             "settings": setting_values,
         }
         section.update(_section_numbers(runs, curves, key, section["title"], reference=reference, alpha=alpha,
-                                        scale=scale, rng_for=rng_for, warnings_list=warnings_list))
+                                        scale=scale, rng_for=rng_for, warnings_list=warnings_list,
+                                        probes=probes))
         sections.append(section)
     return sections
 
 
-def _section_numbers(runs, curves, key, title, *, reference, alpha, scale, rng_for, warnings_list) -> dict[str, Any]:
+def _section_numbers(runs, curves, key, title, *, reference, alpha, scale, rng_for, warnings_list,
+                     probes) -> dict[str, Any]:
     labels = sorted({(str(n), str(lbl)) for n, lbl in zip(runs["norm"], runs["norm_label"])},
                     key=lambda p: norm_sort_key(*p))
     batch_sizes = sorted({int(b) for b in runs["batch_size"]})
@@ -125,14 +121,39 @@ def _section_numbers(runs, curves, key, title, *, reference, alpha, scale, rng_f
     reference_labels = [lbl for norm, lbl in labels if norm == reference]
     reference_label = reference if reference in reference_labels else (reference_labels[0] if reference_labels else None)
     comparisons = [_family(cells, b, labels, reference_label, title, alpha) for b in batch_sizes]
+    _power_note(comparisons, title, warnings_list)
+
+    per_run = run_curves(runs, curves, scale)
+    target, target_source = _target(runs, summaries, scale)
     return {
         "batch_sizes": batch_sizes,
         "norms": [{"norm": n, "label": lbl, "name": norm_display_name(n, lbl)} for n, lbl in labels],
         "reference_label": reference_label,
         "summaries": summaries,
         "comparisons": comparisons,
-        "curves": _curves(runs, curves, labels, scale),
+        "batch_failure": batch_failures(cells, labels, batch_sizes, alpha=alpha, where=title,
+                                        rng_for=lambda label: rng_for((*key, "critical batch size", label))),
+        "ranking": section_ranking(cells, labels, batch_sizes, alpha=alpha, where=title),
+        "curves": curve_bands(runs, per_run, labels),
+        "convergence": {
+            "target": target, "target_source": target_source, "target_fraction": TARGET_FRACTION,
+            "cells": convergence_cells(runs, per_run, labels, target=target),
+        },
+        "pareto": section_pareto(runs, summaries),
+        "probes": section_probes(runs, probes, labels),
     }
+
+
+def _target(runs: pd.DataFrame, summaries: list[dict[str, Any]], scale: float) -> tuple[float, str]:
+    """The suite's ``target_accuracy`` when it declares one, else 90 % of the best cell's mean."""
+    declared = pd.to_numeric(runs["target_accuracy"], errors="coerce").dropna().unique() \
+        if "target_accuracy" in runs.columns else []
+    if len(declared) == 1:
+        return float(declared[0]) * scale, "the suite's target_accuracy"
+    best = max((c["mean"] for c in summaries if c["n"] > 0 and math.isfinite(c["mean"])), default=math.nan)
+    if not math.isfinite(best):
+        return math.nan, ""
+    return TARGET_FRACTION * best, f"{TARGET_FRACTION:.0%} of the best mean final accuracy in this section"
 
 
 def _cell(cell_runs, batch_size, label, rng, warnings_list, title) -> dict[str, Any]:
@@ -164,7 +185,7 @@ def _cell(cell_runs, batch_size, label, rng, warnings_list, title) -> dict[str, 
 
 
 def _family(cells, batch_size, labels, reference_label, title, alpha) -> dict[str, Any]:
-    """Every norm against the reference at one batch size; Holm over this family."""
+    """Every norm against the reference at one batch size; Holm over this family; power per row."""
     family: dict[str, Any] = {"batch_size": batch_size, "reference_label": reference_label, "rows": [], "note": ""}
     reference = cells.get((batch_size, reference_label)) if reference_label else None
     if reference is None:
@@ -190,65 +211,34 @@ def _family(cells, batch_size, labels, reference_label, title, alpha) -> dict[st
     for row, p_holm in zip(family["rows"], adjusted):
         row["p_holm"] = float(p_holm)
         row["significant"] = bool(np.isfinite(p_holm) and p_holm < alpha)
+        power = stats.detectable_difference(row["n"], row["sd_difference"], row["test"], alpha=alpha, power=POWER,
+                                            relevant=RELEVANT_EFFECT)
+        row["mde"] = power["mde"]
+        row["seeds_for_relevant"] = power["seeds_for_relevant"]
+        row["power_note"] = power["note"]
+        # A tested, non-significant comparison that could not have seen RELEVANT_EFFECT points.
+        row["underpowered"] = bool(row["test"] != "none" and not row["significant"]
+                                   and not power["mde"] <= RELEVANT_EFFECT)
         row["verdict"] = verdict(row, batch_size, title)
     return family
 
 
-def format_p(p: float) -> str:
-    """p-value as the verdicts and tables print it: three decimals, '< 0.001' below that."""
-    if p is None or not math.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
-
-
-def verdict(row: dict[str, Any], batch_size: int, where: str) -> str:
-    """Plain-words verdict of one comparison row (needs ``p_holm`` and ``significant``)."""
-    name, ref, n = row["norm_name"], row["reference_name"], row["n"]
-    if row["test"] == "none" and not math.isfinite(row["p_value"]):
-        return f"{name} vs {ref} at batch size {batch_size} ({where}): not testable, {row['reason']}"
-    if not row["significant"]:
-        return f"{name} vs {ref} at batch size {batch_size} ({where}): no significant difference (n = {n})"
-    verb = "beats" if row["effect_size"] > 0 else "trails"
-    effect = "d_z" if row["effect_name"] == "d_z" else "r"
-    return (f"{name} {verb} {ref} at batch size {batch_size} ({where}): accuracy {row['mean_difference']:+.1f} "
-            f"points, p_holm {format_p(row['p_holm'])}, {effect} = {row['effect_size']:.2f}, n = {n}")
-
-
-def _curves(runs, curves, labels, scale) -> list[dict[str, Any]]:
-    """Mean test-accuracy curve with a 95 % t band per (batch size, norm) over contributing runs."""
-    contributing = runs[np.isfinite(runs["value"].to_numpy(dtype=float))]
-    if contributing.empty or curves is None or curves.empty:
-        return []
-    points = curves[curves["run_id"].isin(contributing["run_id"])][["run_id", "step", "test_accuracy"]]
-    points = points.assign(step=pd.to_numeric(points["step"], errors="coerce"),
-                           test_accuracy=pd.to_numeric(points["test_accuracy"], errors="coerce").astype(float))
-    points = points.dropna(subset=["step"]).drop_duplicates(["run_id", "step"], keep="last")
-    if points.empty:
-        return []
-    info = contributing.drop_duplicates("run_id").set_index("run_id")[["batch_size", "norm_label", "norm", "outcome"]]
-    out = []
-    for batch_size in sorted({int(b) for b in contributing["batch_size"]}):
-        ids = info.index[info["batch_size"] == batch_size]
-        grid = points[points["run_id"].isin(ids)].pivot(index="run_id", columns="step", values="test_accuracy")
-        if grid.empty:
-            continue
-        grid = grid.sort_index(axis=1)
-        values = grid.to_numpy(dtype=float) * scale
-        diverged = (info.loc[grid.index, "outcome"] == DIVERGED).to_numpy()
-        for row in np.flatnonzero(diverged):
-            # After its last finite evaluation a diverged run has no model left: it counts as 0 %.
-            finite = np.flatnonzero(np.isfinite(values[row]))
-            values[row, (finite[-1] + 1 if finite.size else 0):] = 0.0
-        run_labels = info.loc[grid.index, "norm_label"].to_numpy()
-        steps = [int(s) if float(s).is_integer() else float(s) for s in grid.columns]
-        for norm, label in labels:
-            rows = values[run_labels == label]
-            if rows.shape[0] == 0:
-                continue
-            band = stats.mean_confidence_band(rows)
-            out.append({
-                "batch_size": batch_size, "norm_label": label, "norm_name": norm_display_name(norm, label),
-                "step": steps, "mean": band["mean"].tolist(), "low": band["low"].tolist(),
-                "high": band["high"].tolist(), "n": [int(c) for c in band["n"]],
-            })
-    return out
+def _power_note(comparisons: list[dict[str, Any]], title: str, warnings_list: list[dict[str, Any]]) -> None:
+    """One warning per section summarizing the "no difference" verdicts its seeds cannot support."""
+    rows = [r for family in comparisons for r in family["rows"] if r["test"] != "none" and not r["significant"]]
+    weak = [r for r in rows if r["underpowered"]]
+    if not weak:
+        return
+    finite = [r["mde"] for r in weak if math.isfinite(r["mde"])]
+    low, high = (f"{min(finite):.1f}", f"{max(finite):.1f}") if finite else ("", "")
+    spans = (f"{low} points" if low == high else f"{low}-{high} points") if finite else "no effect at all"
+    if len(finite) < len(weak) and finite:
+        spans += " (some comparisons could not reach significance at all)"
+    needed = [r["seeds_for_relevant"] for r in weak if r["seeds_for_relevant"]]
+    seeds = sorted({r["n"] for r in weak})
+    seeds_text = str(min(needed)) if needed and min(needed) == max(needed) else f"{min(needed or [0])}-{max(needed or [0])}"
+    tail = f"; detecting {RELEVANT_EFFECT:g} point at the observed spread needs about {seeds_text} seeds" if needed else ""
+    warnings_list.append({"kind": "note", "message": (
+        f"{title}: {len(weak)} of {len(rows)} 'no significant difference' verdicts are underpowered - with "
+        f"{', '.join(map(str, seeds))} seed(s) only differences of {spans} were detectable at "
+        f"{100 * POWER:.0f} % power{tail}")})

@@ -11,11 +11,12 @@ import pytest
 from scipy import stats as sps
 
 from normbench.frames import ResultFrames
+from normbench.report import render
 from normbench.report.context import build_context, cell_rng
 from normbench.report.render import json_safe
 
 TOP_LEVEL_KEYS = {"context_version", "rng_seed", "alpha", "suite", "environment", "outcomes", "warnings",
-                  "methods", "verdicts", "norms", "sections"}
+                  "methods", "verdicts", "norms", "sections", "power", "throughput"}
 
 
 def _values(frames: ResultFrames, model: str, label: str, batch_size: int) -> tuple[list[int], np.ndarray]:
@@ -138,7 +139,11 @@ def test_significant_verdict_in_plain_words(frames_factory):
     assert gn["verdict"] in [v["text"] for v in context["verdicts"]]
     not_significant = [r for f in _section(context, "cnn2d")["comparisons"] for r in f["rows"] if not r["significant"]]
     assert not_significant
-    assert all(r["verdict"].endswith("no significant difference (n = 5)") for r in not_significant)
+    for r in not_significant:
+        assert "no significant difference (n = 5)" in r["verdict"]
+        # Underpowered exactly when the t-test with 5 seeds could not see 1 point at the observed spread.
+        assert r["underpowered"] == (not r["mde"] <= 1.0)
+        assert ("underpowered" in r["verdict"]) == r["underpowered"]
 
 
 def test_curves_are_means_with_t_bands_and_diverged_runs_drop_to_zero(frames_with_failures):
@@ -207,17 +212,70 @@ def test_missing_columns_are_named(frames_factory):
 
 def test_other_kinds_are_noted_not_mixed_in(frames_factory):
     frames = frames_factory()
-    throughput = frames.runs.iloc[:2].copy()
-    throughput["run_id"] += "-tp"
-    throughput["kind"] = "throughput"
-    throughput["final_test_accuracy"] = None
-    frames.runs = pd.concat([frames.runs, throughput], ignore_index=True)
+    extra = frames.runs.iloc[:2].copy()
+    extra["run_id"] += "-x"
+    extra["kind"] = "calibration"
+    extra["final_test_accuracy"] = None
+    frames.runs = pd.concat([frames.runs, extra], ignore_index=True)
     context = build_context(frames)
     assert context["outcomes"]["total"] == 20
     assert sum(c["n_runs"] for c in context["sections"][0]["summaries"]) == 18
-    notes = [w for w in context["warnings"] if w["kind"] == "note"]
-    assert len(notes) == 1 and "throughput" in notes[0]["message"]
+    notes = [w["message"] for w in context["warnings"] if w["kind"] == "note"]
+    assert [m for m in notes if "calibration" in m] == ["runs of kind calibration are not part of this report yet"]
     assert not [w for w in context["warnings"] if w["kind"] == "run"]
+    assert context["throughput"] is None  # no throughput runs: no throughput section at all
+
+
+def _throughput_frame():
+    """Rows as the throughput runner stores them (normbench.frames.THROUGHPUT_COLUMNS)."""
+    from normbench.frames import THROUGHPUT_COLUMNS
+
+    def row(**values):
+        base = {c: None for c in THROUGHPUT_COLUMNS}
+        base.update(suite="throughput", dtype="float32", memory_format="contiguous", device="cpu", threads=2,
+                    method="blocked", outcome="completed", reason="", n_samples=20, noisy=False, variant="",
+                    mode="train", norm_options="{}", options="{}")
+        base.update(values)
+        return base
+
+    return pd.DataFrame([
+        row(spec_id="a", subject="layer", name="batch", norm="batch", norm_label="batch", shape="[32, 64, 32, 32]",
+            batch_size=32, operation="forward_backward", median_s=0.004, iqr_over_median=0.02, achieved_gbps=12.0,
+            roofline_fraction=0.4, peak_memory_bytes=8_000_000),
+        row(spec_id="b", subject="layer", name="group", norm="group", norm_label="group(num_groups=8)",
+            shape="[32, 64, 32, 32]", batch_size=32, operation="forward_backward", median_s=0.006,
+            iqr_over_median=0.25, noisy=True, achieved_gbps=8.0, roofline_fraction=0.27),
+        row(spec_id="c", subject="model", name="mlp", label="mlp", norm="batch", norm_label="batch", shape="[64, 784]",
+            batch_size=64, operation="train_step", median_s=0.002, iqr_over_median=0.03, items_per_s=32000.0),
+        row(spec_id="d", subject="conv_bn", name="conv_bn", label="conv3x3", shape="[32, 64, 32, 32]", batch_size=32,
+            mode="eval", operation="inference", variant="unfolded", median_s=0.010),
+        row(spec_id="e", subject="conv_bn", name="conv_bn", label="conv3x3", shape="[32, 64, 32, 32]", batch_size=32,
+            mode="eval", operation="inference", variant="folded", median_s=0.008),
+        row(spec_id="f", subject="layer", name="batch", norm="batch", norm_label="batch", shape="[32, 64, 32, 32]",
+            batch_size=32, device="cuda", operation="forward", outcome="skipped", reason="CUDA is not available"),
+    ])
+
+
+def test_throughput_measurements_make_their_own_section(frames_factory):
+    frames = frames_factory()
+    assert build_context(frames)["throughput"] is None
+    frames.throughput = _throughput_frame()
+    context = build_context(frames)
+    throughput = context["throughput"]
+    assert (throughput["n_measured"], throughput["n_completed"], throughput["devices"]) == (6, 5, ["cpu"])
+    assert [r["norm_name"] for r in throughput["layers"]] == ["BN", "GN(num_groups=8)"]
+    assert throughput["layers"][0]["shape"] == [32, 64, 32, 32] and throughput["layers"][0]["median_ms"] == 4.0
+    assert [r["items_per_s"] for r in throughput["models"]] == [32000.0]
+    assert throughput["folding"] == [{"label": "conv3x3", "shape": [32, 64, 32, 32], "dtype": "float32",
+                                      "memory_format": "contiguous", "device": "cpu", "folded_ms": 8.0,
+                                      "unfolded_ms": 10.0, "speedup": pytest.approx(1.25)}]
+    notes = [w["message"] for w in context["warnings"] if w["kind"] == "note"]
+    assert any(m.startswith("noisy timing: GN(num_groups=8)") and "25 %" in m for m in notes)
+    assert any(m.startswith("throughput skipped") and "CUDA is not available" in m for m in notes)
+    assert sum(c["n_runs"] for c in context["sections"][0]["summaries"]) == 18  # never mixed into accuracy
+    html = render(context, "html")
+    assert 'id="throughput-layers"' in html and 'id="throughput-models"' in html and "1.25×" in html
+    assert "| conv + BN case |" in render(context, "md")
 
 
 def test_duplicate_seeds_use_the_first_run_and_say_so(frames_factory):

@@ -1,0 +1,356 @@
+"""`normbench compare`: match the cells of two result sets and decide whether NEW regressed.
+
+A cell is everything that defines a run except its seed (model, dataset, norm label, batch size,
+device, options, optimizer, budget, kind). For each matched cell:
+
+* accuracy (percent; diverged runs count 0, undefined/failed/skipped runs nothing - the report's
+  policy): paired by seed where both sets have at least two common seeds (same seed = same
+  initial weights and data order, so a code change that alters nothing gives zero differences),
+  otherwise Welch or Mann-Whitney (``normbench.stats``); plus one pooled row over every paired
+  (cell, seed) difference, which catches small drops spread over many cells;
+* speed: ratio of median training samples/s (new / base) with a bootstrap interval; the test is
+  Welch or Mann-Whitney on log samples/s (runs are independent timings, never paired). Throughput
+  measurements (``ResultFrames.throughput``) the same way from their raw timing samples.
+
+p-values are Holm-corrected within each metric, and a change fails the comparison only when it is
+significant *and* beyond its threshold (default: accuracy drop > 1 point, slowdown > 5 %), so
+seed noise and timing jitter do not fail builds. Speed never fails when the two sets were timed
+on different machines (CPU, cores, threads or GPUs differ in their recorded environment).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from normbench import stats
+from normbench.frames import COMPLETED, DIVERGED
+from normbench.store import load_frames
+
+CELL_COLUMNS = ("kind", "model", "model_label", "dataset", "norm", "norm_label", "batch_size", "device",
+                "model_options", "dataset_options", "optimizer", "lr", "lr_scaling", "momentum", "weight_decay",
+                "steps", "epochs", "samples")
+# What identifies a throughput measurement across two result sets (its spec id also hashes the suite).
+SPEC_COLUMNS = ("subject", "name", "label", "norm_label", "shape", "batch_size", "dtype", "memory_format", "mode",
+                "operation", "variant", "device", "threads")
+DEFAULT_FAIL_ON = {"accuracy_drop": 1.0, "slowdown": 0.05, "alpha": 0.05}
+ACCURACY_SCALE = 100.0
+FORMATS = ("text", "md", "json")
+# Environment entries (normbench.env.capture_environment) that say which machine timed the runs.
+SPEED_ENVIRONMENT = ("cpu", "cpu_count", "torch_threads", "gpus")
+
+
+@dataclass
+class CompareResult:
+    """Everything `normbench compare` reports; ``failed`` decides the exit code (1 when True)."""
+
+    base: str
+    new: str
+    fail_on: dict[str, float]
+    accuracy: list[dict[str, Any]]
+    throughput: list[dict[str, Any]]
+    only_in_base: list[dict[str, Any]]
+    only_in_new: list[dict[str, Any]]
+    failures: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> bool:
+        """True when some change is significant and beyond its threshold."""
+        return bool(self.failures)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain, JSON-able dict of every number (NaN kept; the renderer writes null)."""
+        return {
+            "base": self.base, "new": self.new, "fail_on": dict(self.fail_on), "failed": self.failed,
+            "failures": list(self.failures), "notes": list(self.notes), "accuracy": self.accuracy,
+            "throughput": self.throughput, "only_in_base": self.only_in_base, "only_in_new": self.only_in_new,
+        }
+
+    def render(self, fmt: str = "text") -> str:
+        """The result as ``text``, ``md`` (GitHub step summary) or ``json``."""
+        from normbench.report.comparison import render_comparison
+
+        return render_comparison(self.to_dict(), fmt)
+
+
+def parse_fail_on(items: list[str] | None) -> dict[str, float]:
+    """``["accuracy_drop=2", "slowdown=0.1"]`` -> a full thresholds dict; raises ValueError naming
+    the allowed keys on anything else (what ``--fail-on`` passes through)."""
+    thresholds = dict(DEFAULT_FAIL_ON)
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or key not in DEFAULT_FAIL_ON:
+            raise ValueError(f"--fail-on {item!r}: expected KEY=VALUE with KEY one of {', '.join(DEFAULT_FAIL_ON)}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ValueError(f"--fail-on {item!r}: {value!r} is not a number") from None
+        if not math.isfinite(number) or number < 0 or (key == "alpha" and not 0 < number < 1):
+            raise ValueError(f"--fail-on {item!r}: must be a non-negative number (alpha in (0, 1))")
+        thresholds[key] = number
+    return thresholds
+
+
+def compare(base_dir: str | Path, new_dir: str | Path, *, fail_on: dict[str, float] | None = None,
+            all_runs: bool = False, rng_seed: int = 0) -> CompareResult:
+    """Compare the stores in ``base_dir`` and ``new_dir`` (each holding ``results.sqlite``).
+
+    ``fail_on`` overrides :data:`DEFAULT_FAIL_ON` keys: ``accuracy_drop`` (points),
+    ``slowdown`` (fraction: 0.05 = 5 % more time per sample), ``alpha``. Raises
+    ``normbench.store.StoreError`` when a directory holds no readable store.
+    """
+    unknown = set(fail_on or {}) - set(DEFAULT_FAIL_ON)
+    if unknown:
+        raise ValueError(f"unknown fail_on keys {sorted(unknown)}; allowed: {', '.join(DEFAULT_FAIL_ON)}")
+    thresholds = {**DEFAULT_FAIL_ON, **(fail_on or {})}
+    base_frames = load_frames(base_dir, all_runs=all_runs)
+    new_frames = load_frames(new_dir, all_runs=all_runs)
+    differs = machine_difference(base_frames.environment, new_frames.environment)
+    return compare_cells(_cells(base_frames.runs), _cells(new_frames.runs), thresholds, base_name=str(base_dir),
+                         new_name=str(new_dir), rng_seed=rng_seed,
+                         measurements=(_measurements(base_frames), _measurements(new_frames)),
+                         speed_comparable=not differs, machine_note=differs)
+
+
+def machine_difference(base: dict[str, Any], new: dict[str, Any]) -> str:
+    """What differs between the machines of two result sets, as far as speed is concerned ('' = same).
+
+    A baseline committed from a laptop and a CI runner differ in CPU and threads; their timings
+    say nothing about the code, so speed changes between them are shown but never fail.
+    """
+    changed = [f"{key}: {base.get(key)!r} -> {new.get(key)!r}" for key in SPEED_ENVIRONMENT
+               if base.get(key) != new.get(key)]
+    return "; ".join(changed)
+
+
+def compare_cells(base: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], thresholds: dict[str, float], *,
+                  base_name: str, new_name: str, rng_seed: int,
+                  measurements: tuple[dict[str, dict], dict[str, dict]] = ({}, {}), speed_comparable: bool = True,
+                  machine_note: str = "") -> CompareResult:
+    """Compare training cells grouped by :func:`_cells` (keys are canonical cell JSON) and, when
+    given, throughput measurements grouped by :func:`_measurements`."""
+    alpha = thresholds["alpha"]
+    matched = sorted(set(base) & set(new))
+    accuracy = [_accuracy_row(key, base[key], new[key]) for key in matched]
+    accuracy = [row for row in accuracy if row is not None]
+    pooled = _pooled_row(accuracy)
+    if pooled is not None:
+        accuracy.append(pooled)
+    throughput = [_throughput_row(key, base[key], new[key], _rng(rng_seed, key)) for key in matched]
+    throughput = [row for row in throughput if row is not None]
+    base_specs, new_specs = measurements
+    for key in sorted(set(base_specs) & set(new_specs)):
+        throughput.append(_measurement_row(key, base_specs[key], new_specs[key], _rng(rng_seed, key)))
+
+    failures = []
+    for row, p_holm in zip(accuracy, stats.holm([r["p_value"] for r in accuracy])):
+        row["p_holm"] = float(p_holm)
+        row["significant"] = bool(math.isfinite(p_holm) and p_holm < alpha)
+        row["beyond_threshold"] = bool(row["change"] < -thresholds["accuracy_drop"])
+        row["fails"] = row["significant"] and row["beyond_threshold"]
+        if row["fails"]:
+            failures.append(f"accuracy {row['label']}: {row['change']:+.2f} points (p_holm {_p(row['p_holm'])}, "
+                            f"{row['test']}, n = {row['n']})")
+    for row, p_holm in zip(throughput, stats.holm([r["p_value"] for r in throughput])):
+        row["p_holm"] = float(p_holm)
+        row["significant"] = bool(math.isfinite(p_holm) and p_holm < alpha)
+        row["beyond_threshold"] = bool(row["slowdown"] > thresholds["slowdown"])
+        row["fails"] = row["significant"] and row["beyond_threshold"] and speed_comparable
+        if row["fails"]:
+            failures.append(f"throughput {row['label']}: {100 * row['slowdown']:+.1f} % time per sample "
+                            f"(ratio {row['ratio']:.3f}, 95 % CI [{row['ratio_low']:.3f}, {row['ratio_high']:.3f}], "
+                            f"p_holm {_p(row['p_holm'])})")
+    notes = []
+    if not speed_comparable and throughput:
+        notes.append(f"speed is not compared across machines ({machine_note}): speed changes are shown, never failed")
+    weak = [r for r in accuracy if r["paired"] and r["test"] != "none" and not r["significant"]
+            and not r["mde"] <= thresholds["accuracy_drop"]]
+    if weak:
+        notes.append(f"{len(weak)} of {len(accuracy)} accuracy comparisons could not detect a drop of "
+                     f"{thresholds['accuracy_drop']:g} point with their seeds (80 % power, before Holm); see 'detectable'")
+    return CompareResult(
+        base=base_name, new=new_name, fail_on=thresholds, accuracy=accuracy, throughput=throughput,
+        only_in_base=_unmatched(set(base) - set(new), set(base_specs) - set(new_specs)),
+        only_in_new=_unmatched(set(new) - set(base), set(new_specs) - set(base_specs)),
+        failures=failures, notes=notes,
+    )
+
+
+def _unmatched(cells: set[str], specs: set[str]) -> list[dict[str, Any]]:
+    out = [{"kind": json.loads(k)["kind"], "label": _label(json.loads(k)), "cell": json.loads(k)} for k in sorted(cells)]
+    out += [{"kind": "throughput", "label": _spec_label(json.loads(k)), "cell": json.loads(k)} for k in sorted(specs)]
+    return out
+
+
+def _spec_label(cell: dict[str, Any]) -> str:
+    return " ".join(str(cell[c]) for c in ("subject", "label", "norm_label", "shape", "dtype", "mode", "operation",
+                                           "variant", "device") if cell.get(c) not in (None, ""))
+
+
+def _cells(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """Runs grouped by cell; the key is the canonical JSON of the cell's settings."""
+    if runs.empty:
+        return {}
+    keys = [json.dumps({c: _plain(v) for c, v in zip(CELL_COLUMNS, row)}, sort_keys=True)
+            for row in runs[list(CELL_COLUMNS)].itertuples(index=False)]
+    return {key: group.drop(columns="_cell") for key, group in runs.assign(_cell=keys).groupby("_cell", sort=True)}
+
+
+def _plain(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, np.generic):
+        value = value.item()
+        return None if isinstance(value, float) and math.isnan(value) else value
+    return value
+
+
+def _label(cell: dict[str, Any]) -> str:
+    return f"{cell['model']}/{cell['dataset']}/{cell['norm_label']}/b{cell['batch_size']}/{cell['device']}"
+
+
+def _accuracy_values(runs: pd.DataFrame) -> dict[int, float]:
+    """Seed -> accuracy in percent: completed runs' final accuracy, diverged runs 0, the rest nothing."""
+    out: dict[int, float] = {}
+    for row in runs.sort_values("run_id").itertuples(index=False):
+        accuracy = pd.to_numeric(row.final_test_accuracy, errors="coerce")
+        if row.outcome == COMPLETED and np.isfinite(accuracy):
+            out.setdefault(int(row.seed), float(accuracy) * ACCURACY_SCALE)
+        elif row.outcome == DIVERGED:
+            out.setdefault(int(row.seed), 0.0)
+    return out
+
+
+def _accuracy_row(key: str, base: pd.DataFrame, new: pd.DataFrame) -> dict[str, Any] | None:
+    cell = json.loads(key)
+    if cell["kind"] not in ("training", None, ""):
+        return None
+    before, after = _accuracy_values(base), _accuracy_values(new)
+    if not before and not after:
+        return None
+    common = sorted(set(before) & set(after))
+    row: dict[str, Any] = {
+        "cell": cell, "label": _label(cell), "n_base": len(before), "n_new": len(after),
+        "base_mean": float(np.mean(list(before.values()))) if before else math.nan,
+        "new_mean": float(np.mean(list(after.values()))) if after else math.nan,
+        "n_diverged_base": int((base["outcome"] == DIVERGED).sum()),
+        "n_diverged_new": int((new["outcome"] == DIVERGED).sum()),
+    }
+    if len(common) >= 2:
+        a, b = [after[s] for s in common], [before[s] for s in common]
+        result = stats.paired_comparison(a, b)
+        power = stats.detectable_difference(result.n, result.sd_difference, result.test)
+        row.update(paired=True, seeds=common, test=result.test, statistic=result.statistic, p_value=result.p_value,
+                   effect_size=result.effect_size, effect_name=result.effect_name, n=result.n,
+                   change=result.mean_difference, mde=power["mde"], differences=list(stats.snapped_differences(a, b)))
+    else:
+        result = stats.unpaired_comparison(list(after.values()), list(before.values()))
+        row.update(paired=False, seeds=[], test=result.test, statistic=result.statistic, p_value=result.p_value,
+                   effect_size=result.effect_size, effect_name=result.effect_name, n=result.n_a + result.n_b,
+                   change=result.mean_difference, mde=math.nan, differences=[])
+    return row
+
+
+def _pooled_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """Every paired (cell, seed) difference at once: a broad small regression shows up here."""
+    paired = [r for r in rows if r["paired"]]
+    differences = [d for r in paired for d in r["differences"]]
+    if len(paired) < 2 or len(differences) < 2:
+        return None
+    result = stats.paired_comparison(differences, [0.0] * len(differences))
+    power = stats.detectable_difference(result.n, result.sd_difference, result.test)
+    return {
+        "cell": None, "label": f"all {len(paired)} paired cells (pooled)", "paired": True, "seeds": [],
+        "n_base": sum(r["n_base"] for r in paired), "n_new": sum(r["n_new"] for r in paired),
+        "base_mean": float(np.mean([r["base_mean"] for r in paired])),
+        "new_mean": float(np.mean([r["new_mean"] for r in paired])),
+        "n_diverged_base": sum(r["n_diverged_base"] for r in paired), "n_diverged_new": sum(r["n_diverged_new"] for r in paired),
+        "test": result.test, "statistic": result.statistic, "p_value": result.p_value, "effect_size": result.effect_size,
+        "effect_name": result.effect_name, "n": result.n, "change": result.mean_difference, "mde": power["mde"],
+        "differences": [],
+    }
+
+
+def _speeds(runs: pd.DataFrame) -> np.ndarray:
+    speed = pd.to_numeric(runs["samples_per_s"], errors="coerce").astype(float)
+    usable = runs["outcome"].isin([COMPLETED, DIVERGED]).to_numpy() & np.isfinite(speed.to_numpy()) & (speed > 0).to_numpy()
+    return speed.to_numpy()[usable]
+
+
+def _throughput_row(key: str, base: pd.DataFrame, new: pd.DataFrame, rng: np.random.Generator) -> dict[str, Any] | None:
+    before, after = _speeds(base), _speeds(new)
+    if before.size == 0 or after.size == 0:
+        return None
+    cell = json.loads(key)
+    ratio, low, high = stats.median_ratio(after, before, rng)
+    result = stats.unpaired_comparison(np.log(after), np.log(before))
+    return {
+        "cell": cell, "label": _label(cell), "n_base": int(before.size), "n_new": int(after.size),
+        "base_median": float(np.median(before)), "new_median": float(np.median(after)),
+        "ratio": ratio, "ratio_low": low, "ratio_high": high,
+        # Slowdown in time per sample: samples/s falling to 1/1.05 of before is a 5 % slowdown.
+        "slowdown": 1.0 / ratio - 1.0, "test": f"{result.test} on log samples/s", "statistic": result.statistic,
+        "p_value": result.p_value, "effect_size": result.effect_size, "effect_name": result.effect_name,
+        "n": result.n_a + result.n_b,
+    }
+
+
+def _measurements(frames: Any) -> dict[str, dict[str, Any]]:
+    """Completed throughput measurements by identity: their median and raw samples (seconds per call)."""
+    table = getattr(frames, "throughput", None)
+    if table is None or len(table) == 0:
+        return {}
+    samples = getattr(frames, "throughput_samples", None)
+    by_spec: dict[str, np.ndarray] = {}
+    if samples is not None and len(samples):
+        own = samples[samples["series"] == "subject"]
+        by_spec = {str(k): pd.to_numeric(g["time_s"], errors="coerce").dropna().to_numpy()
+                   for k, g in own.groupby("spec_id")}
+    out = {}
+    for record in table[table["outcome"] == COMPLETED].to_dict("records"):
+        identity = {c: _plain(record.get(c)) for c in SPEC_COLUMNS}
+        out[json.dumps(identity, sort_keys=True)] = {"median_s": _plain(record.get("median_s")),
+                                                      "samples": by_spec.get(str(record["spec_id"]), np.array([]))}
+    return out
+
+
+def _measurement_row(key: str, base: dict[str, Any], new: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:
+    """One throughput measurement in both sets: speed ratio (base time / new time) from raw samples."""
+    cell = json.loads(key)
+    row: dict[str, Any] = {"cell": {"kind": "throughput", **cell}, "label": _spec_label(cell),
+                           "n_base": int(base["samples"].size), "n_new": int(new["samples"].size)}
+    before, after = base["samples"], new["samples"]
+    if before.size >= 2 and after.size >= 2 and np.all(before > 0) and np.all(after > 0):
+        # Speed is 1/time: the ratio of median speeds is median(base time) / median(new time).
+        time_ratio, low, high = stats.median_ratio(after, before, rng)
+        result = stats.unpaired_comparison(np.log(after), np.log(before))
+        row.update(ratio=1 / time_ratio, ratio_low=1 / high, ratio_high=1 / low, test=f"{result.test} on log time",
+                   statistic=result.statistic, p_value=result.p_value, effect_size=-result.effect_size,
+                   effect_name=result.effect_name, n=result.n_a + result.n_b)
+    else:
+        medians = (base["median_s"], new["median_s"])
+        ratio = medians[0] / medians[1] if all(m and m > 0 for m in medians) else math.nan
+        row.update(ratio=ratio, ratio_low=math.nan, ratio_high=math.nan, test="none (no raw samples)",
+                   statistic=math.nan, p_value=math.nan, effect_size=math.nan, effect_name="none", n=0)
+    row.update(base_median=1 / base["median_s"] if base["median_s"] else math.nan,
+               new_median=1 / new["median_s"] if new["median_s"] else math.nan,
+               slowdown=1 / row["ratio"] - 1 if row["ratio"] and math.isfinite(row["ratio"]) else math.nan)
+    return row
+
+
+def _rng(seed: int, key: str) -> np.random.Generator:
+    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
+    return np.random.default_rng(np.random.SeedSequence([int(seed), digest]))
+
+
+def _p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"

@@ -1,0 +1,116 @@
+"""Throughput section of a report, present only when the store holds throughput measurements.
+
+Input is ``ResultFrames.throughput`` (one row per measured spec, ``normbench.frames.THROUGHPUT_COLUMNS``,
+summaries of the raw samples already computed by the throughput runner). This module groups what
+is there - layers with their roofline fractions, whole-model steps, conv+BN folded vs unfolded -
+and lists noisy timings and skipped devices as warnings; with no rows it returns None and the
+report has no throughput section.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from normbench.frames import COMPLETED
+from normbench.report.names import norm_display_name, norm_sort_key
+
+LAYER, MODEL, CONV_BN = "layer", "model", "conv_bn"
+_TEXT = ("subject", "name", "label", "norm", "norm_label", "dtype", "memory_format", "mode", "operation", "variant",
+         "device", "device_name", "method", "outcome", "reason", "bytes_model", "peak_memory_method")
+_NUMBERS = ("batch_size", "numel", "threads", "n_samples", "median_s", "iqr_s", "iqr_over_median", "items_per_s",
+            "bytes_moved", "achieved_gbps", "copy_gbps", "roofline_fraction", "peak_memory_bytes")
+
+
+def throughput_context(throughput: pd.DataFrame | None, warnings_list: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """``{"layers", "models", "conv_bn": [rows], "devices": [...], counts}`` or None without measurements.
+
+    Rows are completed measurements in canonical norm order; skipped/failed/undefined ones become
+    warnings with their reason, noisy ones (IQR/median > 10 %, flagged by the runner) too.
+    """
+    if throughput is None or len(throughput) == 0 or "subject" not in throughput.columns:
+        return None
+    rows = [_row(record) for record in throughput.to_dict("records")]
+    done = [r for r in rows if r["outcome"] == COMPLETED]
+    for r in rows:
+        if r["outcome"] != COMPLETED:
+            warnings_list.append({"kind": "note", "message": (
+                f"throughput {r['outcome']}: {r['what']} on {r['device']}" + (f": {r['reason']}" if r["reason"] else ""))})
+        elif r["noisy"]:
+            warnings_list.append({"kind": "note", "message": (
+                f"noisy timing: {r['what']} on {r['device']}: IQR is {100 * r['iqr_over_median']:.0f} % of the median")})
+    conv = [r for r in done if r["subject"] == CONV_BN]
+    return {
+        "n_measured": len(rows), "n_completed": len(done),
+        "devices": sorted({str(r["device"]) for r in done}),
+        "layers": sorted((r for r in done if r["subject"] == LAYER), key=_order),
+        "models": sorted((r for r in done if r["subject"] == MODEL), key=_order),
+        "conv_bn": sorted(conv, key=_order),
+        "folding": _folding(conv),
+    }
+
+
+def _row(record: dict[str, Any]) -> dict[str, Any]:
+    row: dict[str, Any] = {key: _text(record.get(key)) for key in _TEXT}
+    row.update({key: _number(record.get(key)) for key in _NUMBERS})
+    row["shape"] = _shape(record.get("shape"))
+    row["noisy"] = bool(record.get("noisy")) if record.get("noisy") is not None else False
+    row["norm_name"] = norm_display_name(row["norm"], row["norm_label"]) if row["norm"] else row["norm_label"]
+    row["median_ms"] = 1000 * row["median_s"] if math.isfinite(row["median_s"]) else math.nan
+    subject_name = {LAYER: row["norm_name"], MODEL: f"{row['label'] or row['name']} / {row['norm_name']}",
+                    CONV_BN: f"{row['label'] or 'conv+BN'} {row['variant']}"}.get(row["subject"], row["name"])
+    row["what"] = " ".join(str(part) for part in (
+        subject_name, "x".join(map(str, row["shape"])) if row["shape"] else "", row["dtype"],
+        row["memory_format"] if row["memory_format"] not in ("", "contiguous") else "", row["mode"], row["operation"])
+        if part)
+    return row
+
+
+def _folding(conv: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Folded vs unfolded conv+BN inference at otherwise equal settings: the speedup of folding."""
+    pairs: dict[tuple, dict[str, dict[str, Any]]] = {}
+    for r in conv:
+        key = (r["label"], tuple(r["shape"]), r["dtype"], r["memory_format"], r["device"], r["threads"])
+        pairs.setdefault(key, {})[r["variant"]] = r
+    out = []
+    for (label, shape, dtype, memory_format, device, threads), variants in pairs.items():
+        if {"folded", "unfolded"} <= set(variants):
+            folded, unfolded = variants["folded"]["median_s"], variants["unfolded"]["median_s"]
+            out.append({"label": label, "shape": list(shape), "dtype": dtype, "memory_format": memory_format,
+                        "device": device, "folded_ms": 1000 * folded, "unfolded_ms": 1000 * unfolded,
+                        "speedup": unfolded / folded if folded > 0 else math.nan})
+    return out
+
+
+def _order(row: dict[str, Any]) -> tuple:
+    return (row["device"], row["label"] or row["name"], norm_sort_key(row["norm"], row["norm_label"]),
+            row["shape"], row["dtype"], row["memory_format"], row["mode"], row["operation"], row["variant"])
+
+
+def _text(value: Any) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return str(value)
+
+
+def _number(value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return math.nan
+    return number if math.isfinite(number) else math.nan
+
+
+def _shape(value: Any) -> list[int]:
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [int(v) for v in value]
+    if isinstance(value, str) and value:
+        try:
+            return [int(v) for v in json.loads(value)]
+        except (ValueError, TypeError):
+            return []
+    return []

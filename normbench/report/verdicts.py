@@ -1,0 +1,44 @@
+"""Plain-words wording shared by every verdict the report prints (numbers come from the context)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+
+def format_p(p: float) -> str:
+    """p-value as the verdicts print it: '= 0.012', '< 0.001', 'n/a' when not testable."""
+    if p is None or not math.isfinite(p):
+        return "n/a"
+    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+
+
+def format_detectable(mde: float) -> str:
+    """Minimum detectable difference in points: '4.2', or 'none' when no effect can be detected."""
+    if mde is None or (isinstance(mde, float) and math.isnan(mde)):
+        return "n/a"
+    return "none" if math.isinf(mde) else f"{mde:.1f}"
+
+
+def verdict(row: dict[str, Any], batch_size: int, where: str) -> str:
+    """Plain-words verdict of one comparison row against the reference norm.
+
+    Needs the row's ``p_holm``, ``significant`` and, for non-significant rows, the power fields
+    ``mde`` and ``underpowered`` (see ``normbench.stats.detectable_difference``).
+    """
+    name, ref, n = row["norm_name"], row["reference_name"], row["n"]
+    if row["test"] == "none" and not math.isfinite(row["p_value"]):
+        return f"{name} vs {ref} at batch size {batch_size} ({where}): not testable, {row['reason']}"
+    if not row["significant"]:
+        text = f"{name} vs {ref} at batch size {batch_size} ({where}): no significant difference (n = {n})"
+        if row.get("underpowered"):
+            mde = row.get("mde", math.nan)
+            if isinstance(mde, float) and math.isinf(mde):
+                text += f"; underpowered: {row.get('power_note') or 'no effect could reach significance'}"
+            else:
+                text += f"; underpowered: only differences of {format_detectable(mde)} points or more were detectable"
+        return text
+    verb = "beats" if row["effect_size"] > 0 else "trails"
+    effect = "d_z" if row["effect_name"] == "d_z" else "r"
+    return (f"{name} {verb} {ref} at batch size {batch_size} ({where}): accuracy {row['mean_difference']:+.1f} "
+            f"points, p_holm {format_p(row['p_holm'])}, {effect} = {row['effect_size']:.2f}, n = {n}")

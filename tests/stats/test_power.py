@@ -1,0 +1,53 @@
+"""Power and minimum detectable effect against statsmodels' TTestPower and hand-worked values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from normbench import stats
+
+statsmodels_power = pytest.importorskip("statsmodels.stats.power")
+
+
+@pytest.mark.parametrize("n", [2, 3, 5, 10, 30])
+def test_minimum_detectable_dz_equals_statsmodels(n):
+    expected = statsmodels_power.TTestPower().solve_power(effect_size=None, nobs=n, alpha=0.05, power=0.8)
+    assert stats.minimum_detectable_dz(n) == pytest.approx(expected, rel=1e-4)
+
+
+@pytest.mark.parametrize(("dz", "n"), [(0.5, 10), (1.0, 5), (2.0, 3), (0.2, 100)])
+def test_power_equals_statsmodels(dz, n):
+    analysis = statsmodels_power.TTestPower()
+    assert stats.paired_t_power(dz, n) == pytest.approx(analysis.power(dz, n, 0.05), rel=1e-6)
+    assert stats.paired_t_power(dz, n, alternative="greater") == pytest.approx(
+        analysis.power(dz, n, 0.05, alternative="larger"), rel=1e-6)
+
+
+def test_seeds_needed_is_the_smallest_sufficient_n():
+    n = stats.seeds_needed(0.5)
+    # Cohen's tables: d = 0.5, two-sided 0.05, power 0.8 -> 34 pairs for the paired t-test
+    assert n == 34
+    assert stats.paired_t_power(0.5, n) >= 0.8 > stats.paired_t_power(0.5, n - 1)
+    assert stats.seeds_needed(0.0) is None and stats.seeds_needed(float("nan")) is None
+
+
+def test_wilcoxon_floor():
+    assert stats.wilcoxon_min_p(5) == pytest.approx(0.0625)
+    assert stats.wilcoxon_min_p(6) == pytest.approx(0.03125)
+    assert stats.wilcoxon_min_p(5, alternative="less") == pytest.approx(1 / 32)
+
+
+def test_detectable_difference_in_points():
+    power = stats.detectable_difference(5, 2.0, "paired t-test", relevant=1.0)
+    assert power["mde"] == pytest.approx(2.0 * stats.minimum_detectable_dz(5))
+    assert power["seeds_for_relevant"] == stats.seeds_needed(0.5)
+    wilcoxon = stats.detectable_difference(5, 2.0, "wilcoxon")
+    assert math.isinf(wilcoxon["mde"]) and "cannot reach" in wilcoxon["note"]
+    assert math.isnan(stats.detectable_difference(1, math.nan, "none")["mde"])
+
+
+def test_untested_comparisons_have_no_detectable_difference():
+    result = stats.detectable_difference(3, 0.0, "none")
+    assert math.isnan(result["mde"]) and "not tested" in result["note"]

@@ -1,0 +1,289 @@
+"""`normbench compare` on synthetic result sets written through the real Store: noise passes, a real
+accuracy drop or slowdown fails, unmatched cells are reported, every format carries the numbers."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from normbench.compare import DEFAULT_FAIL_ON, compare, parse_fail_on
+from normbench.spec import RunSpec
+from normbench.store import CurvePoint, RunResult, Store, StoreError, store_path
+
+N_TEST = 360  # digits' test split: accuracies are multiples of 1/360 as in real runs
+NORMS = ("batch", "layer", "group")
+BATCH_SIZES = (4, 64)
+
+
+def _spec(norm: str, batch_size: int, seed: int, model: str = "mlp") -> RunSpec:
+    return RunSpec(suite="quick", model=model, dataset="digits", norm=norm, batch_size=batch_size, seed=seed,
+                   device="cpu", steps=100, epochs=None, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0,
+                   eval_every=50, norm_label=norm)
+
+
+def write_results(out_dir, *, seeds=range(5), accuracy=None, step_time=None, noise_seed=0, cells=None,
+                  outcome=None):
+    """A store like the quick suite's; ``accuracy``/``step_time`` map (norm, batch size, seed) to values."""
+    rng = np.random.default_rng(noise_seed)
+    cells = cells or [(n, b) for n in NORMS for b in BATCH_SIZES]
+    specs = [_spec(n, b, s) for n, b in cells for s in seeds]
+    with Store(store_path(out_dir)) as store:
+        store.record_environment({"torch": "test"}, "now")
+        store.record_suite("quick", "synthetic", "name: quick", "normbench run suites/quick.yaml",
+                           [s.run_id for s in specs], "now")
+        for spec in specs:
+            key = (spec.norm, spec.batch_size, spec.seed)
+            base = 0.90 + 0.01 * spec.seed  # seed effects shared by both sets: what pairing removes
+            acc = (accuracy or {}).get(key, round((base + rng.normal(0, 0.003)) * N_TEST) / N_TEST)
+            step = (step_time or {}).get(key, 0.002 * (1 + rng.normal(0, 0.01)))
+            kind = (outcome or {}).get(key, "completed")
+            store.write_run(RunResult(
+                spec=spec, outcome=kind, curve=[CurvePoint(100, 1.0, 100 * spec.batch_size, 0.1, 0.2, acc, 0.5)],
+                final_test_accuracy=acc if kind == "completed" else None, final_test_loss=0.2, final_train_loss=0.1,
+                step_time_median_s=step, steps_done=100, wall_time_s=0.5, started_at="t0", finished_at="t1"))
+    return out_dir
+
+
+def test_identical_results_pass_with_zero_change(tmp_path):
+    base = write_results(tmp_path / "base")
+    new = write_results(tmp_path / "new")
+    result = compare(base, new)
+    assert not result.failed and result.failures == []
+    assert len(result.accuracy) == 6 + 1  # six cells and the pooled row
+    for row in result.accuracy:
+        assert row["change"] == 0.0 and row["p_value"] == 1.0 and row["test"] == "none" and row["paired"]
+    assert result.only_in_base == [] and result.only_in_new == []
+
+
+def test_noise_only_change_passes(tmp_path):
+    base = write_results(tmp_path / "base", noise_seed=1)
+    new = write_results(tmp_path / "new", noise_seed=2)
+    result = compare(base, new)
+    assert not result.failed
+    assert all(not row["fails"] for row in result.accuracy + result.throughput)
+    assert all(abs(row["change"]) < 1.0 for row in result.accuracy)
+
+
+def test_real_five_point_drop_over_five_seeds_fails(tmp_path):
+    base = write_results(tmp_path / "base", noise_seed=1)
+    rng = np.random.default_rng(3)
+    # LN at batch 4 loses 5 points on every seed (give or take 0.5): a real regression.
+    drop = {("layer", 4, s): round((0.90 + 0.01 * s - 0.05 + rng.normal(0, 0.005)) * N_TEST) / N_TEST for s in range(5)}
+    new = write_results(tmp_path / "new", noise_seed=1, accuracy=drop)
+    result = compare(base, new)
+    assert result.failed
+    row = next(r for r in result.accuracy if r["cell"] and (r["cell"]["norm_label"], r["cell"]["batch_size"]) == ("layer", 4))
+    assert row["fails"] and row["paired"] and row["n"] == 5 and row["change"] < -4
+    # Independent check: the paired t-test on the same per-seed accuracies (the differences pass Shapiro-Wilk).
+    diffs = np.array(row["differences"])
+    assert sps.shapiro(diffs).pvalue >= 0.05 and row["test"] == "paired t-test"
+    assert row["p_value"] == pytest.approx(sps.ttest_1samp(diffs, 0.0).pvalue, rel=1e-9)
+    m = len(result.accuracy)
+    assert row["p_holm"] <= min(1.0, m * row["p_value"]) + 1e-15
+    assert any("layer/b4" in f for f in result.failures)
+    # Only that cell fails (the pooled row may too: a 5-point drop in one of six cells is ~0.8 on average).
+    assert {r["label"] for r in result.accuracy if r["fails"] and r["cell"]} == {row["label"]}
+
+
+def test_small_significant_drop_within_threshold_passes(tmp_path):
+    base = write_results(tmp_path / "base", noise_seed=1)
+    # Every seed of GN at 64 exactly 1/360 (0.28 points) lower: significant at n = 5? Wilcoxon cannot be
+    # (min p = 0.0625), and it is within the 1-point threshold anyway: no failure.
+    same = write_results(tmp_path / "same", noise_seed=1)
+    from normbench.store import load_frames
+
+    frames = load_frames(same)
+    lower = {("group", 64, int(r.seed)): r.final_test_accuracy - 1 / N_TEST
+             for r in frames.runs.itertuples() if r.norm == "group" and r.batch_size == 64}
+    new = write_results(tmp_path / "new", noise_seed=1, accuracy=lower)
+    result = compare(base, new)
+    row = next(r for r in result.accuracy if r["cell"] and (r["cell"]["norm_label"], r["cell"]["batch_size"]) == ("group", 64))
+    assert row["change"] == pytest.approx(-100 / N_TEST) and not row["beyond_threshold"] and not row["fails"]
+    assert not result.failed
+
+
+def test_big_slowdown_fails_and_small_jitter_does_not(tmp_path):
+    base = write_results(tmp_path / "base", noise_seed=1)
+    rng = np.random.default_rng(9)
+    slow = {(n, b, s): 0.003 * (1 + rng.normal(0, 0.01)) for n in NORMS for b in BATCH_SIZES for s in range(5)
+            if (n, b) == ("batch", 64)}
+    new = write_results(tmp_path / "new", noise_seed=1, step_time=slow)
+    result = compare(base, new)
+    assert result.failed
+    row = next(r for r in result.throughput if (r["cell"]["norm_label"], r["cell"]["batch_size"]) == ("batch", 64))
+    assert row["fails"] and row["slowdown"] == pytest.approx(0.5, abs=0.05)
+    assert row["ratio_low"] <= row["ratio"] <= row["ratio_high"] < 1
+    # ratio of medians, independently: samples/s = batch size / step time
+    assert row["ratio"] == pytest.approx(row["new_median"] / row["base_median"])
+    others = [r for r in result.throughput if r is not row]
+    assert not any(r["fails"] for r in others)
+    assert all(abs(r["slowdown"]) < 0.05 for r in others)
+
+
+def test_unmatched_cells_are_reported_not_compared(tmp_path):
+    base = write_results(tmp_path / "base", cells=[("batch", 4), ("layer", 4)])
+    new = write_results(tmp_path / "new", cells=[("batch", 4), ("group", 4)])
+    result = compare(base, new)
+    assert [c["cell"]["norm_label"] for c in result.only_in_base] == ["layer"]
+    assert [c["cell"]["norm_label"] for c in result.only_in_new] == ["group"]
+    assert [r["cell"]["norm_label"] for r in result.accuracy] == ["batch"]  # one cell: no pooled row
+    text = result.render("text")
+    assert "only in base: mlp/digits/layer/b4/cpu" in text and "only in new: mlp/digits/group/b4/cpu" in text
+
+
+def test_unpaired_seeds_use_welch_or_mann_whitney(tmp_path):
+    base = write_results(tmp_path / "base", seeds=range(0, 5), cells=[("batch", 4)])
+    new = write_results(tmp_path / "new", seeds=range(10, 15), cells=[("batch", 4)])
+    row = compare(base, new).accuracy[0]
+    assert not row["paired"] and row["test"] in ("welch t-test", "mann-whitney") and row["n"] == 10
+
+
+def test_diverged_runs_count_as_zero_accuracy(tmp_path):
+    base = write_results(tmp_path / "base", cells=[("batch", 4)])
+    new = write_results(tmp_path / "new", cells=[("batch", 4)], outcome={("batch", 4, s): "diverged" for s in range(5)})
+    result = compare(base, new)
+    row = result.accuracy[0]
+    assert row["new_mean"] == 0.0 and row["n_diverged_new"] == 5 and row["change"] < -80
+    assert row["fails"] and result.failed
+
+
+def test_a_drop_five_seeds_cannot_confirm_is_flagged_not_hidden(tmp_path):
+    # Exactly 10 points lower on every seed: a constant difference goes to Wilcoxon, which with 5 pairs
+    # cannot reach p < 0.05 two-sided (min p = 2 / 2^5). The gate passes and says it could not check.
+    base = write_results(tmp_path / "base", cells=[("batch", 4)])
+    from normbench.store import load_frames
+
+    runs = load_frames(base).runs
+    lower = {("batch", 4, int(r.seed)): r.final_test_accuracy - 36 / N_TEST for r in runs.itertuples()}
+    new = write_results(tmp_path / "new", cells=[("batch", 4)], accuracy=lower)
+    result = compare(base, new)
+    row = result.accuracy[0]
+    assert row["change"] == pytest.approx(-10.0) and row["test"] == "wilcoxon"
+    assert row["p_value"] == pytest.approx(2 / 2**5) and math.isinf(row["mde"])
+    assert not result.failed and any("could not detect" in n for n in result.notes)
+
+
+def test_formats_carry_the_numbers(tmp_path):
+    base = write_results(tmp_path / "base", noise_seed=1)
+    new = write_results(tmp_path / "new", noise_seed=2)
+    result = compare(base, new)
+    data = json.loads(result.render("json"))
+    assert data["failed"] is False and data["fail_on"] == DEFAULT_FAIL_ON
+    for row in data["accuracy"]:
+        for key in ("test", "statistic", "p_value", "p_holm", "effect_size", "n", "change"):
+            assert key in row
+    md = result.render("md")
+    assert "| cell | base | new | change | test | p | p_holm | detectable | result |" in md
+    assert "no significant regression" in md
+    assert "mlp/digits/batch/b4/cpu" in md
+
+
+def test_fail_on_parsing_and_thresholds(tmp_path):
+    assert parse_fail_on(["accuracy_drop=2", "slowdown=0.1"]) == {"accuracy_drop": 2.0, "slowdown": 0.1, "alpha": 0.05}
+    for bad in (["speed=1"], ["slowdown"], ["slowdown=fast"], ["alpha=2"]):
+        with pytest.raises(ValueError, match="fail-on"):
+            parse_fail_on(bad)
+    base = write_results(tmp_path / "base", noise_seed=1)
+    slow = {("batch", 64, s): 0.003 for s in range(5)}
+    new = write_results(tmp_path / "new", noise_seed=1, step_time=slow)
+    assert compare(base, new).failed
+    assert not compare(base, new, fail_on={"slowdown": 0.6}).failed  # 50 % slower, 60 % allowed
+    with pytest.raises(ValueError, match="unknown fail_on"):
+        compare(base, new, fail_on={"speed": 1})
+
+
+def test_missing_store_is_a_clear_error(tmp_path):
+    base = write_results(tmp_path / "base")
+    with pytest.raises(StoreError, match="no results store"):
+        compare(base, tmp_path / "nothing")
+
+
+def test_hostile_labels_are_escaped_in_markdown(tmp_path):
+    base = write_results(tmp_path / "base", cells=[("batch", 4)])
+    new = write_results(tmp_path / "new", cells=[("batch", 4)])
+    result = compare(base, new)
+    result.accuracy[0]["label"] = "<script>|x"
+    rendered = result.render("md")
+    assert "<script>" not in rendered and "&lt;script&gt;\\|x" in rendered
+
+
+def _measured(times_by_spec: dict[str, list[float]], device: str = "cpu"):
+    """Frames-like object with throughput rows and raw samples, as the throughput store provides them."""
+    from types import SimpleNamespace
+
+    import pandas as pd
+
+    from normbench.frames import THROUGHPUT_COLUMNS, THROUGHPUT_SAMPLE_COLUMNS
+
+    rows, samples = [], []
+    for spec_id, times in times_by_spec.items():
+        row = {c: None for c in THROUGHPUT_COLUMNS}
+        row.update(spec_id=spec_id, subject="layer", name=spec_id, norm_label=spec_id, shape="[32, 64, 32, 32]",
+                   batch_size=32, dtype="float32", memory_format="contiguous", mode="train", operation="forward",
+                   variant="", device=device, threads=2, outcome="completed", median_s=float(np.median(times)))
+        rows.append(row)
+        samples += [(spec_id, "subject", i, t, 10) for i, t in enumerate(times)]
+    return SimpleNamespace(throughput=pd.DataFrame(rows, columns=THROUGHPUT_COLUMNS),
+                           throughput_samples=pd.DataFrame(samples, columns=THROUGHPUT_SAMPLE_COLUMNS))
+
+
+def test_throughput_measurements_compare_by_raw_samples():
+    from normbench.compare import _measurements, compare_cells
+
+    rng = np.random.default_rng(0)
+    base = _measured({"batch": list(0.004 * (1 + rng.normal(0, 0.02, 30))),
+                      "group": list(0.006 * (1 + rng.normal(0, 0.02, 30)))})
+    new = _measured({"batch": list(0.0052 * (1 + rng.normal(0, 0.02, 30))),  # 30 % more time per call
+                     "group": list(0.006 * (1 + rng.normal(0, 0.02, 30)))})
+    result = compare_cells({}, {}, dict(DEFAULT_FAIL_ON), base_name="b", new_name="n", rng_seed=0,
+                           measurements=(_measurements(base), _measurements(new)))
+    rows = {r["cell"]["norm_label"]: r for r in result.throughput}
+    slow, same = rows["batch"], rows["group"]
+    before = np.array(base.throughput_samples.time_s[base.throughput_samples.spec_id == "batch"])
+    after = np.array(new.throughput_samples.time_s[new.throughput_samples.spec_id == "batch"])
+    assert slow["ratio"] == pytest.approx(np.median(before) / np.median(after))  # speed ratio = 1 / time ratio
+    assert slow["slowdown"] == pytest.approx(np.median(after) / np.median(before) - 1)
+    assert slow["ratio_low"] <= slow["ratio"] <= slow["ratio_high"] < 1
+    assert slow["fails"] and not same["fails"] and result.failed
+    assert "layer batch [32, 64, 32, 32] float32 train forward cpu" in result.failures[0]
+
+
+def test_throughput_without_raw_samples_is_reported_not_tested():
+    from normbench.compare import _measurements, compare_cells
+
+    base, new = _measured({"batch": [0.004, 0.004]}), _measured({"batch": [0.008, 0.008]})
+    base.throughput_samples = base.throughput_samples.iloc[0:0]
+    result = compare_cells({}, {}, dict(DEFAULT_FAIL_ON), base_name="b", new_name="n", rng_seed=0,
+                           measurements=(_measurements(base), _measurements(new)))
+    row = result.throughput[0]
+    assert row["ratio"] == pytest.approx(0.5) and math.isnan(row["p_value"]) and not result.failed
+    gone = compare_cells({}, {}, dict(DEFAULT_FAIL_ON), base_name="b", new_name="n", rng_seed=0,
+                         measurements=(_measurements(base), _measurements(_measured({"batch": [0.004]}, "cuda"))))
+    assert [c["kind"] for c in gone.only_in_base] == ["throughput"] and "cpu" in gone.only_in_base[0]["label"]
+    assert "only in base: layer batch" in gone.render("text")
+
+
+def test_text_format_keeps_terminal_control_characters_out(tmp_path):
+    base = write_results(tmp_path / "base", cells=[("batch", 4)])
+    result = compare(base, base)
+    result.accuracy[0]["label"] = "evil\x1b[2J"
+    text = result.render("text")
+    assert "\x1b" not in text and "evil?[2J" in text
+
+
+def test_speed_never_fails_across_different_machines(tmp_path):
+    import sqlite3
+
+    base = write_results(tmp_path / "base", noise_seed=1)
+    new = write_results(tmp_path / "new", noise_seed=1, step_time={("batch", 64, s): 0.004 for s in range(5)})
+    assert compare(base, new).failed  # same machine: a 2x slowdown fails
+    with sqlite3.connect(store_path(new)) as conn:  # the CI runner is another machine
+        conn.execute("UPDATE environment SET data = ?", (json.dumps({"torch": "test", "cpu": "other cpu"}),))
+    result = compare(base, new)
+    assert not result.failed and any("not compared across machines" in n and "other cpu" in n for n in result.notes)
+    row = next(r for r in result.throughput if r["cell"]["norm_label"] == "batch" and r["cell"]["batch_size"] == 64)
+    assert row["significant"] and row["beyond_threshold"] and not row["fails"]
