@@ -87,9 +87,10 @@ def run(
     executor: Annotated[str, typer.Option(help="serial, local (a pool of worker processes) or ray")] = "local",
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for --executor local [default: one per core]")] = None,
     address: Annotated[Optional[str], typer.Option(help="Ray cluster for --executor ray: auto or ray://host:port")] = None,
+    strict: Annotated[bool, typer.Option("--strict", help="Throughput suites: an absent device named in the suite is an error, not skipped")] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Train every run of SUITE that is not stored yet, then write the report."""
+    """Train every run of SUITE that is not stored yet (measure it, for `kind: throughput`), then write the report."""
     _use_data_dir(data_dir)
     # SIGTERM stops like Ctrl-C: finished runs are already stored, the store stays consistent.
     signal.signal(signal.SIGTERM, _terminate)
@@ -101,7 +102,7 @@ def run(
         summary = run_suite(
             suite, out_dir=out, overrides=set_ or [], resume=resume, write_report=report,
             skip_unavailable=skip_unavailable, executor=executor, workers=workers, address=address,
-            console=err_console,
+            console=err_console, strict=strict,
         )
     except (SuiteError, StoreError, OutputLockedError) as exc:
         raise _fail(str(exc))
@@ -110,14 +111,14 @@ def run(
     except (KeyboardInterrupt, Terminated) as exc:
         err_console.print("interrupted: finished runs are stored; run the same command again to resume")
         raise typer.Exit(143 if isinstance(exc, Terminated) else 130)
-    outcomes = ", ".join(f"{name} {count}" for name, count in sorted(summary.outcomes.items())) or "nothing to train"
+    outcomes = ", ".join(f"{name} {count}" for name, count in sorted(summary.outcomes.items())) or "nothing to do"
     err_console.print(
-        f"{summary.total} runs ({summary.skipped_as_done} already stored; {outcomes}) in {summary.elapsed_s:.1f} s"
+        f"{summary.total} {summary.unit} ({summary.skipped_as_done} already stored; {outcomes}) in {summary.elapsed_s:.1f} s"
     )
     if summary.report_path:
         out_console.print(f"report: {summary.report_path}")
     if summary.failed:
-        err_console.print(f"[red]{summary.failed} run(s) failed[/]; see the report's warnings")
+        err_console.print(f"[red]{summary.failed} of the {summary.unit} failed[/]; see the report's warnings")
         raise typer.Exit(EXIT_RUNS_FAILED)
 
 
@@ -157,7 +158,7 @@ def export(
         rows = export_runs(out_dir, path, format_.value, all_runs=all_runs)
     except (StoreError, ExportError) as exc:
         raise _fail(str(exc))
-    out_console.print(f"{rows} runs written to {path}")
+    out_console.print(f"{rows} rows written to {path}")
 
 
 class CompareFormat(str, Enum):
@@ -195,13 +196,25 @@ def validate(
     suite: Annotated[Path, typer.Argument(help="Suite YAML file")],
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override a suite field: key=value")] = None,
     skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable")] = False,
+    strict: Annotated[bool, typer.Option("--strict", help="Throughput suites: an absent device is an error")] = False,
     data_dir: DataDirOption = None,
 ) -> None:
     """Check a suite without training; print how many runs it expands to."""
     _use_data_dir(data_dir)
     from normbench.checks import check_suite
+    from normbench.runner import suite_kind
     from normbench.suite import SuiteError, expand, load_suite
 
+    if suite_kind(suite) == "throughput":
+        from normbench.throughput import expand_throughput, load_throughput_suite
+
+        try:
+            parsed_throughput, _ = load_throughput_suite(suite, set_ or [], strict=strict)
+            measurements = expand_throughput(parsed_throughput)
+        except SuiteError as exc:
+            raise _fail(str(exc))
+        out_console.print(f"{suite}: valid throughput suite, {len(measurements)} measurements")
+        return
     try:
         parsed, _ = load_suite(suite, set_ or [])
         check = check_suite(parsed, source=suite, skip_unavailable=skip_unavailable)

@@ -19,10 +19,18 @@ class ExportError(Exception):
 
 
 def export_runs(out_dir: str | Path, path: str | Path, fmt: str, *, all_runs: bool = False) -> int:
-    """Write the runs of `out_dir` to `path` (csv or parquet) atomically; returns the row count."""
-    runs = load_frames(out_dir, all_runs=all_runs).runs
-    ordered = LEADING_COLUMNS + [c for c in runs.columns if c not in LEADING_COLUMNS]
-    runs = runs[ordered]
+    """Write the runs of `out_dir` to `path` (csv or parquet) atomically; returns the row count.
+
+    A store of a throughput suite (no training runs, only measurements) exports one row per
+    measurement instead, with normbench.frames.THROUGHPUT_COLUMNS.
+    """
+    frames = load_frames(out_dir, all_runs=all_runs)
+    if len(frames.runs) == 0 and len(frames.throughput) > 0:
+        runs = frames.throughput
+    else:
+        runs = frames.runs
+        ordered = LEADING_COLUMNS + [c for c in runs.columns if c not in LEADING_COLUMNS]
+        runs = runs[ordered]
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")

@@ -29,6 +29,38 @@ CURVE_COLUMNS = [
 # beta_smoothness).
 PROBE_COLUMNS = ["run_id", "step", "probe", "key", "value"]
 
+# Columns of ResultFrames.throughput, one row per measured throughput spec (suite kind
+# `throughput`; written by normbench/throughput/store.py). Times in seconds per call; summaries are
+# of the raw samples in ResultFrames.throughput_samples. Identity: spec_id. What was timed: subject
+# (layer | model | conv_bn), name (norm / model name), label (model or conv case label, else the
+# norm label), norm, norm_label, norm_options and options (JSON text), shape (JSON list, batch
+# first), batch_size, numel, dtype, memory_format, mode (train | eval), operation (forward |
+# forward_backward | train_step | inference), variant (conv_bn: folded | unfolded, else ""),
+# device, device_name, threads, method (blocked | adaptive), min_run_time. Result: outcome
+# (completed | skipped | undefined | failed) and reason; n_samples, number_per_run, median_s,
+# iqr_s, iqr_over_median, noisy (IQR/median > 10 %), items_per_s (batch rows per second). Layers
+# only (None elsewhere): bytes_moved (ideal bytes per call), bytes_model (the model in words),
+# achieved_gbps, copy_median_s and copy_gbps (same-size copy on the same device in the same run),
+# roofline_fraction (achieved / copy GB/s). Every subject: peak_memory_bytes (one step, above the
+# allocation at its start) and peak_memory_method (how it was measured); allocator (the CPU
+# allocator policy in effect: retain = glibc keeps freed blocks, system = its defaults); load_avg
+# (1-minute load average when the measurement started: above the CPU count, other processes
+# competed for the cores and the timing is suspect); wall_time_s, started_at, finished_at.
+THROUGHPUT_COLUMNS = [
+    "spec_id", "suite", "subject", "name", "label", "norm", "norm_label", "norm_options", "options",
+    "shape", "batch_size", "numel", "dtype", "memory_format", "mode", "operation", "variant", "device",
+    "device_name", "threads", "method", "min_run_time", "outcome", "reason", "n_samples",
+    "number_per_run", "median_s", "iqr_s", "iqr_over_median", "noisy", "items_per_s", "bytes_moved",
+    "bytes_model", "achieved_gbps", "copy_median_s", "copy_gbps", "roofline_fraction",
+    "peak_memory_bytes", "peak_memory_method", "allocator", "load_avg", "wall_time_s", "started_at",
+    "finished_at",
+]
+
+# Columns of ResultFrames.throughput_samples, long format: one row per raw timing sample (seconds
+# per call, each the average of number_per_run calls). series is `subject` (the spec's own timing)
+# or `copy` (the same-size copy its roofline fraction is relative to).
+THROUGHPUT_SAMPLE_COLUMNS = ["spec_id", "series", "sample_index", "time_s", "number_per_run"]
+
 # Run outcomes. Only COMPLETED runs have meaningful final metrics; DIVERGED runs are failures
 # of the configuration (a result); UNDEFINED means the norm has no definition there (e.g. BN
 # with one value per channel); FAILED is an error of the run itself; SKIPPED never ran.
@@ -48,6 +80,11 @@ class ResultFrames:
     suite_description: str = ""
     suite_yaml: str = ""
     command: str = ""
+    # Throughput suites only (kind `throughput`); empty for training suites.
+    throughput: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=THROUGHPUT_COLUMNS))
+    throughput_samples: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=THROUGHPUT_SAMPLE_COLUMNS)
+    )
 
     @classmethod
     def empty(cls) -> "ResultFrames":

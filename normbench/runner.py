@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
+import yaml
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -37,6 +38,7 @@ class RunSummary:
     outcomes: Counter = field(default_factory=Counter)
     report_path: Path | None = None
     elapsed_s: float = 0.0
+    unit: str = "runs"  # what was done: training runs, or measurements of a throughput suite
 
     @property
     def failed(self) -> int:
@@ -87,18 +89,29 @@ def run_suite(
     address: str | None = None,
     console: Console | None = None,
     command: str | None = None,
+    strict: bool = False,
 ) -> RunSummary:
-    """Run a suite end to end. Raises SuiteError (bad input, nothing written) or OutputLockedError."""
+    """Run a suite end to end. Raises SuiteError (bad input, nothing written) or OutputLockedError.
+
+    A suite with `kind: throughput` is measured instead of trained (run_throughput_suite); `strict`
+    applies to it only (an absent device named in it is then an error rather than skipped; training
+    suites treat absent devices as errors unless `skip_unavailable`).
+    """
     from normbench.executors import create_executor
 
     console = console or Console(stderr=True)
     started = time.perf_counter()
+    command = command or shlex.join(["normbench", *sys.argv[1:]])
+    if suite_kind(suite_path) == "throughput":
+        return run_throughput_suite(
+            suite_path, out_dir=out_dir, overrides=overrides, resume=resume, write_report=write_report,
+            strict=strict, console=console, command=command, started=started,
+        )
     suite, yaml_text = load_suite(suite_path, overrides)
     check = check_suite(suite, source=suite_path, skip_unavailable=skip_unavailable)
     specs = expand(suite)
     runner = create_executor(executor, workers, address)  # validates the executor name before writing anything
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)
-    command = command or shlex.join(["normbench", *sys.argv[1:]])
 
     out.mkdir(parents=True, exist_ok=True)
     with output_lock(out):
@@ -129,31 +142,107 @@ def run_suite(
     return summary
 
 
+def suite_kind(suite_path: str | Path) -> str:
+    """`throughput` or `training` (the default); an unreadable file is left to the loader to report."""
+    try:
+        raw = yaml.safe_load(Path(suite_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        return "training"
+    return "throughput" if isinstance(raw, dict) and raw.get("kind") == "throughput" else "training"
+
+
+def run_throughput_suite(
+    suite_path: str | Path,
+    *,
+    out_dir: str | Path | None = None,
+    overrides: list[str] | None = None,
+    resume: bool = True,
+    write_report: bool = True,
+    strict: bool = False,
+    console: Console | None = None,
+    command: str = "normbench run",
+    started: float | None = None,
+) -> RunSummary:
+    """Measure a `kind: throughput` suite: one spec at a time in this process (timings must not share
+    the cores with other workers), each result in its own transaction; resume skips final ones."""
+    from normbench.throughput import (
+        create_throughput_tables, expand_throughput, final_throughput_ids, load_throughput_suite, run_throughput,
+        throughput_environment, write_throughput_result,
+    )
+
+    console = console or Console(stderr=True)
+    started = time.perf_counter() if started is None else started
+    suite, yaml_text = load_throughput_suite(suite_path, overrides, strict=strict)
+    specs = expand_throughput(suite)
+    out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)
+    out.mkdir(parents=True, exist_ok=True)
+    with output_lock(out):
+        if not resume:
+            remove_store(out)
+        with Store(store_path(out)) as store:
+            create_throughput_tables(store.conn)
+            devices = sorted({s.device for s in specs})
+            env_id = store.record_environment({**capture_environment(), **throughput_environment(devices)}, now_iso())
+            store.record_suite(suite.name, suite.description, yaml_text, command, [s.spec_id for s in specs], now_iso())
+            done = final_throughput_ids(store.conn)
+            todo = [s for s in specs if s.spec_id not in done]
+            summary = RunSummary(out_dir=out, total=len(specs), skipped_as_done=len(specs) - len(todo),
+                                 unit="measurements")
+            if summary.skipped_as_done:
+                console.print(f"[dim]resume: {summary.skipped_as_done} of {len(specs)} measurements already stored in {out}[/]")
+            with _progress(console, len(todo), "measuring", "measurements taken") as advance:
+                for result in run_throughput(todo):
+                    write_throughput_result(store.conn, result, env_id)
+                    summary.outcomes[result.outcome] += 1
+                    if result.median_s:
+                        detail = f"{result.median_s * 1e3:.3f} ms"
+                    else:
+                        detail = (result.reason or "").splitlines()[0][:100] if result.reason else ""
+                    advance(f"{result.spec.describe()}: {result.outcome} {detail}".rstrip())
+        if write_report:
+            from normbench.report import write_report as render_report
+
+            summary.report_path = out / "report.html"
+            render_report_atomically(render_report, out, summary.report_path)
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
 def _train_all(runner, todo, store: Store, summary: RunSummary, console: Console) -> None:
     """Train `todo`, storing each result as it arrives, with a live bar (terminal) or log lines."""
-    if not todo:
-        return
-    if console.is_terminal:
+    with _progress(console, len(todo), "training", "runs trained") as advance:
+        for result in runner.run(todo):
+            label = _store_result(result, store, summary, console)
+            advance(f"{label}: {result.outcome}")
+
+
+@contextmanager
+def _progress(console: Console, total: int, verb: str, done_words: str) -> Iterator:
+    """Yield `advance(description)`, called once per finished item: a live bar on a terminal; elsewhere
+    (CI logs, pipes) a plain line every ~5 % of the items or every 30 s, with the ETA."""
+    if console.is_terminal and total:
         columns = (
-            TextColumn("[bold]training"), BarColumn(), MofNCompleteColumn(), TextColumn("runs"),
-            TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
+            TextColumn(f"[bold]{verb}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+            TextColumn("ETA"), TimeRemainingColumn(), TextColumn("{task.description}"),
         )
         with Progress(*columns, console=console) as progress:
-            task = progress.add_task("", total=len(todo))
-            for result in runner.run(todo):
-                label = _store_result(result, store, summary, progress.console)
-                progress.update(task, advance=1, description=f"{label}: {result.outcome}")
+            task = progress.add_task("", total=total)
+            yield lambda description: progress.update(task, advance=1, description=description)
         return
-    # Not a terminal (CI logs, pipes): a plain line every ~5 % of the runs or every 30 s.
     started = last_line = time.perf_counter()
-    for done, result in enumerate(runner.run(todo), start=1):
-        _store_result(result, store, summary, console)
+    done = 0
+
+    def advance(description: str) -> None:
+        nonlocal done, last_line
+        done += 1
         now = time.perf_counter()
-        if done == len(todo) or done % max(1, len(todo) // 20) == 0 or now - last_line > 30:
-            eta = (now - started) / done * (len(todo) - done)
-            console.print(f"[{done}/{len(todo)}] runs trained, {now - started:.0f} s elapsed, ETA {eta:.0f} s",
+        if done == total or done % max(1, total // 20) == 0 or now - last_line > 30:
+            eta = (now - started) / done * (total - done)
+            console.print(f"[{done}/{total}] {done_words}, {now - started:.0f} s elapsed, ETA {eta:.0f} s",
                           highlight=False)
             last_line = now
+
+    yield advance
 
 
 def _store_result(result: RunResult, store: Store, summary: RunSummary, console: Console) -> str:

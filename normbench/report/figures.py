@@ -152,17 +152,20 @@ def throughput_figures(throughput: dict[str, Any] | None) -> dict[str, str | Non
     rows = throughput["layers"] + throughput["models"]
     labels = sorted({(r["norm"], r["norm_label"]) for r in rows}, key=lambda p: norm_sort_key(*p))
     palette = norm_palette([{"label": label} for _, label in labels])
-    layers = throughput["layers"][:MAX_BARS]
+    layers = throughput.get("chart_layers", throughput["layers"])[:MAX_BARS]
     roofline = any(math.isfinite(r["roofline_fraction"]) for r in layers)
     return {
         "layers": _bars(layers, [100 * r["roofline_fraction"] if roofline else r["median_ms"] for r in layers],
-                        "% of copy bandwidth (roofline)" if roofline else "median time per call (ms)", palette),
+                        "% of copy bandwidth (roofline)" if roofline else "median time per call (ms)", palette,
+                        # The caption names the slice shown (dtype, layout, mode, pass, threads).
+                        label=lambda r: f"{r['short']} ({r['device']})"),
         "models": _bars(throughput["models"][:MAX_BARS], [r["items_per_s"] for r in throughput["models"][:MAX_BARS]],
                         "samples / s", palette),
     }
 
 
-def _bars(rows: list[dict[str, Any]], values: list[float], xlabel: str, palette: dict[str, Any]) -> str | None:
+def _bars(rows: list[dict[str, Any]], values: list[float], xlabel: str, palette: dict[str, Any],
+          label=lambda r: f"{r['what']} ({r['device']})") -> str | None:
     if not rows:
         return None
     height = 0.9 + 0.24 * len(rows)
@@ -173,7 +176,7 @@ def _bars(rows: list[dict[str, Any]], values: list[float], xlabel: str, palette:
         ax = figure.subplots()
     positions = np.arange(len(rows))[::-1]
     ax.barh(positions, np.nan_to_num(values), color=[palette.get(r["norm_label"], "grey") for r in rows], height=0.7)
-    ax.set_yticks(positions, [f"{r['what']} ({r['device']})" for r in rows], fontsize=8)
+    ax.set_yticks(positions, [label(r) for r in rows], fontsize=8)
     ax.set_xlabel(xlabel)
     ax.set_ylim(-0.6, len(rows) - 0.4)
     return to_data_uri(figure)

@@ -40,18 +40,63 @@ def throughput_context(throughput: pd.DataFrame | None, warnings_list: list[dict
         if r["outcome"] != COMPLETED:
             warnings_list.append({"kind": "note", "message": (
                 f"throughput {r['outcome']}: {r['what']} on {r['device']}" + (f": {r['reason']}" if r["reason"] else ""))})
-        elif r["noisy"]:
-            warnings_list.append({"kind": "note", "message": (
-                f"noisy timing: {r['what']} on {r['device']}: IQR is {100 * r['iqr_over_median']:.0f} % of the median")})
+    warnings_list.extend(_noise_notes(done))
     conv = [r for r in done if r["subject"] == CONV_BN]
+    layers = sorted((r for r in done if r["subject"] == LAYER), key=_order)
+    chart_layers, chart_selection = _headline(layers)
     return {
-        "n_measured": len(rows), "n_completed": len(done),
+        "n_measured": len(rows), "n_completed": len(done), "n_noisy": sum(r["noisy"] for r in done),
         "devices": sorted({str(r["device"]) for r in done}),
-        "layers": sorted((r for r in done if r["subject"] == LAYER), key=_order),
+        "layers": layers,
+        "chart_layers": chart_layers, "chart_selection": chart_selection,
         "models": sorted((r for r in done if r["subject"] == MODEL), key=_order),
         "conv_bn": sorted(conv, key=_order),
         "folding": _folding(conv),
     }
+
+
+NOISY_LISTED = 5  # noisy measurements named one by one; the rest are counted (the tables mark every one)
+
+
+def _noise_notes(done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One note per device: how many timings are noisy (IQR/median > 10 %), naming the worst few."""
+    notes = []
+    for device in sorted({r["device"] for r in done}):
+        on_device = [r for r in done if r["device"] == device]
+        noisy = sorted((r for r in on_device if r["noisy"]), key=lambda r: -_finite(r["iqr_over_median"]))
+        if not noisy:
+            continue
+        worst = "; ".join(f"{r['what']}: IQR is {100 * r['iqr_over_median']:.0f} % of the median"
+                          for r in noisy[:NOISY_LISTED])
+        more = f" and {len(noisy) - NOISY_LISTED} more" if len(noisy) > NOISY_LISTED else ""
+        notes.append({"kind": "note", "message": (
+            f"noisy timing on {device}: {len(noisy)} of {len(on_device)} measurements have an IQR above 10 % of "
+            f"their median (marked in the tables; compare their medians with care). Worst: {worst}{more}")})
+    return notes
+
+
+def _headline(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
+    """The layer measurements the chart shows: one comparable slice (most common dtype and layout,
+    train mode, both passes if measured, the most threads), so that bars differ only in norm and shape."""
+    if not layers:
+        return [], ""
+    frame = pd.DataFrame(layers)
+    choice = {
+        "dtype": "float32" if (frame["dtype"] == "float32").any() else frame["dtype"].mode().iloc[0],
+        "memory_format": "contiguous" if (frame["memory_format"] == "contiguous").any()
+        else frame["memory_format"].mode().iloc[0],
+        "mode": "train" if (frame["mode"] == "train").any() else frame["mode"].mode().iloc[0],
+        "operation": "forward_backward" if (frame["operation"] == "forward_backward").any()
+        else frame["operation"].mode().iloc[0],
+    }
+    picked = [r for r in layers if all(r[k] == v for k, v in choice.items())]
+    threads = [r["threads"] for r in picked if math.isfinite(r["threads"])]
+    if threads:
+        picked = [r for r in picked if r["threads"] == max(threads)]
+    text = ", ".join(str(v) for v in choice.values())
+    if threads:
+        text += f", {max(threads):.0f} thread(s)"
+    return picked, text
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
@@ -63,9 +108,11 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     row["median_ms"] = 1000 * row["median_s"] if math.isfinite(row["median_s"]) else math.nan
     subject_name = {LAYER: row["norm_name"], MODEL: f"{row['label'] or row['name']} / {row['norm_name']}",
                     CONV_BN: f"{row['label'] or 'conv+BN'} {row['variant']}"}.get(row["subject"], row["name"])
+    row["short"] = " ".join(p for p in (subject_name, "x".join(map(str, row["shape"])) if row["shape"] else "") if p)
     row["what"] = " ".join(str(part) for part in (
         subject_name, "x".join(map(str, row["shape"])) if row["shape"] else "", row["dtype"],
-        row["memory_format"] if row["memory_format"] not in ("", "contiguous") else "", row["mode"], row["operation"])
+        row["memory_format"] if row["memory_format"] not in ("", "contiguous") else "", row["mode"], row["operation"],
+        f"{row['threads']:.0f} thr" if math.isfinite(row["threads"]) and row["device"].startswith("cpu") else "")
         if part)
     return row
 
@@ -81,14 +128,20 @@ def _folding(conv: list[dict[str, Any]]) -> list[dict[str, Any]]:
         if {"folded", "unfolded"} <= set(variants):
             folded, unfolded = variants["folded"]["median_s"], variants["unfolded"]["median_s"]
             out.append({"label": label, "shape": list(shape), "dtype": dtype, "memory_format": memory_format,
-                        "device": device, "folded_ms": 1000 * folded, "unfolded_ms": 1000 * unfolded,
+                        "device": device, "threads": threads, "folded_ms": 1000 * folded, "unfolded_ms": 1000 * unfolded,
                         "speedup": unfolded / folded if folded > 0 else math.nan})
     return out
 
 
 def _order(row: dict[str, Any]) -> tuple:
-    return (row["device"], row["label"] or row["name"], norm_sort_key(row["norm"], row["norm_label"]),
+    # Layers are labelled by their norm: order them canonically (BN first), not alphabetically.
+    label = "" if row["subject"] == LAYER else row["label"] or row["name"]
+    return (row["device"], label, norm_sort_key(row["norm"], row["norm_label"]),
             row["shape"], row["dtype"], row["memory_format"], row["mode"], row["operation"], row["variant"])
+
+
+def _finite(value: float) -> float:
+    return value if math.isfinite(value) else 0.0
 
 
 def _text(value: Any) -> str:

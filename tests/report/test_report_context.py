@@ -267,14 +267,25 @@ def test_throughput_measurements_make_their_own_section(frames_factory):
     assert throughput["layers"][0]["shape"] == [32, 64, 32, 32] and throughput["layers"][0]["median_ms"] == 4.0
     assert [r["items_per_s"] for r in throughput["models"]] == [32000.0]
     assert throughput["folding"] == [{"label": "conv3x3", "shape": [32, 64, 32, 32], "dtype": "float32",
-                                      "memory_format": "contiguous", "device": "cpu", "folded_ms": 8.0,
+                                      "memory_format": "contiguous", "device": "cpu", "threads": 2.0, "folded_ms": 8.0,
                                       "unfolded_ms": 10.0, "speedup": pytest.approx(1.25)}]
     notes = [w["message"] for w in context["warnings"] if w["kind"] == "note"]
-    assert any(m.startswith("noisy timing: GN(num_groups=8)") and "25 %" in m for m in notes)
+    noisy = [m for m in notes if m.startswith("noisy timing on cpu: 1 of 5 measurements")]
+    assert len(noisy) == 1 and "GN(num_groups=8) 32x64x32x32 float32 train forward_backward 2 thr: IQR is 25 %" in noisy[0]
+    # The chart shows one comparable slice: float32, contiguous, train, forward_backward, most threads.
+    assert [r["norm_name"] for r in throughput["chart_layers"]] == ["BN", "GN(num_groups=8)"]
+    assert throughput["chart_selection"] == "float32, contiguous, train, forward_backward, 2 thread(s)"
     assert any(m.startswith("throughput skipped") and "CUDA is not available" in m for m in notes)
     assert sum(c["n_runs"] for c in context["sections"][0]["summaries"]) == 18  # never mixed into accuracy
     html = render(context, "html")
     assert 'id="throughput-layers"' in html and 'id="throughput-models"' in html and "1.25×" in html
+    assert 'id="verdicts"' in html  # training runs present: their sections stay
+    only_throughput = frames_factory()
+    only_throughput.runs = only_throughput.runs.iloc[0:0]
+    only_throughput.curves = only_throughput.curves.iloc[0:0]
+    only_throughput.throughput = _throughput_frame()
+    html = render(build_context(only_throughput), "html")
+    assert 'id="verdicts"' not in html and "6 measurements" in html and 'id="throughput"' in html
     assert "| conv + BN case |" in render(context, "md")
 
 

@@ -1,0 +1,366 @@
+"""Loading a `throughput` suite (file/field errors, `--set` overrides, registry checks) and expanding it.
+
+Errors are `normbench.suite.SuiteError`s in the training suites' style: one line per problem, naming
+the file, the field and the allowed values; nothing is measured or written before a suite passes.
+"""
+
+from __future__ import annotations
+
+import itertools
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from normbench.spec import freeze_options
+from normbench.suite import SuiteError, _field_path, _yaml_problem, norm_label
+from normbench.throughput.schema import (
+    MEMORY_FORMATS,
+    ConvBNCase,
+    LayerGrid,
+    ModelGrid,
+    ModelSubject,
+    ThroughputSuite,
+    TimingConfig,
+    dtypes_for,
+    field_model,
+)
+from normbench.throughput.spec import CONV_BN, LAYER, MODEL, ThroughputSpec
+
+_FORMAT_RANK = {"channels_last": 4, "channels_last_3d": 5}  # contiguous applies to every rank
+_SECTIONS = ("layers", "models", "fused_conv_bn")
+
+
+def load_throughput_suite(
+    path: str | Path, overrides: list[str] | None = None, *, strict: bool = False
+) -> tuple[ThroughputSuite, str]:
+    """Read, override, validate and check a throughput suite; returns it and its YAML text as used.
+
+    `strict` (or `strict: true` in the file) turns an explicitly named device that is absent here
+    into an error; otherwise its specs are stored as skipped with the reason. Raises SuiteError.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise SuiteError(f"{path}: no such suite file (list shipped suites with `normbench list suites`)")
+    try:
+        text = path.read_text(encoding="utf-8")
+        raw = yaml.safe_load(text)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SuiteError(f"{path}: cannot read the suite file: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{path}: a throughput suite must be a YAML mapping with fields such as name, kind, layers")
+    for override in overrides or []:
+        apply_throughput_override(raw, override, source=path)
+    suite = validate_throughput_suite(raw, source=path)
+    check_throughput_suite(suite, source=path, strict=strict)
+    used_text = text if not overrides else yaml.safe_dump(suite.model_dump(exclude_none=True), sort_keys=False)
+    return suite, used_text
+
+
+def validate_throughput_suite(raw: dict[str, Any], *, source: str | Path = "<suite>") -> ThroughputSuite:
+    """Validate a raw mapping against the schema; field errors become one SuiteError."""
+    try:
+        return ThroughputSuite.model_validate(raw)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = f"unknown field; allowed here: {', '.join(field_model(loc).model_fields)}"
+            elif error["type"] == "missing":
+                message = "required field is missing"
+            loc = _single_grid_loc(_without_union_tags(loc), raw)
+            lines.append(f"{source}: field `{_field_path(loc)}`: {message}")
+        raise SuiteError("\n".join(dict.fromkeys(lines))) from None
+
+
+def _without_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
+    # pydantic names the union branch it tried (`list[...]`, `dict[...]`); users never wrote those.
+    return tuple(item for item in loc if not (isinstance(item, str) and ("[" in item or item.startswith("function-"))))
+
+
+def _single_grid_loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> tuple[Any, ...]:
+    # A section written as one mapping (or a list of one) is read as a list of one grid; name its
+    # fields as the user wrote them (`layers.shapes`, not `layers[0].shapes`).
+    if len(loc) >= 2 and loc[0] in _SECTIONS and loc[1] == 0:
+        value = raw.get(loc[0])
+        if isinstance(value, dict) or (isinstance(value, list) and len(value) == 1):
+            return (loc[0], *loc[2:])
+    return loc
+
+
+def section_field(section: str, index: int, count: int) -> str:
+    """`layers` for a suite with one layer grid, `layers[1]` when there are several."""
+    return section if count == 1 else f"{section}[{index}]"
+
+
+def apply_throughput_override(raw: dict[str, Any], override: str, *, source: str | Path = "<suite>") -> None:
+    """Apply one `key=value` override in place; dotted keys reach into sections (`layers.shapes=[[8,4,4,4]]`).
+
+    The value is parsed as YAML, as for training suites. Unknown top-level fields are refused here;
+    unknown nested fields by the schema, with the allowed names.
+    """
+    if "=" not in override:
+        raise SuiteError(f"--set {override!r}: expected key=value, e.g. --set timing.min_run_time=0.5")
+    key, _, text = override.partition("=")
+    key = key.strip()
+    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", key):
+        raise SuiteError(f"--set {override!r}: {key!r} is not a field path (use dots: timing.min_run_time=0.5)")
+    try:
+        value = yaml.safe_load(text) if text.strip() else None
+    except yaml.YAMLError as exc:
+        raise SuiteError(f"--set {key}: the value {text!r} is not valid YAML: {_yaml_problem(exc)}") from None
+    parts = key.split(".")
+    if parts[0] not in ThroughputSuite.model_fields:
+        raise SuiteError(
+            f"--set {key}: unknown throughput suite field {parts[0]!r}; allowed: {', '.join(ThroughputSuite.model_fields)}"
+        )
+    _set_path(raw, parts, value, key)
+
+
+def _set_path(container: dict[str, Any], parts: list[str], value: Any, key: str) -> None:
+    """Set `parts` in nested mappings; a list of grids gets the rest of the path in every grid."""
+    head, rest = parts[0], parts[1:]
+    if not rest:
+        container[head] = value
+        return
+    child = container.get(head)
+    if child is None:
+        child = container[head] = {}
+    if isinstance(child, list) and child and all(isinstance(item, dict) for item in child):
+        for item in child:  # e.g. --set layers.dtypes=[float32] on a suite with several layer grids
+            _set_path(item, rest, value, key)
+        return
+    if not isinstance(child, dict):
+        raise SuiteError(f"--set {key}: {head} is not a section with fields, so {key} cannot be set")
+    _set_path(child, rest, value, key)
+
+
+def check_throughput_suite(suite: ThroughputSuite, *, source: str | Path, strict: bool = False) -> dict[str, str]:
+    """Check a schema-valid suite against the registries and this machine.
+
+    Returns the explicitly named devices that are absent here, with the reason (their specs will be
+    stored as skipped); raises SuiteError for anything that cannot run, and for absent devices when
+    `strict` or the suite's `strict` is set.
+    """
+    from normbench.checks import device_unavailable_reason
+
+    errors: list[str] = []
+
+    def fail(field: str, message: str) -> None:
+        errors.append(f"{source}: field `{field}`: {message}")
+
+    for k, grid in enumerate(suite.layers or []):
+        _check_layers(grid, section_field("layers", k, len(suite.layers)), fail)
+    for k, grid in enumerate(suite.models or []):
+        _check_models(grid, section_field("models", k, len(suite.models)), fail)
+    for k, grid in enumerate(suite.fused_conv_bn or []):
+        where = section_field("fused_conv_bn", k, len(suite.fused_conv_bn))
+        for i, case in enumerate(grid.cases):
+            if case.stride > min(case.input_shape[2:]):
+                fail(f"{where}.cases[{i}].stride", f"{case.stride} is larger than the input's spatial size")
+        _check_formats(grid.memory_formats, [c.input_shape for c in grid.cases], f"{where}.memory_formats", fail)
+    unavailable = {}
+    for device in suite.devices:
+        reason = None if device == "auto" else device_unavailable_reason(device)
+        if reason is None:
+            continue
+        if strict or suite.strict:
+            fail("devices", f"{device!r}: {reason}; remove it, use `auto`, or run without --strict to record it as skipped")
+        unavailable[device] = reason
+    if errors:
+        raise SuiteError("\n".join(errors))
+    return unavailable
+
+
+def _check_layers(grid: LayerGrid, where: str, fail) -> None:
+    from normbench.norms import canonical_name, create_norm
+
+    for i, norm in enumerate(grid.norms):
+        try:
+            canonical_name(norm.name)
+        except ValueError as exc:
+            fail(f"{where}.norms[{i}].name", str(exc))
+            continue
+        for shape in grid.shapes:
+            try:
+                create_norm(norm.name, shape[1], **norm.options)
+            except (ValueError, TypeError) as exc:
+                fail(f"{where}.norms[{i}].options", f"{exc} (with shape {shape})")
+                break
+    _check_formats(grid.memory_formats, grid.shapes, f"{where}.memory_formats", fail)
+
+
+def _check_models(grid: ModelGrid, where: str, fail) -> None:
+    import functools
+
+    import torch
+
+    from normbench.models import available_models, create_model
+    from normbench.norms import canonical_name, create_norm
+
+    for j, subject in enumerate(grid.subjects):
+        if subject.name not in available_models():
+            fail(f"{where}.subjects[{j}].name", f"unknown model {subject.name!r}; allowed: {', '.join(available_models())}")
+            continue
+        shape = subject.resolved_input_shape()
+        if shape is None:
+            fail(f"{where}.subjects[{j}].input_shape", f"required for model {subject.name!r} (one sample's shape, no N)")
+            continue
+        field = f"{where}.subjects[{j}].norms" if subject.norms is not None else f"{where}.norms"
+        for i, norm in enumerate(subject.norms if subject.norms is not None else grid.norms):
+            try:
+                factory = functools.partial(create_norm, canonical_name(norm.name), **norm.options)
+                with torch.random.fork_rng(devices=[]):  # a throwaway build must not move the global RNG
+                    create_model(subject.name, norm=factory, input_shape=tuple(shape),
+                                 num_classes=subject.num_classes, **subject.options)
+            except (ValueError, TypeError) as exc:
+                fail(f"{field}[{i}]", f"{exc} (with model {subject.name!r})")
+    shapes = [[1, *(s.resolved_input_shape() or [])] for s in grid.subjects]
+    _check_formats(grid.memory_formats, shapes, f"{where}.memory_formats", fail)
+
+
+def _check_formats(formats: list[str], shapes: list[list[int]], field: str, fail) -> None:
+    for fmt in formats:
+        if not any(format_applies(fmt, len(s)) for s in shapes):
+            fitting = [f for f in MEMORY_FORMATS if any(format_applies(f, len(s)) for s in shapes)]
+            fail(field, f"{fmt} applies to {_FORMAT_RANK[fmt]}-D inputs only and no input here has that rank; "
+                        f"allowed for these shapes: {', '.join(fitting)}")
+
+
+def format_applies(memory_format: str, rank: int) -> bool:
+    """channels_last needs a 4-D input, channels_last_3d a 5-D one; contiguous fits every rank."""
+    return _FORMAT_RANK.get(memory_format, rank) == rank
+
+
+# ---------------------------------------------------------------- expansion
+
+
+def expand_throughput(suite: ThroughputSuite) -> list[ThroughputSpec]:
+    """Every measurement of a suite, in a stable order: device, threads, layers, models, conv+BN.
+
+    `auto` devices become every device available here; `threads: auto` the CPUs this process may
+    use. Memory formats that do not fit a shape's rank are not expanded (channels_last: 4-D only).
+    """
+    from normbench.norms import canonical_name
+    from normbench.throughput.device import cpu_threads_default, resolve_devices
+
+    specs: list[ThroughputSpec] = []
+    for device in resolve_devices(suite.devices):
+        for threads in suite.threads:
+            common = _common_fields(suite, device, cpu_threads_default() if threads == "auto" else threads)
+            for grid in suite.layers or []:
+                specs += _layer_specs(grid, device, common, canonical_name)
+            for grid in suite.models or []:
+                specs += _model_specs(grid, device, common, canonical_name)
+            for grid in suite.fused_conv_bn or []:
+                specs += _conv_bn_specs(grid, device, common)
+    ids = [s.spec_id for s in specs]
+    if len(set(ids)) != len(ids):
+        raise SuiteError(f"suite {suite.name!r} declares the same measurement twice (duplicate norms, shapes or models)")
+    return specs
+
+
+def _common_fields(suite: ThroughputSuite, device: str, threads: int) -> dict[str, Any]:
+    timing = suite.timing
+    return dict(
+        suite=suite.name, device=device, threads=threads, seed=suite.seed, method=timing.method,
+        min_run_time=timing.min_run_time, max_run_time=timing.max_run_time, min_samples=timing.min_samples,
+        warmup=timing.warmup, warmup_time=timing.warmup_time, peak_memory=timing.peak_memory, copy_bandwidth=timing.copy_bandwidth,
+        allocator=timing.allocator,
+    )
+
+
+def _layer_specs(grid, device, common, canonical_name) -> list[ThroughputSpec]:
+    specs = []
+    for norm, shape, dtype, fmt, mode, operation in itertools.product(
+        grid.norms, grid.shapes, dtypes_for(grid.dtypes, device), grid.memory_formats, grid.modes, grid.passes
+    ):
+        if not format_applies(fmt, len(shape)):
+            continue
+        canonical = canonical_name(norm.name)
+        specs.append(ThroughputSpec(
+            subject=LAYER, name=canonical, norm=canonical, norm_label=norm_label(norm, canonical),
+            shape=tuple(shape), dtype=dtype, memory_format=fmt, mode=mode, operation=operation,
+            norm_options=freeze_options(norm.options), **common,
+        ))
+    return specs
+
+
+def _model_specs(grid, device, common, canonical_name) -> list[ThroughputSpec]:
+    specs = []
+    for subject in grid.subjects:
+        norms = subject.norms if subject.norms is not None else grid.norms
+        sample_shape = subject.resolved_input_shape()
+        for norm, batch, step, dtype, fmt in itertools.product(
+            norms, grid.batch_sizes, grid.steps, dtypes_for(grid.dtypes, device), grid.memory_formats
+        ):
+            shape = (batch, *sample_shape)
+            if not format_applies(fmt, len(shape)):
+                continue
+            canonical = canonical_name(norm.name)
+            specs.append(ThroughputSpec(
+                subject=MODEL, name=subject.name, norm=canonical, norm_label=norm_label(norm, canonical),
+                label=subject.label or _model_label(subject), shape=shape, dtype=dtype, memory_format=fmt,
+                mode="train" if step == "train_step" else "eval", operation=step, num_classes=subject.num_classes,
+                norm_options=freeze_options(norm.options), options=freeze_options(subject.options), **common,
+            ))
+    return specs
+
+
+def _model_label(subject: ModelSubject) -> str:
+    if not subject.options:
+        return subject.name
+    return f"{subject.name}({', '.join(f'{k}={v}' for k, v in sorted(subject.options.items()))})"
+
+
+def _conv_bn_specs(grid, device, common) -> list[ThroughputSpec]:
+    specs = []
+    for case, dtype, fmt, variant in itertools.product(
+        grid.cases, dtypes_for(grid.dtypes, device), grid.memory_formats, ("unfolded", "folded")
+    ):
+        if not format_applies(fmt, len(case.input_shape)):
+            continue
+        specs.append(ThroughputSpec(
+            subject=CONV_BN, name="conv_bn", norm="batch", norm_label="batch", label=case.label or _conv_label(case),
+            shape=tuple(case.input_shape), dtype=dtype, memory_format=fmt, mode="eval", operation="inference",
+            variant=variant,
+            options=freeze_options({"out_channels": case.out_channels, "kernel_size": case.kernel_size,
+                                    "stride": case.stride}),
+            **common,
+        ))
+    return specs
+
+
+def _conv_label(case: ConvBNCase) -> str:
+    k = "x".join([str(case.kernel_size)] * (len(case.input_shape) - 2))
+    return f"conv{k} {case.input_shape[1]}->{case.out_channels}" + (f" /{case.stride}" if case.stride > 1 else "")
+
+
+def layer_spec(
+    norm: str, shape: tuple[int, ...], *, suite: str = "adhoc", dtype: str = "float32", memory_format: str = "contiguous",
+    mode: str = "train", operation: str = "forward", device: str = "cpu", threads: int | None = None,
+    norm_options: dict[str, Any] | None = None, seed: int = 0, **timing: Any,
+) -> ThroughputSpec:
+    """One layer measurement without a suite file (benchmarks and tests); timing defaults as in suites."""
+    from normbench.norms import canonical_name
+    from normbench.throughput.device import cpu_threads_default
+
+    config = TimingConfig(**timing)
+    canonical = canonical_name(norm)
+    options = norm_options or {}
+    label = canonical if not options else f"{canonical}({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
+    return ThroughputSpec(
+        suite=suite, subject=LAYER, name=canonical, norm=canonical, norm_label=label, shape=tuple(shape), dtype=dtype,
+        memory_format=memory_format, mode=mode, operation=operation, device=device,
+        threads=threads or cpu_threads_default(), seed=seed, method=config.method, min_run_time=config.min_run_time,
+        max_run_time=config.max_run_time, min_samples=config.min_samples, warmup=config.warmup,
+        warmup_time=config.warmup_time,
+        peak_memory=config.peak_memory, copy_bandwidth=config.copy_bandwidth, allocator=config.allocator,
+        norm_options=freeze_options(options),
+    )

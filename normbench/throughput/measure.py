@@ -1,0 +1,214 @@
+"""Timing one callable the way torch.utils.benchmark does, plus summaries and peak memory per step.
+
+* Warm-up: untimed calls until at least ``warmup`` calls (and at least one) and ``warmup_time``
+  seconds are done -- the first passes grow the heap and fault in fresh pages, which a handful of
+  sub-millisecond calls does not finish; the last call estimates the time per call. Then
+  torch.utils.benchmark's own block-size estimation runs the statement again, untimed.
+* ``blocked``: ``Timer.blocked_autorange`` for at least ``min_run_time`` seconds, stretched so that
+  at least ``min_samples`` blocks are taken when a call is slow, never beyond ``max_run_time``.
+  ``adaptive``: ``Timer.adaptive_autorange`` until IQR/median < 10 % (or ``max_run_time``).
+* Threads: the Timer's ``num_threads`` (it sets and restores ``torch.set_num_threads``); the
+  warm-up and the memory pass run under the same count.
+* Accelerators: torch.utils.benchmark's default timer calls ``torch.accelerator.synchronize()``
+  before reading the clock whenever an accelerator is present, so CUDA/MPS blocks are timed to the
+  end of their kernels; our warm-up synchronizes explicitly.
+* Summaries: median and interquartile range (numpy percentiles, linear interpolation) of the raw
+  samples, each a block's time divided by its number of calls; noisy when IQR/median > 10 %.
+* CPU allocator (``allocator: retain``, the default): glibc returns large freed blocks to the OS
+  (``munmap`` / heap trimming), so a benchmark loop that allocates an 8 MB output per call takes
+  ~1000 page faults per call and its median swings by 2x with the heap's history; the timing then
+  measures glibc's policy rather than the kernel. ``retain`` sets ``mallopt(M_MMAP_MAX, 0)`` and
+  ``mallopt(M_TRIM_THRESHOLD, 2**31 - 1)`` in this process (once; it cannot be undone), so freed
+  blocks are reused, as PyTorch's CPU tuning guide gets from jemalloc/tcmalloc. ``system`` leaves
+  the allocator alone. Not glibc (macOS, musl): nothing to set, recorded as such.
+* Peak memory of one step, above what was allocated when it started: CUDA through
+  ``torch.cuda.max_memory_allocated``; CPU through ``torch.profiler`` with ``profile_memory=True``
+  (the running sum of the CPU allocator's allocation and free events, in time order, maximised);
+  MPS has no peak counter and records none.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import platform
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.utils.benchmark as benchmark
+
+from normbench.throughput.device import synchronize
+from normbench.throughput.spec import NOISE_THRESHOLD
+
+CUDA_PEAK_METHOD = "torch.cuda.max_memory_allocated during one step, minus the allocation at its start"
+CPU_PEAK_METHOD = (
+    "torch.profiler(profile_memory=True): maximum running sum of CPU allocator alloc/free events during one step"
+)
+NO_PEAK_METHOD = "not measured: {device} has no peak-memory counter"
+
+
+@dataclass
+class Timing:
+    """Raw samples (seconds per call, one per timed block) and the calls in each sample's block."""
+
+    samples: list[float]
+    numbers: list[int]
+
+    @classmethod
+    def of(cls, measurements: list[benchmark.Measurement]) -> "Timing":
+        """The samples of one or more torch.utils.benchmark Measurements of the same statement."""
+        samples, numbers = [], []
+        for m in measurements:
+            samples += [float(t) for t in m.times]
+            numbers += [int(m.number_per_run)] * len(m.times)
+        return cls(samples=samples, numbers=numbers)
+
+    @property
+    def number_per_run(self) -> int:
+        """Calls per block of the last measurement (every block, unless a top-up re-estimated it)."""
+        return self.numbers[-1] if self.numbers else 0
+
+
+def summarize(samples: list[float]) -> tuple[float, float]:
+    """(median, interquartile range) of `samples`, numpy's default linear-interpolated percentiles."""
+    values = np.asarray(samples, dtype=float)
+    if values.size == 0:
+        raise ValueError("no samples to summarize")
+    q1, median, q3 = np.percentile(values, [25, 50, 75])
+    return float(median), float(q3 - q1)
+
+
+def is_noisy(median: float, iqr: float, threshold: float = NOISE_THRESHOLD) -> bool:
+    """True when IQR/median exceeds `threshold` (10 % by default): the median is not trustworthy."""
+    return median <= 0 or iqr / median > threshold
+
+
+M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4  # glibc <malloc.h> parameter numbers
+_retained = False
+
+
+def set_allocator_policy(policy: str) -> str:
+    """Apply a CPU allocator policy (`retain` or `system`) to this process; returns what is in effect."""
+    global _retained
+    if policy == "system":
+        return "system (glibc defaults)" if not _retained else "retain (set earlier in this process)"
+    if policy != "retain":
+        raise ValueError(f"unknown allocator policy {policy!r}; allowed: retain, system")
+    if _retained:
+        return "retain"
+    if platform.system() != "Linux" or platform.libc_ver()[0] != "glibc":
+        return f"system (no glibc mallopt on {platform.system()})"
+    libc = ctypes.CDLL(None)
+    if not (libc.mallopt(M_MMAP_MAX, 0) and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1)):
+        return "system (mallopt refused the settings)"
+    _retained = True
+    return "retain"
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run with `threads` intra-op threads, restoring the previous count afterwards."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def warm_up(step: Callable[[], object], device: str, calls: int, seconds: float = 0.0) -> float:
+    """Run `step` untimed until max(calls, 1) calls and `seconds` have passed; returns the last call's time."""
+    began = time.perf_counter()
+    done, elapsed = 0, 0.0
+    while done < max(calls, 1) or time.perf_counter() - began < seconds:
+        start = time.perf_counter()
+        step()
+        synchronize(device)
+        elapsed = time.perf_counter() - start
+        done += 1
+    return elapsed
+
+
+def time_callable(
+    step: Callable[[], object],
+    *,
+    device: str,
+    threads: int,
+    method: str = "blocked",
+    min_run_time: float = 0.2,
+    max_run_time: float = 2.0,
+    min_samples: int = 10,
+    warmup: int = 3,
+    warmup_time: float = 0.0,
+    label: str = "",
+) -> Timing:
+    """Time `step()` with torch.utils.benchmark.Timer (see the module docstring for the protocol)."""
+    with torch_threads(threads):
+        per_call = warm_up(step, device, warmup, warmup_time)
+    timer = benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=threads, label=label)
+    if method == "adaptive":
+        measurement = timer.adaptive_autorange(
+            threshold=NOISE_THRESHOLD, min_run_time=min_run_time, max_run_time=max_run_time
+        )
+        return Timing.of([measurement])
+    if method != "blocked":
+        raise ValueError(f"unknown timing method {method!r}; allowed: blocked, adaptive")
+    # A slow call gives only a handful of blocks in min_run_time: stretch the run to min_samples
+    # calls (10 % margin) so that the IQR means something, within max_run_time.
+    run_time = min(max(min_run_time, min_samples * per_call * 1.1), max_run_time)
+    measurements = [timer.blocked_autorange(min_run_time=run_time)]
+    spent = sum(measurements[0].raw_times)
+    if len(measurements[0].times) < min_samples and spent < max_run_time:
+        # The Timer grouped fast calls into blocks (>= ~10 ms each, in powers of ten calls), so
+        # there are fewer blocks than calls: top up with enough further blocks, keeping the first.
+        block = max(measurements[0].raw_times)
+        missing = min_samples - len(measurements[0].times)
+        measurements.append(timer.blocked_autorange(min_run_time=min(missing * block * 1.1, max_run_time - spent)))
+    return Timing.of(measurements)
+
+
+def peak_memory(
+    step: Callable[[], object], device: str, threads: int, prepare: Callable[[], None] | None = None
+) -> tuple[int | None, str]:
+    """Peak bytes allocated by one `step()` above the allocation at its start, and how it was measured.
+
+    `prepare` runs first, outside the measurement (e.g. dropping gradients the step would free, so
+    that frees of blocks allocated before the measurement do not enter it).
+    """
+    kind = device.split(":")[0]
+    with torch_threads(threads):
+        if prepare is not None:
+            prepare()
+        synchronize(device)
+        if kind == "cuda":  # pragma: no cover - needs a GPU
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            step()
+            synchronize(device)
+            return int(torch.cuda.max_memory_allocated(device) - base), CUDA_PEAK_METHOD
+        if kind == "cpu":
+            return _cpu_peak(step), CPU_PEAK_METHOD
+    return None, NO_PEAK_METHOD.format(device=device)
+
+
+def _cpu_peak(step: Callable[[], object]) -> int | None:
+    # Kineto prints a line to stderr on every profiler start/stop unless its log level is raised;
+    # it reads the variable when the profiler first starts. A user's own setting wins.
+    os.environ.setdefault("KINETO_LOG_LEVEL", "6")
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        step()
+    events = prof.profiler.kineto_results.events()
+    memory = sorted(
+        (e for e in events if e.name() == "[memory]" and "CPU" in str(e.device_type())), key=lambda e: e.start_ns()
+    )
+    live = peak = 0
+    for event in memory:
+        live += event.nbytes()
+        peak = max(peak, live)
+    return int(peak)
