@@ -54,6 +54,15 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // max(1, workers))
 
 
+def expected_cost(spec: RunSpec) -> float:
+    """Relative training cost, for ordering only: optimizer steps (fixed, or budget / batch size).
+    Models and datasets differ in cost per step; steps are what a spec itself determines."""
+    if spec.steps:
+        return float(spec.steps)
+    budget = spec.samples or spec.epochs or 1
+    return float(budget) / max(1, spec.batch_size)
+
+
 def lost_worker_result(spec: RunSpec, attempts: int, detail: str) -> RunResult:
     return RunResult(spec=spec, outcome=FAILED,
                      error=f"worker process died {attempts} time(s) running this spec ({detail})")
@@ -90,6 +99,8 @@ def _worker_main(conn: Connection, threads: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     import torch
 
+    import normbench.train  # noqa: F401 - import the training stack now, before the first spec arrives
+
     torch.set_num_threads(threads)
     while True:
         try:
@@ -101,6 +112,27 @@ def _worker_main(conn: Connection, threads: int) -> None:
         conn.send(execute_one(spec))
 
 
+# What the forkserver imports once, so that each worker it forks starts with torch and the training
+# stack already loaded (a spawned worker spends seconds importing them itself).
+FORKSERVER_PRELOAD = ["torch", "normbench.executors", "normbench.train"]
+
+
+def worker_context(method: str | None = None):
+    """Multiprocessing context for workers: `forkserver` where available (Linux, macOS), else `spawn`.
+
+    Both start workers from a fresh, single-threaded interpreter - never a fork of the driver, whose
+    torch thread pools do not survive fork. The forkserver imports FORKSERVER_PRELOAD once (before
+    any thread pool or CUDA context exists; importing torch creates neither) and forks each worker
+    from that state. NORMBENCH_START_METHOD=spawn forces spawn.
+    """
+    method = method or os.environ.get("NORMBENCH_START_METHOD") or (
+        "forkserver" if "forkserver" in multiprocessing.get_all_start_methods() else "spawn")
+    context = multiprocessing.get_context(method)
+    if method == "forkserver":
+        context.set_forkserver_preload(FORKSERVER_PRELOAD)
+    return context
+
+
 @dataclass
 class _Worker:
     process: multiprocessing.process.BaseProcess
@@ -109,9 +141,10 @@ class _Worker:
 
 
 class LocalExecutor:
-    """A pool of spawned worker processes, one spec at a time each, so a crash is attributable.
+    """A pool of worker processes, one spec at a time each, so a crash is attributable.
 
-    Spawn (not fork) because torch's thread pools do not survive fork reliably. A worker that dies
+    Started by a forkserver (or spawn; see worker_context), never forked from the driver, because
+    torch's thread pools do not survive fork reliably. A worker that dies
     (SIGKILL, out of memory) loses only the spec it held: that spec is retried `retries` times in a
     fresh worker, then recorded as failed; the others carry on.
     """
@@ -121,7 +154,26 @@ class LocalExecutor:
     def __init__(self, workers: int | None = None, retries: int = 1):
         self.workers = workers or default_workers()
         self.retries = retries
-        self._context = multiprocessing.get_context("spawn")
+        self._context = worker_context()
+        self._started: list[_Worker] = []
+
+    def start(self) -> None:
+        """Spawn the workers now, so that they import torch while the driver validates the suite
+        and opens the store (a new worker needs a moment before it can train). Optional: `run`
+        starts them itself; `close` stops workers that `run` never used."""
+        if not self._started:
+            threads = threads_per_worker(self.workers)
+            self._started = [self._start_worker(threads) for _ in range(self.workers)]
+
+    def close(self) -> None:
+        """Stop workers that `run` never used (a bad suite, nothing to train): they hold no work,
+        so they are terminated at once rather than waited for."""
+        started, self._started = self._started, []
+        for worker in started:
+            worker.process.terminate()
+        for worker in started:
+            worker.process.join(timeout=5)
+            worker.conn.close()
 
     def _start_worker(self, threads: int) -> _Worker:
         parent, child = self._context.Pipe()
@@ -131,12 +183,19 @@ class LocalExecutor:
         return _Worker(process=process, conn=parent)
 
     def run(self, specs: Sequence[RunSpec]) -> Iterator[RunResult]:
-        queue = deque(specs)
+        # Longest expected runs first, so that no worker starts a long run while the others go idle
+        # at the end (longest-processing-time-first scheduling; the sort is stable).
+        queue = deque(sorted(specs, key=expected_cost, reverse=True))
         if not queue:
+            self.close()
             return
-        count = min(self.workers, len(queue))
-        threads = threads_per_worker(count)
-        workers = self._workers = [self._start_worker(threads) for _ in range(count)]
+        # Threads per worker follow the pool size (cores // workers), not the number of runs, so a
+        # spec's metrics do not depend on how many other specs were left to train.
+        threads = threads_per_worker(self.workers)
+        workers, self._started = self._started or [self._start_worker(threads) for _ in range(self.workers)], []
+        self._started = workers[len(queue):]
+        self.close()  # more workers than runs: the extra ones are not needed
+        workers = self._workers = workers[:len(queue)]
         attempts: dict[str, int] = {}
         try:
             for worker in workers:

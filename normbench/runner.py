@@ -107,10 +107,26 @@ def run_suite(
             suite_path, out_dir=out_dir, overrides=overrides, resume=resume, write_report=write_report,
             strict=strict, console=console, command=command, started=started,
         )
+    runner = create_executor(executor, workers, address)  # validates the executor name before writing anything
+    if hasattr(runner, "start"):
+        runner.start()  # workers import torch while this process validates the suite
+    try:
+        return _run_training_suite(
+            suite_path, runner, out_dir=out_dir, overrides=overrides, resume=resume, write_report=write_report,
+            skip_unavailable=skip_unavailable, console=console, command=command, started=started,
+        )
+    finally:
+        if hasattr(runner, "close"):
+            runner.close()
+
+
+def _run_training_suite(
+    suite_path: str | Path, runner, *, out_dir, overrides, resume: bool, write_report: bool,
+    skip_unavailable: bool, console: Console, command: str, started: float,
+) -> RunSummary:
     suite, yaml_text = load_suite(suite_path, overrides)
     check = check_suite(suite, source=suite_path, skip_unavailable=skip_unavailable)
     specs = expand(suite)
-    runner = create_executor(executor, workers, address)  # validates the executor name before writing anything
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)
 
     out.mkdir(parents=True, exist_ok=True)

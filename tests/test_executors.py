@@ -35,6 +35,32 @@ def test_serial_and_local_give_bitwise_identical_metrics():
     assert all(outcome == "completed" for outcome, _ in serial.values())
 
 
+def test_spawned_workers_match_forkserver_workers_and_serial(monkeypatch):
+    """Workers from the forkserver (default on Linux) and from spawn compute the same bits."""
+    from normbench.executors import worker_context
+
+    assert worker_context().get_start_method() in ("forkserver", "spawn")
+    monkeypatch.setenv("NORMBENCH_START_METHOD", "spawn")
+    assert worker_context().get_start_method() == "spawn"
+    specs = [make_spec(0), make_spec(1)]
+    spawned = {r.spec.run_id: fingerprint(r) for r in LocalExecutor(workers=2).run(specs)}
+    assert spawned == {r.spec.run_id: fingerprint(r) for r in SerialExecutor().run(specs)}
+
+
+def test_longest_runs_are_dispatched_first_and_unused_workers_stop():
+    from normbench.executors import expected_cost
+
+    short, long = make_spec(0, steps=10), make_spec(1, steps=40)
+    by_epochs = make_spec(2, steps=None, epochs=2.0, batch_size=4)
+    assert expected_cost(long) > expected_cost(short) and expected_cost(by_epochs) == 0.5
+    executor = LocalExecutor(workers=2)
+    executor.start()
+    started = [w.process for w in executor._started]
+    results = list(executor.run([short]))  # one run: the second worker is not needed
+    assert [r.outcome for r in results] == ["completed"]
+    assert all(not p.is_alive() for p in started)
+
+
 def test_a_raising_run_is_failed_and_the_others_finish():
     specs = [make_spec(0), make_spec(1, optimizer="lbfgs"), make_spec(2)]
     results = {r.spec.seed: r for r in LocalExecutor(workers=2).run(specs)}
