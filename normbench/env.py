@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import subprocess
@@ -18,12 +19,10 @@ def now_iso() -> str:
 
 def cpu_model() -> str:
     """CPU model name from /proc/cpuinfo where available, else platform.processor()."""
-    try:
+    with contextlib.suppress(OSError):  # no /proc (macOS, Windows): fall back below
         for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith(("model name", "hardware")):
                 return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
     return platform.processor() or platform.machine()
 
 

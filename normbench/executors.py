@@ -6,6 +6,8 @@ only writer of the store. A run's own error is a `failed` result, never an excep
 
 from __future__ import annotations
 
+import abc
+import contextlib
 import multiprocessing
 import os
 import signal
@@ -68,7 +70,24 @@ def lost_worker_result(spec: RunSpec, attempts: int, detail: str) -> RunResult:
                      error=f"worker process died {attempts} time(s) running this spec ({detail})")
 
 
-class SerialExecutor:
+class Executor(abc.ABC):
+    """What the runner calls: `start()` (optional early set-up), `run(specs)` yielding results as
+    runs finish, `close()` (release whatever `run` did not use). Start and close do nothing here."""
+
+    name = ""
+
+    def start(self) -> None:
+        """Prepare before the driver validates the suite (the local pool spawns its workers)."""
+
+    def close(self) -> None:
+        """Release what `start` prepared and `run` did not consume."""
+
+    @abc.abstractmethod
+    def run(self, specs: Sequence[RunSpec]) -> Iterator[RunResult]:
+        """One RunResult per spec, in completion order; a run's own error is a `failed` result."""
+
+
+class SerialExecutor(Executor):
     """Runs specs one after another in this process (for debugging and tiny suites).
 
     One torch thread by default, like each local worker and Ray task: reductions split across a
@@ -140,7 +159,7 @@ class _Worker:
     spec: RunSpec | None = None
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """A pool of worker processes, one spec at a time each, so a crash is attributable.
 
     Started by a forkserver (or spawn; see worker_context), never forked from the driver, because
@@ -166,12 +185,16 @@ class LocalExecutor:
             self._started = [self._start_worker(threads) for _ in range(self.workers)]
 
     def close(self) -> None:
-        """Stop workers that `run` never used (a bad suite, nothing to train): they hold no work,
-        so they are terminated at once rather than waited for."""
+        """Stop workers that `run` never used (a bad suite, nothing to train)."""
         started, self._started = self._started, []
-        for worker in started:
+        self._terminate(started)
+
+    @staticmethod
+    def _terminate(idle: list[_Worker]) -> None:
+        """Stop workers that hold no work at once, rather than waiting for them to finish starting."""
+        for worker in idle:
             worker.process.terminate()
-        for worker in started:
+        for worker in idle:
             worker.process.join(timeout=5)
             worker.conn.close()
 
@@ -193,8 +216,7 @@ class LocalExecutor:
         # spec's metrics do not depend on how many other specs were left to train.
         threads = threads_per_worker(self.workers)
         workers, self._started = self._started or [self._start_worker(threads) for _ in range(self.workers)], []
-        self._started = workers[len(queue):]
-        self.close()  # more workers than runs: the extra ones are not needed
+        self._terminate(workers[len(queue):])  # more workers than runs: the extra ones are not needed
         workers = self._workers = workers[:len(queue)]
         attempts: dict[str, int] = {}
         try:
@@ -234,10 +256,9 @@ class LocalExecutor:
     def _assign(worker: _Worker, queue: deque) -> None:
         if queue:
             worker.spec = queue.popleft()
-            try:
+            # OSError: the worker just died; its sentinel reports it and the spec is retried
+            with contextlib.suppress(OSError):
                 worker.conn.send(worker.spec)
-            except OSError:  # the worker just died; its sentinel reports it and the spec is retried
-                pass
 
     def busy_workers(self) -> list[tuple[int, RunSpec]]:
         """(pid, spec) of every worker now running a spec (for monitoring and fault tests)."""
@@ -246,11 +267,9 @@ class LocalExecutor:
     @staticmethod
     def _shutdown(workers: list[_Worker]) -> None:
         for worker in workers:
-            try:
-                if worker.spec is None:
+            if worker.spec is None:
+                with contextlib.suppress(OSError):  # already gone: the join below finds it dead
                     worker.conn.send(None)
-            except (OSError, BrokenPipeError):
-                pass
         for worker in workers:
             worker.process.join(timeout=2 if worker.spec is None else 0)
             if worker.process.is_alive():
@@ -259,7 +278,7 @@ class LocalExecutor:
             worker.conn.close()
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs specs as Ray tasks (`pip install 'normbench[ray]'`); results stream back as they finish.
 
     CUDA runs request one GPU, others `cpus_per_task` CPUs; Ray retries a task whose worker was
@@ -314,7 +333,7 @@ def _ray_task(spec: RunSpec, threads: int) -> RunResult:
     return execute_one(spec)
 
 
-def create_executor(name: str, workers: int | None = None, address: str | None = None):
+def create_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
     """Executor by name: `serial`, `local` or `ray`."""
     if name == "serial":
         return SerialExecutor()

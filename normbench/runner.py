@@ -108,16 +108,14 @@ def run_suite(
             strict=strict, console=console, command=command, started=started,
         )
     runner = create_executor(executor, workers, address)  # validates the executor name before writing anything
-    if hasattr(runner, "start"):
-        runner.start()  # workers import torch while this process validates the suite
+    runner.start()  # local workers import torch while this process validates the suite
     try:
         return _run_training_suite(
             suite_path, runner, out_dir=out_dir, overrides=overrides, resume=resume, write_report=write_report,
             skip_unavailable=skip_unavailable, console=console, command=command, started=started,
         )
     finally:
-        if hasattr(runner, "close"):
-            runner.close()
+        runner.close()
 
 
 def _run_training_suite(
@@ -129,33 +127,42 @@ def _run_training_suite(
     specs = expand(suite)
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)
 
+    summary = RunSummary(out_dir=out, total=len(specs), skipped_as_done=0,
+                         report_path=out / "report.html" if write_report else None)
+    with _open_output(out, resume=resume, report_path=summary.report_path) as store:
+        store.record_environment(capture_environment(), now_iso())
+        store.record_suite(suite.name, suite.description, yaml_text, command, [s.run_id for s in specs], now_iso())
+        done = store.final_run_ids()
+        summary.skipped_as_done = sum(s.run_id in done for s in specs)
+        todo = [s for s in specs if s.run_id not in done and s.device not in check.unavailable_devices]
+        for spec in specs:
+            if spec.device in check.unavailable_devices and spec.run_id not in done:
+                stamp = now_iso()
+                result = RunResult(spec=spec, outcome=SKIPPED, error=check.unavailable_devices[spec.device],
+                                   started_at=stamp, finished_at=stamp)
+                store.write_run(result)
+                summary.outcomes[SKIPPED] += 1
+        if summary.skipped_as_done:
+            console.print(f"[dim]resume: {summary.skipped_as_done} of {len(specs)} runs already stored in {out}[/]")
+        _train_all(runner, todo, store, summary, console)
+    summary.elapsed_s = time.perf_counter() - started
+    return summary
+
+
+@contextmanager
+def _open_output(out: Path, *, resume: bool, report_path: Path | None) -> Iterator[Store]:
+    """Hold OUT's lock, start the store over unless resuming, and yield it open; once the body
+    finishes without error, write the report to `report_path` (if any) before the lock is released."""
     out.mkdir(parents=True, exist_ok=True)
     with output_lock(out):
         if not resume:
             remove_store(out)
         with Store(store_path(out)) as store:
-            store.record_environment(capture_environment(), now_iso())
-            store.record_suite(suite.name, suite.description, yaml_text, command, [s.run_id for s in specs], now_iso())
-            done = store.final_run_ids()
-            summary = RunSummary(out_dir=out, total=len(specs), skipped_as_done=sum(s.run_id in done for s in specs))
-            todo = [s for s in specs if s.run_id not in done and s.device not in check.unavailable_devices]
-            for spec in specs:
-                if spec.device in check.unavailable_devices and spec.run_id not in done:
-                    stamp = now_iso()
-                    result = RunResult(spec=spec, outcome=SKIPPED, error=check.unavailable_devices[spec.device],
-                                       started_at=stamp, finished_at=stamp)
-                    store.write_run(result)
-                    summary.outcomes[SKIPPED] += 1
-            if summary.skipped_as_done:
-                console.print(f"[dim]resume: {summary.skipped_as_done} of {len(specs)} runs already stored in {out}[/]")
-            _train_all(runner, todo, store, summary, console)
-        if write_report:
+            yield store
+        if report_path is not None:
             from normbench.report import write_report as render_report
 
-            summary.report_path = out / "report.html"
-            render_report_atomically(render_report, out, summary.report_path)
-    summary.elapsed_s = time.perf_counter() - started
-    return summary
+            render_report_atomically(render_report, out, report_path)
 
 
 def suite_kind(suite_path: str | Path) -> str:
@@ -191,35 +198,27 @@ def run_throughput_suite(
     suite, yaml_text = load_throughput_suite(suite_path, overrides, strict=strict)
     specs = expand_throughput(suite)
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)
-    out.mkdir(parents=True, exist_ok=True)
-    with output_lock(out):
-        if not resume:
-            remove_store(out)
-        with Store(store_path(out)) as store:
-            create_throughput_tables(store.conn)
-            devices = sorted({s.device for s in specs})
-            env_id = store.record_environment({**capture_environment(), **throughput_environment(devices)}, now_iso())
-            store.record_suite(suite.name, suite.description, yaml_text, command, [s.spec_id for s in specs], now_iso())
-            done = final_throughput_ids(store.conn)
-            todo = [s for s in specs if s.spec_id not in done]
-            summary = RunSummary(out_dir=out, total=len(specs), skipped_as_done=len(specs) - len(todo),
-                                 unit="measurements")
-            if summary.skipped_as_done:
-                console.print(f"[dim]resume: {summary.skipped_as_done} of {len(specs)} measurements already stored in {out}[/]")
-            with _progress(console, len(todo), "measuring", "measurements taken") as advance:
-                for result in run_throughput(todo):
-                    write_throughput_result(store.conn, result, env_id)
-                    summary.outcomes[result.outcome] += 1
-                    if result.median_s:
-                        detail = f"{result.median_s * 1e3:.3f} ms"
-                    else:
-                        detail = (result.reason or "").splitlines()[0][:100] if result.reason else ""
-                    advance(f"{result.spec.describe()}: {result.outcome} {detail}".rstrip())
-        if write_report:
-            from normbench.report import write_report as render_report
-
-            summary.report_path = out / "report.html"
-            render_report_atomically(render_report, out, summary.report_path)
+    summary = RunSummary(out_dir=out, total=len(specs), skipped_as_done=0, unit="measurements",
+                         report_path=out / "report.html" if write_report else None)
+    with _open_output(out, resume=resume, report_path=summary.report_path) as store:
+        create_throughput_tables(store.conn)
+        devices = sorted({s.device for s in specs})
+        env_id = store.record_environment({**capture_environment(), **throughput_environment(devices)}, now_iso())
+        store.record_suite(suite.name, suite.description, yaml_text, command, [s.spec_id for s in specs], now_iso())
+        done = final_throughput_ids(store.conn)
+        todo = [s for s in specs if s.spec_id not in done]
+        summary.skipped_as_done = len(specs) - len(todo)
+        if summary.skipped_as_done:
+            console.print(f"[dim]resume: {summary.skipped_as_done} of {len(specs)} measurements already stored in {out}[/]")
+        with _progress(console, len(todo), "measuring", "measurements taken") as advance:
+            for result in run_throughput(todo):
+                write_throughput_result(store.conn, result, env_id)
+                summary.outcomes[result.outcome] += 1
+                if result.median_s:
+                    detail = f"{result.median_s * 1e3:.3f} ms"
+                else:
+                    detail = result.reason.splitlines()[0][:100] if result.reason else ""
+                advance(f"{result.spec.describe()}: {result.outcome} {detail}".rstrip())
     summary.elapsed_s = time.perf_counter() - started
     return summary
 

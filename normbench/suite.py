@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Callable, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -19,6 +19,14 @@ class SuiteError(Exception):
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
 _DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?|mps|auto)$"
+
+
+def check_device_names(values: list[str]) -> list[str]:
+    """Every device name is cpu, cuda, cuda:N, mps or auto (a pydantic validator body; ValueError)."""
+    for device in values:
+        if not re.match(_DEVICE_PATTERN, device):
+            raise ValueError(f"unknown device {device!r}; allowed: cpu, cuda, cuda:N, mps, auto")
+    return values
 
 
 class _Strict(BaseModel):
@@ -165,10 +173,7 @@ class Suite(_Strict):
     @field_validator("devices")
     @classmethod
     def _known_devices(cls, values: list[str]) -> list[str]:
-        for device in values:
-            if not re.match(_DEVICE_PATTERN, device):
-                raise ValueError(f"unknown device {device!r}; allowed: cpu, cuda, cuda:N, mps, auto")
-        return values
+        return check_device_names(values)
 
     @model_validator(mode="after")
     def _one_budget(self) -> "Suite":
@@ -252,16 +257,31 @@ def validate_suite(raw: dict[str, Any], *, source: str | Path = "<suite>") -> Su
     try:
         return Suite.model_validate(raw)
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            field = _field_path(error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = f"unknown field; allowed here: {_allowed_fields(error['loc'])}"
-            elif error["type"] == "missing":
-                message = "required field is missing"
-            lines.append(f"{source}: field `{field}`: {message}")
-        raise SuiteError("\n".join(lines)) from None
+        raise validation_suite_error(exc, source, allowed_fields=_allowed_fields) from None
+
+
+def validation_suite_error(
+    exc: ValidationError,
+    source: str | Path,
+    *,
+    allowed_fields: Callable[[tuple[Any, ...]], str],
+    locate: Callable[[tuple[Any, ...]], tuple[Any, ...]] = lambda loc: loc,
+) -> SuiteError:
+    """One SuiteError with a line per field error: `SOURCE: field `a.b[1]`: message`.
+
+    `allowed_fields(loc)` names the fields accepted where an unknown one was written; `locate(loc)`
+    maps pydantic's location to the path as the user wrote it (a schema may normalize its input).
+    """
+    lines = []
+    for error in exc.errors():
+        loc = tuple(error["loc"])
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = f"unknown field; allowed here: {allowed_fields(loc)}"
+        elif error["type"] == "missing":
+            message = "required field is missing"
+        lines.append(f"{source}: field `{_field_path(locate(loc))}`: {message}")
+    return SuiteError("\n".join(dict.fromkeys(lines)))
 
 
 def _field_path(loc: tuple[Any, ...]) -> str:

@@ -29,6 +29,7 @@ harmful).
 
 from __future__ import annotations
 
+import abc
 import math
 
 import torch
@@ -116,7 +117,7 @@ class StepNorms(nn.Module):
         return f"steps={len(self.steps)}, single_sample_steps={self.single_sample_steps!r}"
 
 
-class _NormRecurrentCell(nn.Module):
+class _NormRecurrentCell(nn.Module, abc.ABC):
     """Parameters of torch's RNN layers (names, shapes, init) plus the norm sites; subclasses step."""
 
     gates = 1
@@ -143,8 +144,9 @@ class _NormRecurrentCell(nn.Module):
         """
         return x @ self.weight_ih.t()
 
+    @abc.abstractmethod
     def initial_state(self, n: int, like: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        raise NotImplementedError
+        """Zero state for a batch of ``n`` (dtype and device of ``like``): (h, c) for LSTM, (h,) for GRU."""
 
     def extra_repr(self) -> str:
         return f"{self.input_size}, {self.hidden_size}"

@@ -9,6 +9,8 @@ weights in every other layer whatever norm they use.
 
 from __future__ import annotations
 
+import abc
+
 import torch
 from torch import nn
 
@@ -16,7 +18,7 @@ from normbench.norms.layout import check_input, check_mask, compute_dtype
 from normbench.norms.options import check_bool, check_num_features
 
 
-class NormModule(nn.Module):
+class NormModule(nn.Module, abc.ABC):
     """Base class: channel count, optional per-channel affine (gamma = 1, beta = 0), forward template."""
 
     #: canonical registry name, used in error messages
@@ -50,8 +52,9 @@ class NormModule(nn.Module):
             y = self._normalize(x.to(dtype), mask)
         return y.to(x.dtype)
 
+    @abc.abstractmethod
     def _normalize(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        raise NotImplementedError
+        """The norm itself, on validated input already cast to the compute dtype; each norm defines it."""
 
     def _affine(self, dtype: torch.dtype) -> tuple[torch.Tensor | None, torch.Tensor | None]:
         """gamma and beta in the compute dtype (differentiable casts), or None when absent."""

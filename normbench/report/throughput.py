@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 from typing import Any
 
 import numpy as np
@@ -76,27 +77,24 @@ def _noise_notes(done: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def _headline(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
-    """The layer measurements the chart shows: one comparable slice (most common dtype and layout,
-    train mode, both passes if measured, the most threads), so that bars differ only in norm and shape."""
+    """The layer measurements the chart shows: one comparable slice (float32, contiguous, train
+    mode, forward + backward where measured, else the most common value; the most threads), so
+    that bars differ only in norm and shape."""
     if not layers:
         return [], ""
-    frame = pd.DataFrame(layers)
-    choice = {
-        "dtype": "float32" if (frame["dtype"] == "float32").any() else frame["dtype"].mode().iloc[0],
-        "memory_format": "contiguous" if (frame["memory_format"] == "contiguous").any()
-        else frame["memory_format"].mode().iloc[0],
-        "mode": "train" if (frame["mode"] == "train").any() else frame["mode"].mode().iloc[0],
-        "operation": "forward_backward" if (frame["operation"] == "forward_backward").any()
-        else frame["operation"].mode().iloc[0],
-    }
+    choice = {key: _preferred([r[key] for r in layers], preferred) for key, preferred in (
+        ("dtype", "float32"), ("memory_format", "contiguous"), ("mode", "train"), ("operation", "forward_backward"))}
     picked = [r for r in layers if all(r[k] == v for k, v in choice.items())]
     threads = [r["threads"] for r in picked if math.isfinite(r["threads"])]
+    text = ", ".join(choice.values())
     if threads:
         picked = [r for r in picked if r["threads"] == max(threads)]
-    text = ", ".join(str(v) for v in choice.values())
-    if threads:
         text += f", {max(threads):.0f} thread(s)"
     return picked, text
+
+
+def _preferred(values: list[str], preferred: str) -> str:
+    return preferred if preferred in values else Counter(values).most_common(1)[0][0]
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:

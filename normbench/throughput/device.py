@@ -6,6 +6,7 @@ on: CPU model and thread counts, GPU name, compute capability, driver, CUDA and 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import shutil
@@ -144,7 +145,7 @@ def device_info(device: str) -> dict[str, Any]:
 
 def nvidia_driver_version() -> str | None:  # pragma: no cover - needs a GPU
     """The NVIDIA driver version: through pynvml when installed, else `nvidia-smi`, else None."""
-    try:
+    with contextlib.suppress(Exception):  # pynvml missing or NVML unusable: try the command-line tool
         import pynvml
 
         pynvml.nvmlInit()
@@ -153,8 +154,6 @@ def nvidia_driver_version() -> str | None:  # pragma: no cover - needs a GPU
         finally:
             pynvml.nvmlShutdown()
         return version.decode() if isinstance(version, bytes) else str(version)
-    except Exception:  # pynvml missing or NVML unusable: try the command-line tool
-        pass
     smi = shutil.which("nvidia-smi")
     if smi is None:
         return None

@@ -15,7 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from normbench.spec import freeze_options
-from normbench.suite import SuiteError, _field_path, _yaml_problem, norm_label
+from normbench.suite import SuiteError, _yaml_problem, norm_label, validation_suite_error
 from normbench.throughput.schema import (
     MEMORY_FORMATS,
     ConvBNCase,
@@ -66,17 +66,11 @@ def validate_throughput_suite(raw: dict[str, Any], *, source: str | Path = "<sui
     try:
         return ThroughputSuite.model_validate(raw)
     except ValidationError as exc:
-        lines = []
-        for error in exc.errors():
-            loc = tuple(error["loc"])
-            message = error["msg"].removeprefix("Value error, ")
-            if error["type"] == "extra_forbidden":
-                message = f"unknown field; allowed here: {', '.join(field_model(loc).model_fields)}"
-            elif error["type"] == "missing":
-                message = "required field is missing"
-            loc = _single_grid_loc(_without_union_tags(loc), raw)
-            lines.append(f"{source}: field `{_field_path(loc)}`: {message}")
-        raise SuiteError("\n".join(dict.fromkeys(lines))) from None
+        raise validation_suite_error(
+            exc, source,
+            allowed_fields=lambda loc: ", ".join(field_model(loc).model_fields),
+            locate=lambda loc: _single_grid_loc(_without_union_tags(loc), raw),
+        ) from None
 
 
 def _without_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:

@@ -7,12 +7,11 @@ in docs/throughput.md. Everything here is plain pydantic: no torch import.
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from normbench.suite import NormEntry
+from normbench.suite import NormEntry, check_device_names
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 MEMORY_FORMATS = ("contiguous", "channels_last", "channels_last_3d")
@@ -41,7 +40,6 @@ DEFAULT_INPUT_SHAPES: dict[str, list[int]] = {
 }
 
 _NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-_DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?|mps|auto)$"
 
 DtypeName = Literal["float32", "float16", "bfloat16", "float64"]
 MemoryFormat = Literal["contiguous", "channels_last", "channels_last_3d"]
@@ -261,10 +259,7 @@ class ThroughputSuite(_Strict):
     @field_validator("devices")
     @classmethod
     def _known_devices(cls, values: list[str]) -> list[str]:
-        for device in values:
-            if not re.match(_DEVICE_PATTERN, device):
-                raise ValueError(f"unknown device {device!r}; allowed: cpu, cuda, cuda:N, mps, auto")
-        return _distinct(values, "devices")
+        return _distinct(check_device_names(values), "devices")
 
     @field_validator("threads")
     @classmethod

@@ -7,7 +7,6 @@ Usage: python tests/benchmarks/peak_rss.py normbench run suites/quick.yaml --fre
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import time

@@ -1,7 +1,6 @@
 """Faults of the driver: SIGTERM/SIGINT stop cleanly, SIGKILL then rerun trains exactly what is
 missing, two drivers never share a store, newer stores are refused."""
 
-import os
 import signal
 import sqlite3
 import subprocess
