@@ -317,19 +317,26 @@ def _allowed_fields(loc: tuple[Any, ...]) -> str:
 # ---------------------------------------------------------------- --set overrides
 
 
-def apply_override(raw: dict[str, Any], override: str, *, source: str | Path = "<suite>") -> None:
-    """Apply one `key=value` override in place; the value is parsed as YAML (`[2,64]`, `5`, `adam`)."""
+def parse_override(override: str, *, example: str, dotted_example: str) -> tuple[str, list[str], Any]:
+    """`key=value` → (key, its dotted parts, the value parsed as YAML); SuiteError when malformed.
+    `example` and `dotted_example` (e.g. `seeds=5`, `optimizer.lr=0.1`) go into the messages."""
     if "=" not in override:
-        raise SuiteError(f"--set {override!r}: expected key=value, e.g. --set seeds=5 or --set batch_sizes=[2,64]")
+        raise SuiteError(f"--set {override!r}: expected key=value, e.g. --set {example}")
     key, _, text = override.partition("=")
     key = key.strip()
     if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", key):
-        raise SuiteError(f"--set {override!r}: {key!r} is not a field path (use dots: optimizer.lr=0.1)")
+        raise SuiteError(f"--set {override!r}: {key!r} is not a field path (use dots: {dotted_example})")
     try:
         value = yaml.safe_load(text) if text.strip() else None
     except yaml.YAMLError as exc:
         raise SuiteError(f"--set {key}: the value {text!r} is not valid YAML: {_yaml_problem(exc)}") from None
-    parts = key.split(".")
+    return key, key.split("."), value
+
+
+def apply_override(raw: dict[str, Any], override: str, *, source: str | Path = "<suite>") -> None:
+    """Apply one `key=value` override in place; the value is parsed as YAML (`[2,64]`, `5`, `adam`)."""
+    key, parts, value = parse_override(
+        override, example="seeds=5 or --set batch_sizes=[2,64]", dotted_example="optimizer.lr=0.1")
     top = parts[0]
     if top not in Suite.model_fields:
         raise SuiteError(f"--set {key}: unknown suite field {top!r}; allowed: {', '.join(Suite.model_fields)}")

@@ -7,7 +7,6 @@ the file, the field and the allowed values; nothing is measured or written befor
 from __future__ import annotations
 
 import itertools
-import re
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,7 @@ import yaml
 from pydantic import ValidationError
 
 from normbench.spec import freeze_options
-from normbench.suite import SuiteError, _yaml_problem, norm_label, validation_suite_error
+from normbench.suite import SuiteError, _yaml_problem, norm_label, parse_override, validation_suite_error
 from normbench.throughput.schema import (
     MEMORY_FORMATS,
     ConvBNCase,
@@ -99,17 +98,8 @@ def apply_throughput_override(raw: dict[str, Any], override: str, *, source: str
     The value is parsed as YAML, as for training suites. Unknown top-level fields are refused here;
     unknown nested fields by the schema, with the allowed names.
     """
-    if "=" not in override:
-        raise SuiteError(f"--set {override!r}: expected key=value, e.g. --set timing.min_run_time=0.5")
-    key, _, text = override.partition("=")
-    key = key.strip()
-    if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$", key):
-        raise SuiteError(f"--set {override!r}: {key!r} is not a field path (use dots: timing.min_run_time=0.5)")
-    try:
-        value = yaml.safe_load(text) if text.strip() else None
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"--set {key}: the value {text!r} is not valid YAML: {_yaml_problem(exc)}") from None
-    parts = key.split(".")
+    key, parts, value = parse_override(
+        override, example="timing.min_run_time=0.5", dotted_example="timing.min_run_time=0.5")
     if parts[0] not in ThroughputSuite.model_fields:
         raise SuiteError(
             f"--set {key}: unknown throughput suite field {parts[0]!r}; allowed: {', '.join(ThroughputSuite.model_fields)}"
