@@ -8,7 +8,7 @@ from typing import Any, Callable
 import numpy as np
 
 from normbench import stats
-from normbench.report.verdicts import format_p
+from normbench.analysis import format_p
 
 Cells = dict[tuple[int, str], dict[str, Any]]
 
