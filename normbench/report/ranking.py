@@ -83,8 +83,8 @@ def ranking_verdict(entry: dict[str, Any], where: str, scope: str) -> str:
     if not math.isfinite(entry["p_value"]):
         return f"Ranking of norms {scope} ({where}): not testable, {entry['reason']}"
     if not entry["significant"]:
-        return (f"Ranking of norms {scope} ({where}): no significant differences (Friedman p = "
-                f"{entry['p_value']:.3f}, {entry['n_blocks']} blocks)")
+        return (f"Ranking of norms {scope} ({where}): no significant differences (Friedman p "
+                f"{format_p(entry['p_value'])}, {entry['n_blocks']} blocks)")
     best = entry["norms"][0]
     beaten = [p for p in entry["pairs"] if p["significant"] and best["norm_label"] in (p["a"], p["b"])]
     others = ", ".join(p["b_name"] if p["a"] == best["norm_label"] else p["a_name"] for p in beaten)

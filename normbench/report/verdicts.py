@@ -8,6 +8,11 @@ from typing import Any
 from normbench.analysis import format_detectable, format_p, verdict_direction
 
 
+def effect_symbol(effect_name: str) -> str:
+    """How a verdict names an effect size: 'd_z' (Cohen's d_z) or 'r' (rank-biserial)."""
+    return "d_z" if effect_name == "d_z" else "r"
+
+
 def verdict(row: dict[str, Any], batch_size: int, where: str) -> str:
     """Plain-words verdict of one comparison row against the reference norm.
 
@@ -27,6 +32,6 @@ def verdict(row: dict[str, Any], batch_size: int, where: str) -> str:
                 text += f"; underpowered: only differences of {format_detectable(mde)} points or more were detectable"
         return text
     verb = "beats" if verdict_direction(row) == "better" else "trails"
-    effect = "d_z" if row["effect_name"] == "d_z" else "r"
+    effect = effect_symbol(row["effect_name"])
     return (f"{name} {verb} {ref} at batch size {batch_size} ({where}): accuracy {row['mean_difference']:+.1f} "
             f"points, p_holm {format_p(row['p_holm'])}, {effect} = {row['effect_size']:.2f}, n = {n}")
