@@ -4,7 +4,7 @@ A cell is everything that defines a run except its seed (model, dataset, norm la
 device, options, optimizer, budget, kind). For each matched cell:
 
 * accuracy (percent; diverged runs count 0, undefined/failed/skipped runs nothing - the report's
-  policy): paired by seed where both sets have at least two common seeds (same seed = same
+  policy, both from ``normbench.analysis``): paired by seed where both sets have at least two common seeds (same seed = same
   initial weights and data order, so a code change that alters nothing gives zero differences),
   otherwise Welch or Mann-Whitney (``normbench.stats``); plus one pooled row over every paired
   (cell, seed) difference, which catches small drops spread over many cells;
@@ -20,7 +20,6 @@ on different machines (CPU, cores, threads or GPUs differ in their recorded envi
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from dataclasses import dataclass, field
@@ -30,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from normbench import stats
+from normbench import analysis, stats
 from normbench.frames import COMPLETED, DIVERGED
 from normbench.store import load_frames
 
@@ -40,8 +39,7 @@ CELL_COLUMNS = ("kind", "model", "model_label", "dataset", "norm", "norm_label",
 # What identifies a throughput measurement across two result sets (its spec id also hashes the suite).
 SPEC_COLUMNS = ("subject", "name", "label", "norm_label", "shape", "batch_size", "dtype", "memory_format", "mode",
                 "operation", "variant", "device", "threads")
-DEFAULT_FAIL_ON = {"accuracy_drop": 1.0, "slowdown": 0.05, "alpha": 0.05}
-ACCURACY_SCALE = 100.0
+DEFAULT_FAIL_ON = {"accuracy_drop": analysis.RELEVANT_EFFECT, "slowdown": 0.05, "alpha": analysis.ALPHA}
 FORMATS = ("text", "md", "json")
 # Environment entries (normbench.env.capture_environment) that say which machine timed the runs.
 SPEED_ENVIRONMENT = ("cpu", "cpu_count", "torch_threads", "gpus")
@@ -145,35 +143,34 @@ def compare_cells(base: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], t
     pooled = _pooled_row(accuracy)
     if pooled is not None:
         accuracy.append(pooled)
-    throughput = [_throughput_row(key, base[key], new[key], _rng(rng_seed, key)) for key in matched]
+    throughput = [_throughput_row(key, base[key], new[key], analysis.seeded_generator(rng_seed, key)) for key in matched]
     throughput = [row for row in throughput if row is not None]
     base_specs, new_specs = measurements
     for key in sorted(set(base_specs) & set(new_specs)):
-        throughput.append(_measurement_row(key, base_specs[key], new_specs[key], _rng(rng_seed, key)))
+        throughput.append(_measurement_row(key, base_specs[key], new_specs[key],
+                                           analysis.seeded_generator(rng_seed, key)))
 
     failures = []
-    for row, p_holm in zip(accuracy, stats.holm([r["p_value"] for r in accuracy])):
-        row["p_holm"] = float(p_holm)
-        row["significant"] = bool(math.isfinite(p_holm) and p_holm < alpha)
+    # Each metric is one family: Holm over all its cells (and the pooled row).
+    analysis.correct_family(accuracy, alpha)
+    for row in accuracy:
         row["beyond_threshold"] = bool(row["change"] < -thresholds["accuracy_drop"])
         row["fails"] = row["significant"] and row["beyond_threshold"]
         if row["fails"]:
-            failures.append(f"accuracy {row['label']}: {row['change']:+.2f} points (p_holm {_p(row['p_holm'])}, "
-                            f"{row['test']}, n = {row['n']})")
-    for row, p_holm in zip(throughput, stats.holm([r["p_value"] for r in throughput])):
-        row["p_holm"] = float(p_holm)
-        row["significant"] = bool(math.isfinite(p_holm) and p_holm < alpha)
+            failures.append(f"accuracy {row['label']}: {row['change']:+.2f} points "
+                            f"(p_holm {analysis.format_p(row['p_holm'])}, {row['test']}, n = {row['n']})")
+    analysis.correct_family(throughput, alpha)
+    for row in throughput:
         row["beyond_threshold"] = bool(row["slowdown"] > thresholds["slowdown"])
         row["fails"] = row["significant"] and row["beyond_threshold"] and speed_comparable
         if row["fails"]:
             failures.append(f"throughput {row['label']}: {100 * row['slowdown']:+.1f} % time per sample "
                             f"(ratio {row['ratio']:.3f}, 95 % CI [{row['ratio_low']:.3f}, {row['ratio_high']:.3f}], "
-                            f"p_holm {_p(row['p_holm'])})")
+                            f"p_holm {analysis.format_p(row['p_holm'])})")
     notes = []
     if not speed_comparable and throughput:
         notes.append(f"speed is not compared across machines ({machine_note}): speed changes are shown, never failed")
-    weak = [r for r in accuracy if r["paired"] and r["test"] != "none" and not r["significant"]
-            and not r["mde"] <= thresholds["accuracy_drop"]]
+    weak = [r for r in accuracy if r["paired"] and analysis.underpowered(r, thresholds["accuracy_drop"])]
     if weak:
         notes.append(f"{len(weak)} of {len(accuracy)} accuracy comparisons could not detect a drop of "
                      f"{thresholds['accuracy_drop']:g} point with their seeds (80 % power, before Holm); see 'detectable'")
@@ -200,55 +197,33 @@ def _cells(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     """Runs grouped by cell; the key is the canonical JSON of the cell's settings."""
     if runs.empty:
         return {}
-    keys = [json.dumps({c: _plain(v) for c, v in zip(CELL_COLUMNS, row)}, sort_keys=True)
+    keys = [json.dumps({c: analysis.plain_value(v) for c, v in zip(CELL_COLUMNS, row)}, sort_keys=True)
             for row in runs[list(CELL_COLUMNS)].itertuples(index=False)]
     return {key: group.drop(columns="_cell") for key, group in runs.assign(_cell=keys).groupby("_cell", sort=True)}
-
-
-def _plain(value: Any) -> Any:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    if isinstance(value, np.generic):
-        value = value.item()
-        return None if isinstance(value, float) and math.isnan(value) else value
-    return value
 
 
 def _label(cell: dict[str, Any]) -> str:
     return f"{cell['model']}/{cell['dataset']}/{cell['norm_label']}/b{cell['batch_size']}/{cell['device']}"
 
 
-def _accuracy_values(runs: pd.DataFrame) -> dict[int, float]:
-    """Seed -> accuracy in percent: completed runs' final accuracy, diverged runs 0, the rest nothing."""
-    out: dict[int, float] = {}
-    for row in runs.sort_values("run_id").itertuples(index=False):
-        accuracy = pd.to_numeric(row.final_test_accuracy, errors="coerce")
-        if row.outcome == COMPLETED and np.isfinite(accuracy):
-            out.setdefault(int(row.seed), float(accuracy) * ACCURACY_SCALE)
-        elif row.outcome == DIVERGED:
-            out.setdefault(int(row.seed), 0.0)
-    return out
-
-
 def _accuracy_row(key: str, base: pd.DataFrame, new: pd.DataFrame) -> dict[str, Any] | None:
     cell = json.loads(key)
-    if cell["kind"] not in ("training", None, ""):
+    if not analysis.is_training(cell["kind"]):
         return None
-    before, after = _accuracy_values(base), _accuracy_values(new)
+    before, after = analysis.accuracy_by_seed(base), analysis.accuracy_by_seed(new)
     if not before and not after:
         return None
-    common = sorted(set(before) & set(after))
+    common, a, b = analysis.aligned_by_seed(after, before)
     row: dict[str, Any] = {
         "cell": cell, "label": _label(cell), "n_base": len(before), "n_new": len(after),
         "base_mean": float(np.mean(list(before.values()))) if before else math.nan,
         "new_mean": float(np.mean(list(after.values()))) if after else math.nan,
-        "n_diverged_base": int((base["outcome"] == DIVERGED).sum()),
-        "n_diverged_new": int((new["outcome"] == DIVERGED).sum()),
+        "n_diverged_base": analysis.count_outcome(base, DIVERGED),
+        "n_diverged_new": analysis.count_outcome(new, DIVERGED),
     }
     if len(common) >= 2:
-        a, b = [after[s] for s in common], [before[s] for s in common]
-        result = stats.paired_comparison(a, b)
-        power = stats.detectable_difference(result.n, result.sd_difference, result.test)
+        result = analysis.paired_test(a, b)
+        power = analysis.detectable_difference(result.n, result.sd_difference, result.test)
         row.update(paired=True, seeds=common, test=result.test, statistic=result.statistic, p_value=result.p_value,
                    effect_size=result.effect_size, effect_name=result.effect_name, n=result.n,
                    change=result.mean_difference, mde=power["mde"], differences=list(stats.snapped_differences(a, b)))
@@ -266,8 +241,8 @@ def _pooled_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
     differences = [d for r in paired for d in r["differences"]]
     if len(paired) < 2 or len(differences) < 2:
         return None
-    result = stats.paired_comparison(differences, [0.0] * len(differences))
-    power = stats.detectable_difference(result.n, result.sd_difference, result.test)
+    result = analysis.paired_test(differences, [0.0] * len(differences))
+    power = analysis.detectable_difference(result.n, result.sd_difference, result.test)
     return {
         "cell": None, "label": f"all {len(paired)} paired cells (pooled)", "paired": True, "seeds": [],
         "n_base": sum(r["n_base"] for r in paired), "n_new": sum(r["n_new"] for r in paired),
@@ -281,9 +256,8 @@ def _pooled_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
 
 
 def _speeds(runs: pd.DataFrame) -> np.ndarray:
-    speed = pd.to_numeric(runs["samples_per_s"], errors="coerce").astype(float)
-    usable = runs["outcome"].isin([COMPLETED, DIVERGED]).to_numpy() & np.isfinite(speed.to_numpy()) & (speed > 0).to_numpy()
-    return speed.to_numpy()[usable]
+    speed = analysis.training_speeds(runs).to_numpy()
+    return speed[speed > 0]  # compared on a log scale
 
 
 def _throughput_row(key: str, base: pd.DataFrame, new: pd.DataFrame, rng: np.random.Generator) -> dict[str, Any] | None:
@@ -317,8 +291,8 @@ def _measurements(frames: Any) -> dict[str, dict[str, Any]]:
                    for k, g in own.groupby("spec_id")}
     out = {}
     for record in table[table["outcome"] == COMPLETED].to_dict("records"):
-        identity = {c: _plain(record.get(c)) for c in SPEC_COLUMNS}
-        out[json.dumps(identity, sort_keys=True)] = {"median_s": _plain(record.get("median_s")),
+        identity = {c: analysis.plain_value(record.get(c)) for c in SPEC_COLUMNS}
+        out[json.dumps(identity, sort_keys=True)] = {"median_s": analysis.plain_value(record.get("median_s")),
                                                       "samples": by_spec.get(str(record["spec_id"]), np.array([]))}
     return out
 
@@ -345,12 +319,3 @@ def _measurement_row(key: str, base: dict[str, Any], new: dict[str, Any], rng: n
                new_median=1 / new["median_s"] if new["median_s"] else math.nan,
                slowdown=1 / row["ratio"] - 1 if row["ratio"] and math.isfinite(row["ratio"]) else math.nan)
     return row
-
-
-def _rng(seed: int, key: str) -> np.random.Generator:
-    digest = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "little")
-    return np.random.default_rng(np.random.SeedSequence([int(seed), digest]))
-
-
-def _p(p: float) -> str:
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"

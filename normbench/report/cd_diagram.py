@@ -42,17 +42,7 @@ def cd_diagram(ranking: dict[str, Any], palette: dict[str, Any]) -> str | None:
     ax.set_xlim(low - pad, high + pad)
     top = 0.0
     ax.axis("off")
-
-    # Rank axis with ticks and numbers.
-    ax.plot([low, high], [top, top], color="black", linewidth=1.0)
-    for r in range(1, k + 1):
-        ax.plot([r, r], [top, top + 0.08], color="black", linewidth=1.0)
-        ax.text(r, top + 0.14, str(r), ha="center", va="bottom", fontsize=9)
-    ax.text((low + high) / 2, top + 0.5, "average rank (1 = best)", ha="center", va="bottom", fontsize=9,
-            color="#444444")
-    if math.isfinite(cd):
-        ax.plot([low, low + cd], [top + 0.85, top + 0.85], color="black", linewidth=1.6, clip_on=False)
-        ax.text(low + cd / 2, top + 0.9, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=8)
+    _rank_axis(ax, k, cd, top)
 
     # Clique bars just under the axis, one row each.
     for i, clique in enumerate(cliques):
@@ -75,3 +65,17 @@ def cd_diagram(ranking: dict[str, Any], palette: dict[str, Any]) -> str | None:
                     va="center", fontsize=9, clip_on=False)
     ax.set_ylim(first_row - 0.3 * rows, 1.2)
     return to_data_uri(figure)
+
+
+def _rank_axis(ax: Any, k: int, cd: float, top: float) -> None:
+    """Rank axis 1..k with ticks and numbers at height ``top``, and the CD bar above it."""
+    low, high = 1.0, float(k)
+    ax.plot([low, high], [top, top], color="black", linewidth=1.0)
+    for r in range(1, k + 1):
+        ax.plot([r, r], [top, top + 0.08], color="black", linewidth=1.0)
+        ax.text(r, top + 0.14, str(r), ha="center", va="bottom", fontsize=9)
+    ax.text((low + high) / 2, top + 0.5, "average rank (1 = best)", ha="center", va="bottom", fontsize=9,
+            color="#444444")
+    if math.isfinite(cd):
+        ax.plot([low, low + cd], [top + 0.85, top + 0.85], color="black", linewidth=1.6, clip_on=False)
+        ax.text(low + cd / 2, top + 0.9, f"CD = {cd:.2f}", ha="center", va="bottom", fontsize=8)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from normbench.report.render import json_safe, template_environment
+from normbench.analysis import json_safe
+from normbench.report.render import template_environment
 
 FORMATS = ("text", "md", "json")
 _TEMPLATES = {"text": "compare.txt.j2", "md": "compare.md.j2"}

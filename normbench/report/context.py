@@ -11,44 +11,40 @@ never dropped; undefined, failed and skipped runs contribute nothing and are lis
 
 from __future__ import annotations
 
-import hashlib
 import json
-import math
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from normbench import stats
-from normbench.frames import COMPLETED, DIVERGED, OUTCOMES, RUN_COLUMNS, SKIPPED, ResultFrames
+from normbench.analysis import (
+    ACCURACY_SCALE,
+    ALPHA,
+    POWER,
+    RELEVANT_EFFECT,
+    accuracy_values,
+    cell_rng,
+    is_training,
+    plain_text,
+    plain_value,
+    value_note,
+    verdict_direction,
+)
+from normbench.frames import COMPLETED, OUTCOMES, RUN_COLUMNS, SKIPPED, ResultFrames
 from normbench.report.convergence import TARGET_FRACTION
-from normbench.report.sections import POWER, RELEVANT_EFFECT, build_sections, norm_sort_key, plain_value
+from normbench.report.names import norm_sort_key
+from normbench.report.sections import build_sections
 from normbench.report.throughput import throughput_context
 
 CONTEXT_VERSION = 2
 REFERENCE_NORM = "batch"
-ALPHA = 0.05
-# Frames hold accuracies as fractions in [0, 1]; readers think in percentage points.
-ACCURACY_SCALE = 100.0
 
 # Settings that split the report into separate sections when they vary within one
 # model x dataset x batch size (an lr sweep, two devices). A setting that only follows the batch
 # size (lr or steps under a scaling rule) does not split: it is part of what "batch size" means.
 SETTING_COLUMNS = ("model_label", "model_options", "dataset_options", "device", "optimizer", "lr", "lr_scaling",
                    "momentum", "weight_decay", "steps", "epochs", "samples")
-TRAINING_KINDS = ("training", "", None)
-
-
-def cell_rng(rng_seed: int, *key: Any) -> np.random.Generator:
-    """The generator a cell's bootstrap uses: seeded by ``rng_seed`` and the cell's own key.
-
-    A cell's key is ``(model, dataset, *varying settings, batch_size, norm_label)``.
-
-    Deriving it from the key (rather than drawing from one shared stream) makes each cell's
-    interval independent of which other cells exist and of the order they are visited.
-    """
-    digest = hashlib.sha256(json.dumps([str(part) for part in key]).encode()).digest()
-    return np.random.default_rng(np.random.SeedSequence([int(rng_seed), int.from_bytes(digest[:8], "little")]))
 
 
 def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:
@@ -63,7 +59,7 @@ def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:
     runs = _checked_runs(frames.runs)
     warnings_list: list[dict[str, Any]] = []
     runs = _attach_values(runs, warnings_list)
-    training = runs[runs["kind"].map(_is_training)]
+    training = runs[runs["kind"].map(is_training)]
     other_kinds = sorted({str(k) for k in runs.loc[~runs.index.isin(training.index), "kind"]})
     if other_kinds:
         warnings_list.append(_note(f"runs of kind {', '.join(other_kinds)} are not part of this report yet"))
@@ -119,7 +115,7 @@ def _verdicts(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 if row["significant"]:
                     out.append({"kind": "comparison", "section": section["id"], "batch_size": family["batch_size"],
                                 "norm_label": row["norm_label"], "text": row["verdict"],
-                                "direction": "better" if row["effect_size"] > 0 else "worse"})
+                                "direction": verdict_direction(row)})
     return out
 
 
@@ -138,29 +134,17 @@ def _checked_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
-def _is_training(kind: Any) -> bool:
-    return plain_value(kind) in TRAINING_KINDS
-
-
 def _attach_values(runs: pd.DataFrame, warnings_list: list[dict[str, Any]]) -> pd.DataFrame:
-    """Add ``value`` (accuracy in %, NaN = excluded) and list every run that is not a clean result."""
-    runs = runs.copy()
-    accuracy = pd.to_numeric(runs["final_test_accuracy"], errors="coerce").astype(float)
-    value = np.full(len(runs), np.nan)
-    completed = (runs["outcome"] == COMPLETED).to_numpy()
-    finite = np.isfinite(accuracy.to_numpy())
-    value[completed & finite] = accuracy.to_numpy()[completed & finite] * ACCURACY_SCALE
-    value[(runs["outcome"] == DIVERGED).to_numpy()] = 0.0
-    runs["value"] = value
-
+    """Add ``value`` (accuracy in %, NaN = excluded; ``analysis.accuracy_values``) and list every run
+    that is not a clean result."""
+    runs = runs.assign(value=accuracy_values(runs))
     for row in runs.itertuples(index=False):
-        if row.outcome == COMPLETED and _is_training(row.kind) and not math.isfinite(_float(row.final_test_accuracy)):
-            warnings_list.append(_run_warning(row, "excluded: completed without a final test accuracy"))
-        elif row.outcome == DIVERGED:
-            warnings_list.append(_run_warning(row, "counted as 0 % accuracy"))
-        elif row.outcome != COMPLETED:
-            warnings_list.append(_run_warning(row, "excluded from statistics"))
-    outside = finite & ((accuracy < 0) | (accuracy > 1)).to_numpy()
+        note = value_note(row.outcome, row.final_test_accuracy)
+        # A completed run of another kind (throughput) has no accuracy to miss.
+        if note and (row.outcome != COMPLETED or is_training(row.kind)):
+            warnings_list.append(_run_warning(row, note))
+    accuracy = pd.to_numeric(runs["final_test_accuracy"], errors="coerce").astype(float).to_numpy()
+    outside = np.isfinite(accuracy) & ((accuracy < 0) | (accuracy > 1))
     if outside.any():
         warnings_list.append(_note(
             f"{int(outside.sum())} run(s) report a final test accuracy outside [0, 1]; "
@@ -172,7 +156,7 @@ def _run_warning(row: Any, effect: str) -> dict[str, Any]:
     return {
         "kind": "run", "run_id": str(row.run_id), "model": str(row.model), "dataset": str(row.dataset),
         "norm_label": str(row.norm_label), "batch_size": plain_value(row.batch_size), "seed": plain_value(row.seed),
-        "outcome": str(row.outcome), "reason": "" if plain_value(row.error) is None else str(row.error),
+        "outcome": str(row.outcome), "reason": plain_text(row.error),
         "effect": effect,
     }
 
@@ -246,11 +230,4 @@ def _methods() -> list[str]:
         "Accuracy vs speed: mean final accuracy against the median training samples per second of each norm and "
         "batch size; the Pareto front joins the points no other point beats on both.",
     ]
-
-
-def _float(value: Any) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return math.nan
 

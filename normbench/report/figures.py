@@ -42,15 +42,9 @@ def convergence_figure(section: dict[str, Any], palette: dict[str, Any]) -> str 
     batch_sizes = [b for b in section["batch_sizes"] if any(c["batch_size"] == b for c in section["curves"])]
     if not batch_sizes:
         return None
-    columns = min(PANEL_COLUMNS, len(batch_sizes))
-    rows = math.ceil(len(batch_sizes) / columns)
     legend_width = _legend_width(section)
-    with sns.axes_style("whitegrid"):
-        figure = _figure(3.2 * columns, 2.6 * rows, legend_width)
-        axes = figure.subplots(rows, columns, squeeze=False, sharey=True,
-                               gridspec_kw={"wspace": 0.08, "hspace": 0.5})
-    for ax in axes.flat[len(batch_sizes):]:
-        ax.set_visible(False)
+    figure, axes = _panels(len(batch_sizes), legend_width, sharey=True, gridspec_kw={"wspace": 0.08, "hspace": 0.5})
+    columns = axes.shape[1]
     for index, (ax, batch_size) in enumerate(zip(axes.flat, batch_sizes)):
         for curve in (c for c in section["curves"] if c["batch_size"] == batch_size):
             colour = palette.get(curve["norm_label"], "grey")
@@ -187,14 +181,8 @@ def probe_figure(section: dict[str, Any], probe: dict[str, Any], palette: dict[s
     panels = sorted({(c["key"], c["batch_size"]) for c in probe["curves"]})[:MAX_PROBE_PANELS]
     if not panels:
         return None
-    columns = min(PANEL_COLUMNS, len(panels))
-    rows = math.ceil(len(panels) / columns)
     legend_width = _legend_width(section)
-    with sns.axes_style("whitegrid"):
-        figure = _figure(3.2 * columns, 2.6 * rows, legend_width)
-        axes = figure.subplots(rows, columns, squeeze=False, gridspec_kw={"wspace": 0.35, "hspace": 0.55})
-    for ax in axes.flat[len(panels):]:
-        ax.set_visible(False)
+    figure, axes = _panels(len(panels), legend_width, gridspec_kw={"wspace": 0.35, "hspace": 0.55})
     for ax, (key, batch_size) in zip(axes.flat, panels):
         for curve in (c for c in probe["curves"] if (c["key"], c["batch_size"]) == (key, batch_size)):
             colour = palette.get(curve["norm_label"], "grey")
@@ -227,6 +215,18 @@ def _figure(plot_width: float, plot_height: float, legend_width: float) -> Figur
     figure.subplots_adjust(left=_MARGINS["left"] / width, right=1 - (legend_width + _MARGINS["right"]) / width,
                            bottom=_MARGINS["bottom"] / height, top=1 - _MARGINS["top"] / height)
     return figure
+
+
+def _panels(count: int, legend_width: float, **subplots: Any) -> tuple[Figure, np.ndarray]:
+    # One panel per item, PANEL_COLUMNS to a row; the unused panels of the last row are hidden.
+    columns = min(PANEL_COLUMNS, count)
+    rows = math.ceil(count / columns)
+    with sns.axes_style("whitegrid"):
+        figure = _figure(3.2 * columns, 2.6 * rows, legend_width)
+        axes = figure.subplots(rows, columns, squeeze=False, **subplots)
+    for ax in axes.flat[count:]:
+        ax.set_visible(False)
+    return figure, axes
 
 
 def _legend(figure: Figure, ax: Any, legend_width: float) -> None:

@@ -9,6 +9,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from normbench.analysis import training_speeds
+
 
 def pareto_front(x: Any, y: Any) -> np.ndarray:
     """Mask of the points (shapes ``(n,)``) that no other point dominates, both axes maximized.
@@ -31,8 +33,8 @@ def section_pareto(runs: pd.DataFrame, summaries: list[dict[str, Any]]) -> dict[
     Speed is the median over the cell's runs of ``samples_per_s`` (batch size / median step time),
     completed and diverged runs alike: both trained at that speed until they stopped.
     """
-    speed = pd.to_numeric(runs["samples_per_s"], errors="coerce").astype(float)
-    timed = runs.assign(_speed=speed)[np.isfinite(speed.to_numpy()) & runs["outcome"].isin(["completed", "diverged"])]
+    speed = training_speeds(runs)
+    timed = runs.assign(_speed=speed)[speed.notna().to_numpy()]
     medians = timed.groupby(["batch_size", "norm_label"])["_speed"].median()
     points = []
     for cell in summaries:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from normbench import stats
-from normbench.report.verdicts import format_p
+from normbench.analysis import format_p, is_significant
 
 Cells = dict[tuple[int, str], dict[str, Any]]
 # A norm takes part in a ranking when it has results in at least this share of the blocks; blocks
@@ -63,14 +63,14 @@ def ranking(blocks: list[tuple[int, int]], cells: Cells, labels: list[str], name
                           "b_name": names[taking_part[j]],
                           "rank_difference": abs(result.average_ranks[i] - result.average_ranks[j]),
                           "p_nemenyi": float(p_matrix[i, j]),
-                          "significant": bool(np.isfinite(p_matrix[i, j]) and p_matrix[i, j] < alpha)})
+                          "significant": is_significant(p_matrix[i, j], alpha)})
     norms = [{"norm_label": lbl, "norm_name": names[lbl], "average_rank": r}
              for lbl, r in zip(taking_part, result.average_ranks)]
     norms.sort(key=lambda entry: entry["average_rank"])
     cliques = stats.cd_cliques(result.average_ranks, cd)
     return {
         "test": "Friedman", "statistic": result.statistic, "p_value": result.p_value, "k": k, "n_blocks": n,
-        "significant": bool(math.isfinite(result.p_value) and result.p_value < alpha),
+        "significant": is_significant(result.p_value, alpha),
         "reason": result.reason, "norms": norms, "excluded": excluded, "critical_difference": cd,
         "alpha": alpha, "posthoc": "Nemenyi", "pairs": pairs,
         "cliques": [[taking_part[i] for i in clique] for clique in cliques],
@@ -83,8 +83,8 @@ def ranking_verdict(entry: dict[str, Any], where: str, scope: str) -> str:
     if not math.isfinite(entry["p_value"]):
         return f"Ranking of norms {scope} ({where}): not testable, {entry['reason']}"
     if not entry["significant"]:
-        return (f"Ranking of norms {scope} ({where}): no significant differences (Friedman p = "
-                f"{entry['p_value']:.3f}, {entry['n_blocks']} blocks)")
+        return (f"Ranking of norms {scope} ({where}): no significant differences (Friedman p "
+                f"{format_p(entry['p_value'])}, {entry['n_blocks']} blocks)")
     best = entry["norms"][0]
     beaten = [p for p in entry["pairs"] if p["significant"] and best["norm_label"] in (p["a"], p["b"])]
     others = ", ".join(p["b_name"] if p["a"] == best["norm_label"] else p["a_name"] for p in beaten)

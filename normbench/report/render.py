@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-import numpy as np
 
+from normbench.analysis import format_detectable, format_p, json_safe
 from normbench.frames import ResultFrames
 from normbench.report.context import build_context
 from normbench.report.figures import report_figures
@@ -44,19 +44,6 @@ def write_report(frames: ResultFrames, path: str | Path, fmt: str = "html", *, r
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(text, encoding="utf-8")
     return path
-
-
-def json_safe(value: Any) -> Any:
-    """Deep copy of ``value`` with NaN/inf as None and NumPy scalars as Python numbers."""
-    if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(v) for v in value]
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
 
 
 def template_environment(fmt: str) -> jinja2.Environment:
@@ -107,17 +94,13 @@ def format_signed(x: Any, digits: int = 1) -> str:
 
 
 def format_p_value(p: Any) -> str:
-    """p-value with three decimals, '< 0.001' below that, '–' when not testable."""
-    if _is_missing(p):
-        return _MISSING
-    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+    """p-value in a table column: three decimals, '< 0.001' below that, '–' when not testable."""
+    return format_p(p, relation=False, missing=_MISSING)
 
 
 def format_mde(x: Any) -> str:
     """Minimum detectable difference: one decimal, 'none' when no effect could be significant."""
-    if isinstance(x, float) and math.isinf(x):
-        return "none"
-    return format_number(x, 1)
+    return format_detectable(x, missing=_MISSING)
 
 
 def format_median(x: Any, digits: int = 0) -> str:

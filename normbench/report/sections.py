@@ -16,39 +16,29 @@ import numpy as np
 import pandas as pd
 
 from normbench import stats
-from normbench.frames import DIVERGED
+from normbench.analysis import (
+    POWER,
+    RELEVANT_EFFECT,
+    accuracy_by_seed,
+    aligned_by_seed,
+    correct_family,
+    count_outcome,
+    detectable_difference,
+    paired_test,
+    plain_value,
+    repeated_seeds,
+    underpowered,
+)
+from normbench.frames import COMPLETED, DIVERGED
 from normbench.report.convergence import TARGET_FRACTION, convergence_cells, curve_bands, run_curves
-from normbench.report.names import NORM_ABBREVIATIONS, NORM_ORDER, norm_display_name, norm_sort_key
+from normbench.report.names import norm_display_name, norm_sort_key
 from normbench.report.pareto import section_pareto
 from normbench.report.probes import section_probes
 from normbench.report.ranking import section_ranking
 from normbench.report.small_batch import batch_failures
-from normbench.report.verdicts import format_p, verdict
+from normbench.report.verdicts import verdict
 
 CellKey = tuple[Any, ...]
-# A "no significant difference" resting on a comparison that could not have detected this many
-# accuracy points (80 % power, alpha 0.05) is flagged as underpowered. One point is also the
-# default accuracy threshold of `normbench compare`.
-RELEVANT_EFFECT = 1.0
-POWER = 0.8
-
-__all__ = ["NORM_ABBREVIATIONS", "NORM_ORDER", "RELEVANT_EFFECT", "build_sections", "format_p",
-           "norm_display_name", "norm_sort_key", "plain_value", "section_title", "verdict"]
-
-
-def plain_value(value: Any) -> Any:
-    """Convert pandas/NumPy scalars and missing markers to plain Python (None for missing)."""
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, (float, np.floating)) and math.isnan(float(value)):
-        return None
-    if isinstance(value, np.generic):
-        return value.item()
-    if isinstance(value, dict):
-        return {str(k): plain_value(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [plain_value(v) for v in value]
-    return value
 
 
 def section_title(model: str, dataset: str, settings: dict[str, Any]) -> str:
@@ -157,35 +147,32 @@ def _target(runs: pd.DataFrame, summaries: list[dict[str, Any]], scale: float) -
 
 
 def _cell(cell_runs, batch_size, label, rng, warnings_list, title) -> dict[str, Any]:
-    contributing = cell_runs[np.isfinite(cell_runs["value"].to_numpy(dtype=float))]
-    contributing = contributing.sort_values(["seed", "run_id"], kind="stable")
-    duplicated = contributing["seed"].duplicated(keep="first")
-    if duplicated.any():
-        seeds = sorted({int(s) for s in contributing["seed"][duplicated]})
+    by_seed = accuracy_by_seed(cell_runs)
+    repeated = repeated_seeds(cell_runs)
+    if repeated:
         warnings_list.append({"kind": "note", "message": (
-            f"{title}, {label} at batch size {batch_size}: seeds {seeds} appear more than once; "
+            f"{title}, {label} at batch size {batch_size}: seeds {repeated} appear more than once; "
             "the first run (by run id) of each is used")})
-        contributing = contributing[~duplicated]
-    values = contributing["value"].to_numpy(dtype=float)
+    seeds = sorted(by_seed)
+    values = np.array([by_seed[s] for s in seeds], dtype=float)
     norm = str(cell_runs["norm"].iloc[0])
-    outcome = cell_runs["outcome"]
     return {
         "batch_size": batch_size,
         "norm": norm,
         "norm_label": label,
         "norm_name": norm_display_name(norm, label),
         "n_runs": int(len(cell_runs)),
-        "n_completed": int((outcome == "completed").sum()),
-        "n_diverged": int((outcome == DIVERGED).sum()),
+        "n_completed": count_outcome(cell_runs, COMPLETED),
+        "n_diverged": count_outcome(cell_runs, DIVERGED),
         "n_excluded": int(len(cell_runs) - np.isfinite(cell_runs["value"].to_numpy(dtype=float)).sum()),
         **stats.summarize(values, rng).to_dict(),
-        "seeds": [int(s) for s in contributing["seed"]],
+        "seeds": seeds,
         "values": [float(v) for v in values],
     }
 
 
 def _family(cells, batch_size, labels, reference_label, title, alpha) -> dict[str, Any]:
-    """Every norm against the reference at one batch size; Holm over this family; power per row."""
+    """Every norm against the reference at one batch size, corrected as one family; power per row."""
     family: dict[str, Any] = {"batch_size": batch_size, "reference_label": reference_label, "rows": [], "note": ""}
     reference = cells.get((batch_size, reference_label)) if reference_label else None
     if reference is None:
@@ -198,27 +185,22 @@ def _family(cells, batch_size, labels, reference_label, title, alpha) -> dict[st
         if label == reference_label or cell is None:
             continue
         by_seed = dict(zip(cell["seeds"], cell["values"]))
-        common = sorted(set(by_seed) & set(ref_by_seed))
-        result = stats.paired_comparison([by_seed[s] for s in common], [ref_by_seed[s] for s in common])
+        common, mine, theirs = aligned_by_seed(by_seed, ref_by_seed)
         family["rows"].append({
             "norm_label": label, "norm_name": cell["norm_name"],
             "reference_label": reference_label, "reference_name": reference["norm_name"],
-            **result.to_dict(),
+            **paired_test(mine, theirs).to_dict(),
             "seeds": common,
             "n_unpaired": len(set(by_seed) ^ set(ref_by_seed)),
         })
-    adjusted = stats.holm([row["p_value"] for row in family["rows"]])
-    for row, p_holm in zip(family["rows"], adjusted):
-        row["p_holm"] = float(p_holm)
-        row["significant"] = bool(np.isfinite(p_holm) and p_holm < alpha)
-        power = stats.detectable_difference(row["n"], row["sd_difference"], row["test"], alpha=alpha, power=POWER,
-                                            relevant=RELEVANT_EFFECT)
+    correct_family(family["rows"], alpha)
+    for row in family["rows"]:
+        power = detectable_difference(row["n"], row["sd_difference"], row["test"], alpha=alpha,
+                                      relevant=RELEVANT_EFFECT)
         row["mde"] = power["mde"]
         row["seeds_for_relevant"] = power["seeds_for_relevant"]
         row["power_note"] = power["note"]
-        # A tested, non-significant comparison that could not have seen RELEVANT_EFFECT points.
-        row["underpowered"] = bool(row["test"] != "none" and not row["significant"]
-                                   and not power["mde"] <= RELEVANT_EFFECT)
+        row["underpowered"] = underpowered(row, RELEVANT_EFFECT)
         row["verdict"] = verdict(row, batch_size, title)
     return family
 

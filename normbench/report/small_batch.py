@@ -8,7 +8,8 @@ from typing import Any, Callable
 import numpy as np
 
 from normbench import stats
-from normbench.report.verdicts import format_p
+from normbench.analysis import format_p
+from normbench.report.verdicts import effect_symbol
 
 Cells = dict[tuple[int, str], dict[str, Any]]
 
@@ -57,7 +58,7 @@ def failure_verdict(entry: dict[str, Any], where: str) -> str:
         return (f"{name} ({where}): no batch size is significantly worse than its batch size {reference} "
                 f"(one-sided, Holm; n = {n})")
     critical = next(r for r in rows if r["batch_size"] == entry["critical_batch_size"])
-    effect = "d_z" if critical["effect_name"] == "d_z" else "r"
+    effect = effect_symbol(critical["effect_name"])
     sizes = ", ".join(str(r["batch_size"]) for r in worse)
     interval = entry["interval_text"]
     interval_part = (f"; 95 % bootstrap interval {interval}" if entry["interval"] else

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from normbench.analysis import finite_number, plain_text
 from normbench.frames import COMPLETED
 from normbench.report.names import norm_display_name, norm_sort_key
 
@@ -98,8 +99,8 @@ def _preferred(values: list[str], preferred: str) -> str:
 
 
 def _row(record: dict[str, Any]) -> dict[str, Any]:
-    row: dict[str, Any] = {key: _text(record.get(key)) for key in _TEXT}
-    row.update({key: _number(record.get(key)) for key in _NUMBERS})
+    row: dict[str, Any] = {key: plain_text(record.get(key)) for key in _TEXT}
+    row.update({key: finite_number(record.get(key)) for key in _NUMBERS})
     row["shape"] = _shape(record.get("shape"))
     row["noisy"] = bool(record.get("noisy")) if record.get("noisy") is not None else False
     row["norm_name"] = norm_display_name(row["norm"], row["norm_label"]) if row["norm"] else row["norm_label"]
@@ -140,20 +141,6 @@ def _order(row: dict[str, Any]) -> tuple:
 
 def _finite(value: float) -> float:
     return value if math.isfinite(value) else 0.0
-
-
-def _text(value: Any) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    return str(value)
-
-
-def _number(value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        return math.nan
-    return number if math.isfinite(number) else math.nan
 
 
 def _shape(value: Any) -> list[int]:

@@ -5,19 +5,12 @@ from __future__ import annotations
 import math
 from typing import Any
 
-
-def format_p(p: float) -> str:
-    """p-value as the verdicts print it: '= 0.012', '< 0.001', 'n/a' when not testable."""
-    if p is None or not math.isfinite(p):
-        return "n/a"
-    return "< 0.001" if p < 0.001 else f"= {p:.3f}"
+from normbench.analysis import format_detectable, format_p, verdict_direction
 
 
-def format_detectable(mde: float) -> str:
-    """Minimum detectable difference in points: '4.2', or 'none' when no effect can be detected."""
-    if mde is None or (isinstance(mde, float) and math.isnan(mde)):
-        return "n/a"
-    return "none" if math.isinf(mde) else f"{mde:.1f}"
+def effect_symbol(effect_name: str) -> str:
+    """How a verdict names an effect size: 'd_z' (Cohen's d_z) or 'r' (rank-biserial)."""
+    return "d_z" if effect_name == "d_z" else "r"
 
 
 def verdict(row: dict[str, Any], batch_size: int, where: str) -> str:
@@ -38,7 +31,7 @@ def verdict(row: dict[str, Any], batch_size: int, where: str) -> str:
             else:
                 text += f"; underpowered: only differences of {format_detectable(mde)} points or more were detectable"
         return text
-    verb = "beats" if row["effect_size"] > 0 else "trails"
-    effect = "d_z" if row["effect_name"] == "d_z" else "r"
+    verb = "beats" if verdict_direction(row) == "better" else "trails"
+    effect = effect_symbol(row["effect_name"])
     return (f"{name} {verb} {ref} at batch size {batch_size} ({where}): accuracy {row['mean_difference']:+.1f} "
             f"points, p_holm {format_p(row['p_holm'])}, {effect} = {row['effect_size']:.2f}, n = {n}")

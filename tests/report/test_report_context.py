@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
+from normbench.analysis import cell_rng, json_safe
 from normbench.frames import ResultFrames
 from normbench.report import render
-from normbench.report.context import build_context, cell_rng
-from normbench.report.render import json_safe
+from normbench.report.context import build_context
 
 TOP_LEVEL_KEYS = {"context_version", "rng_seed", "alpha", "suite", "environment", "outcomes", "warnings",
                   "methods", "verdicts", "norms", "sections", "power", "throughput"}

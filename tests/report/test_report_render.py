@@ -12,8 +12,8 @@ import matplotlib
 import pytest
 from PIL import Image
 
+from normbench.analysis import json_safe
 from normbench.report import build_context, render, write_report
-from normbench.report.render import json_safe
 
 SCRIPT = "<script>alert(1)</script>"
 QUOTES = "\"'><img src=x onerror=alert(2)>"
