@@ -266,7 +266,8 @@ def critical_batch_size_beyond_margin(
     Each smaller batch size is tested one-sided (drop > margin, declared ``test`` "t" or
     "permutation") on the seeds present at both; the family (the smaller batch sizes) is
     corrected by ``correction``. With ``rng``, the replication frequency resamples the seeds
-    complete everywhere (at least ``min_seeds_for_replication``) ``n_resamples`` times.
+    complete everywhere (at least ``min_seeds_for_replication``) ``n_resamples`` times; the
+    permutation test beyond 16 seeds also draws its sign patterns from ``rng`` (required then).
     """
     sizes, table = _sorted_table(batch_sizes, values)
     if test not in PAIRED_TESTS:

@@ -81,11 +81,13 @@ def equivalence_test(
     snapped first, so an exactly constant difference inside the margin is equivalent with p = 0
     and one outside it gives p = 1. n < 2: NaN with a reason.
     """
+    if test not in PAIRED_TESTS:
+        raise ValueError(f"test must be one of {', '.join(PAIRED_TESTS)}, got {test!r}")
     d = snapped_differences(a, b)
     n = int(d.size)
     mean = float(np.mean(d)) if n else math.nan
     if n < 2:
-        return Equivalence(TEST_NAMES.get(test, test), math.nan, math.nan, math.nan, margin, mean, math.nan,
+        return Equivalence(TEST_NAMES[test], math.nan, math.nan, math.nan, margin, mean, math.nan,
                            math.nan, alpha, n, f"{n} paired seed(s); equivalence needs at least 2")
     lower, upper = (float(v[0]) for v in tost_rows(d[None, :], margin, test=test, rng=rng, n_resamples=n_resamples))
     half = sps.t.ppf(1 - alpha, n - 1) * float(np.std(d, ddof=1)) / math.sqrt(n)
