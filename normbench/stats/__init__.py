@@ -7,20 +7,47 @@ global NumPy RNG is never used, so a report computed twice from the same store i
 Conventions shared by the report:
 
 * Values are per-seed results of one cell (model x dataset x norm x batch size x ...), one value
-  per seed. Callers decide what a failed run contributes (the report maps diverged runs to
-  accuracy 0 and excludes undefined/failed/skipped runs) - these functions never drop values
-  silently and reject NaN/inf.
+  per seed. Callers decide what a diverged run contributes, declared once as ``diverged_as``
+  (:func:`accuracy_values`, :func:`rank_values`) - these functions never drop values silently
+  and reject NaN/inf where a value is required.
 * Paired comparisons pair by position: ``a[i]`` and ``b[i]`` come from the same seed.
+* The analysis is declared in advance (docs/statistics.md): one paired test (:func:`paired_test`,
+  t or sign-flip permutation, no normality pre-test), Student-t intervals (:func:`mean_interval`),
+  TOST within a margin (:func:`equivalence_test`), one corrected family (:func:`adjust`), verdicts
+  from the sign of the mean (:func:`classify_comparison`).
 
-Modules: ``summary`` (cell summaries, curve bands), ``paired`` (paired tests and effect sizes),
-``corrections`` (Holm), ``unpaired`` (Welch / Mann-Whitney, ratio of medians), ``ranks``
-(Friedman, Nemenyi, critical difference), ``batch_failure`` (critical batch size),
-``convergence`` (AUC, time to target, Kaplan-Meier), ``power`` (minimum detectable effect).
+Modules: ``summary`` (cell summaries, intervals of the mean, curve bands), ``paired_tests`` (the
+declared paired test), ``permutation`` (sign-flip machinery), ``equivalence`` (TOST),
+``verdicts``, ``divergence`` (rates, exact tests, diverged_as), ``corrections`` (Holm, BH),
+``blocks`` (independent Friedman blocks), ``ranks`` (Friedman, gated Nemenyi/Conover, critical
+difference), ``batch_failure`` (critical batch size), ``power`` (smallest detectable effect,
+seeds needed), ``convergence`` (AUC, time to target, Kaplan-Meier), ``unpaired`` (Welch /
+Mann-Whitney, ratio of medians), ``paired`` (the earlier Shapiro-chosen rule, kept until the
+report switches to :func:`paired_test`).
 """
 
-from normbench.stats.batch_failure import BatchFailure, critical_batch_size, describe_interval, failure_summary
+from normbench.stats.batch_failure import (
+    BatchDrop,
+    BatchFailure,
+    MarginCriticalBatchSize,
+    critical_batch_size,
+    critical_batch_size_beyond_margin,
+    describe_interval,
+    failure_summary,
+)
+from normbench.stats.blocks import Blocks, condition_blocks, seed_blocks
 from normbench.stats.convergence import SurvivalCurve, first_reach, kaplan_meier, normalized_auc
-from normbench.stats.corrections import holm
+from normbench.stats.corrections import CORRECTIONS, adjust, benjamini_hochberg, holm, per_comparison_alpha
+from normbench.stats.divergence import (
+    DIVERGED_AS,
+    DivergenceComparison,
+    DivergenceRate,
+    accuracy_values,
+    compare_divergence,
+    divergence_rate,
+    rank_values,
+)
+from normbench.stats.equivalence import DEFAULT_MARGIN, Equivalence, equivalence_test, tost_rows
 from normbench.stats.paired import (
     NORMALITY_ALPHA,
     PairedResult,
@@ -29,34 +56,67 @@ from normbench.stats.paired import (
     paired_test_rows,
     probability_of_improvement,
     rank_biserial,
+    share_of_seeds_better,
     signed_rank_rows,
     snapped_differences,
+)
+from normbench.stats.paired_tests import PAIRED_TESTS, PairedTest, paired_t_rows, paired_test
+from normbench.stats.permutation import (
+    EXACT_MAX_N,
+    sign_flip_effective_alpha,
+    sign_flip_min_p,
+    sign_flip_p_rows,
 )
 from normbench.stats.power import (
     detectable_difference,
     minimum_detectable_dz,
     paired_t_power,
+    seeds_for_margin,
     seeds_needed,
+    smallest_detectable_effect,
     wilcoxon_min_p,
 )
-from normbench.stats.ranks import FriedmanResult, block_ranks, cd_cliques, critical_difference, friedman, nemenyi
+from normbench.stats.ranks import (
+    FriedmanResult,
+    RankPair,
+    Ranking,
+    block_ranks,
+    cd_cliques,
+    conover,
+    critical_difference,
+    friedman,
+    nemenyi,
+    rank_norms,
+)
 from normbench.stats.summary import (
+    CI_METHODS,
     DEFAULT_RESAMPLES,
     CellSummary,
+    MeanInterval,
     bootstrap_mean_ci,
     iqm,
     mean_confidence_band,
+    mean_interval,
     summarize,
+    t_interval_rows,
 )
 from normbench.stats.unpaired import UnpairedResult, cliffs_delta, cohens_d, median_ratio, unpaired_comparison
+from normbench.stats.verdicts import VERDICTS, Verdict, classify_comparison, signs_disagree
 
 __all__ = [
-    "DEFAULT_RESAMPLES", "NORMALITY_ALPHA", "BatchFailure", "CellSummary", "FriedmanResult", "PairedResult",
-    "SurvivalCurve", "UnpairedResult", "block_ranks", "bootstrap_mean_ci", "cd_cliques", "cliffs_delta",
-    "cohens_d", "cohens_dz", "critical_batch_size", "critical_difference", "describe_interval",
-    "detectable_difference", "failure_summary", "first_reach", "friedman", "holm", "iqm", "kaplan_meier",
-    "mean_confidence_band", "median_ratio", "minimum_detectable_dz", "nemenyi", "normalized_auc",
-    "paired_comparison", "paired_t_power", "paired_test_rows", "probability_of_improvement", "rank_biserial",
-    "seeds_needed", "signed_rank_rows", "snapped_differences", "summarize", "unpaired_comparison",
-    "wilcoxon_min_p",
+    "CI_METHODS", "CORRECTIONS", "DEFAULT_MARGIN", "DEFAULT_RESAMPLES", "DIVERGED_AS", "EXACT_MAX_N",
+    "NORMALITY_ALPHA", "PAIRED_TESTS", "VERDICTS", "BatchDrop", "BatchFailure", "Blocks", "CellSummary",
+    "DivergenceComparison", "DivergenceRate", "Equivalence", "FriedmanResult", "MarginCriticalBatchSize",
+    "MeanInterval", "PairedResult", "PairedTest", "RankPair", "Ranking", "SurvivalCurve", "UnpairedResult",
+    "Verdict", "accuracy_values", "adjust", "benjamini_hochberg", "block_ranks", "bootstrap_mean_ci", "cd_cliques",
+    "classify_comparison", "cliffs_delta", "cohens_d", "cohens_dz", "compare_divergence", "condition_blocks",
+    "conover", "critical_batch_size", "critical_batch_size_beyond_margin", "critical_difference",
+    "describe_interval", "detectable_difference", "divergence_rate", "equivalence_test", "failure_summary",
+    "first_reach", "friedman", "holm", "iqm", "kaplan_meier", "mean_confidence_band", "mean_interval",
+    "median_ratio", "minimum_detectable_dz", "nemenyi", "normalized_auc", "paired_comparison", "paired_t_power",
+    "paired_t_rows", "paired_test", "paired_test_rows", "per_comparison_alpha", "probability_of_improvement",
+    "rank_biserial", "rank_norms", "rank_values", "seed_blocks", "seeds_for_margin", "seeds_needed",
+    "share_of_seeds_better", "sign_flip_effective_alpha", "sign_flip_min_p", "sign_flip_p_rows",
+    "signed_rank_rows", "signs_disagree", "smallest_detectable_effect", "snapped_differences", "summarize",
+    "t_interval_rows", "tost_rows", "unpaired_comparison", "wilcoxon_min_p",
 ]

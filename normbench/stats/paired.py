@@ -41,10 +41,11 @@ class PairedResult:
     ``test`` is ``"paired t-test"``, ``"wilcoxon"`` or ``"none"`` (not testable, or no difference
     at all); ``reason`` explains a ``"none"`` or a non-default choice. ``effect_size`` is Cohen's
     d_z for the t-test and the matched-pairs rank-biserial correlation for Wilcoxon; both are
-    positive when ``a`` tends to exceed ``b``. ``probability_of_improvement`` is the fraction of
-    pairs with a > b, ties counted half. ``normality_p`` is the Shapiro-Wilk p-value on d (NaN
-    when it was not computed). ``sd_difference`` is the standard deviation of d (ddof = 1), the
-    input of a power analysis; ``alternative`` is the alternative hypothesis tested.
+    positive when ``a`` tends to exceed ``b``. ``probability_of_improvement`` (new name:
+    ``share_of_seeds_better``) is the fraction of pairs with a > b, ties counted half.
+    ``normality_p`` is the Shapiro-Wilk p-value on d (NaN when it was not computed).
+    ``sd_difference`` is the standard deviation of d (ddof = 1), the input of a power analysis;
+    ``alternative`` is the alternative hypothesis tested.
     """
 
     test: str
@@ -61,9 +62,18 @@ class PairedResult:
     sd_difference: float = math.nan
     alternative: str = "two-sided"
 
+    @property
+    def share_of_seeds_better(self) -> float:
+        """New name of ``probability_of_improvement`` (the share of seeds with a > b, ties half)."""
+        return self.probability_of_improvement
+
     def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict (floats, ints and strings only) for report contexts and JSON."""
-        return plain_dict(asdict(self))
+        """Plain-Python dict (floats, ints and strings only) for report contexts and JSON.
+
+        Carries the share of seeds better under both its new key ``share_of_seeds_better`` and the
+        old ``probability_of_improvement`` until every caller has switched.
+        """
+        return {**plain_dict(asdict(self)), "share_of_seeds_better": float(self.probability_of_improvement)}
 
 
 def snapped_differences(a: Any, b: Any) -> np.ndarray:
@@ -94,12 +104,21 @@ def snapped_differences(a: Any, b: Any) -> np.ndarray:
     return d
 
 
-def probability_of_improvement(d: Any) -> float:
-    """Fraction of paired differences ``d`` (shape ``(n,)``) above zero, zeros counted half."""
+def share_of_seeds_better(d: Any) -> float:
+    """Share of seeds on which a beats b: paired differences ``d`` (shape ``(n,)``) above 0, zeros half.
+
+    A description of these seeds, not rliable's probability of improvement (which estimates
+    P(X > Y) for independent runs, with an interval); hence the plain name.
+    """
     diffs = finite_values(d, "d")
     if diffs.size == 0:
         return math.nan
     return float(np.mean((diffs > 0) + 0.5 * (diffs == 0)))
+
+
+def probability_of_improvement(d: Any) -> float:
+    """Old name of :func:`share_of_seeds_better`, kept until the report and compare callers switch."""
+    return share_of_seeds_better(d)
 
 
 def cohens_dz(d: Any) -> float:
@@ -266,7 +285,7 @@ def paired_comparison(
         mean_difference=float(np.mean(d)) if n else math.nan,
         median_difference=float(np.median(d)) if n else math.nan,
         n=n,
-        probability_of_improvement=probability_of_improvement(d),
+        probability_of_improvement=share_of_seeds_better(d),
         sd_difference=float(np.std(d, ddof=1)) if n >= 2 else math.nan,
         alternative=alternative,
     )

@@ -1,5 +1,6 @@
 """Power of paired comparisons: the smallest effect the seeds used could detect, and the seeds a
-given effect would need (paired t-test via the noncentral t distribution; scipy only)."""
+given effect would need (paired t-test via the noncentral t distribution; the sign-flip test via
+the same at its attainable level; scipy only)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import math
 
 from scipy import optimize
 from scipy import stats as sps
+
+from normbench.stats.permutation import sign_flip_effective_alpha
 
 DEFAULT_POWER = 0.8
 DEFAULT_ALPHA = 0.05
@@ -130,3 +133,64 @@ def detectable_difference(
     if relevant is not None and math.isfinite(sd_difference) and sd_difference > 0:
         out["seeds_for_relevant"] = seeds_needed(relevant / sd_difference, alpha=alpha, power=power)
     return out
+
+
+def _one_sided_as_greater(alternative: str) -> str:
+    # Power is symmetric in the sign of the effect: "less" against a negative effect is "greater"
+    # against its mirror image.
+    if alternative not in ("two-sided", "greater", "less"):
+        raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
+    return "two-sided" if alternative == "two-sided" else "greater"
+
+
+def smallest_detectable_effect(
+    n: int, sd_difference: float, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER,
+    test: str = "t", alternative: str = "two-sided",
+) -> float:
+    """Smallest true mean difference (in the data's unit) the declared paired test finds with ``power``.
+
+    ``alpha`` is the level actually used - for a corrected family the per-comparison level, e.g.
+    :func:`normbench.stats.corrections.per_comparison_alpha`. t-test: minimum detectable d_z
+    times ``sd_difference``. Sign-flip test: the same at the test's attainable level
+    (:func:`normbench.stats.permutation.sign_flip_effective_alpha`; its power on normal data is
+    close to the t-test's at equal size, checked by simulation in tests/stats/test_simulations.py),
+    and infinite when no p-value at n reaches ``alpha`` (n = 5 two-sided at 0.05). NaN for n < 2
+    or an unknown SD; 0 for SD 0 (a constant difference is detected whatever its size).
+    """
+    if test not in ("t", "permutation"):
+        raise ValueError(f"test must be 't' or 'permutation', got {test!r}")
+    side = _one_sided_as_greater(alternative)
+    level = alpha if test == "t" else sign_flip_effective_alpha(n, alpha, alternative)
+    if n < 2 or not math.isfinite(sd_difference):
+        return math.nan
+    if level <= 0:
+        return math.inf
+    if sd_difference == 0:
+        return 0.0
+    return minimum_detectable_dz(n, alpha=level, power=power, alternative=side) * sd_difference
+
+
+def seeds_for_margin(
+    margin: float, sd_difference: float, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER,
+    test: str = "t", alternative: str = "two-sided", max_seeds: int = 1000,
+) -> int | None:
+    """Smallest number of paired seeds at which a true difference of ``margin`` is detected with ``power``.
+
+    ``sd_difference`` is the SD of the paired differences (from the data, or a planning value).
+    The smallest n >= 2 with :func:`smallest_detectable_effect` <= ``margin``; None when the SD
+    is unknown or more than ``max_seeds`` would be needed.
+    """
+    if not (math.isfinite(sd_difference) and margin > 0):
+        return None
+    n = 2
+    if sd_difference > 0:  # the t-test's n is a lower bound for the sign-flip test (its level is <= alpha)
+        estimate = seeds_needed(margin / sd_difference, alpha=alpha, power=power,
+                                alternative=_one_sided_as_greater(alternative))
+        n = estimate if estimate is not None else max_seeds + 1
+    while n <= max_seeds:
+        effect = smallest_detectable_effect(n, sd_difference, alpha=alpha, power=power, test=test,
+                                            alternative=alternative)
+        if effect <= margin:
+            return n
+        n += 1
+    return None

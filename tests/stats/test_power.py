@@ -51,3 +51,34 @@ def test_detectable_difference_in_points():
 def test_untested_comparisons_have_no_detectable_difference():
     result = stats.detectable_difference(3, 0.0, "none")
     assert math.isnan(result["mde"]) and "not tested" in result["note"]
+
+
+# --- smallest detectable effect and seeds for the margin ------------------------------------
+
+def test_smallest_detectable_effect_t_equals_statsmodels_at_the_corrected_alpha():
+    alpha = stats.per_comparison_alpha(0.05, 12)
+    expected = statsmodels_power.TTestPower().solve_power(effect_size=None, nobs=5, alpha=alpha, power=0.8)
+    assert stats.smallest_detectable_effect(5, 2.0, alpha=alpha) == pytest.approx(2.0 * expected, rel=1e-4)
+    one_sided = statsmodels_power.TTestPower().solve_power(effect_size=None, nobs=5, alpha=0.05, power=0.8,
+                                                           alternative="larger")
+    assert stats.smallest_detectable_effect(5, 1.0, alternative="less") == pytest.approx(one_sided, rel=1e-4)
+
+
+def test_smallest_detectable_effect_permutation():
+    assert math.isinf(stats.smallest_detectable_effect(5, 1.0, test="permutation"))  # min p 0.0625
+    # n = 6 two-sided: attainable level 2/64 = 0.03125, so the t figure at that level
+    assert stats.smallest_detectable_effect(6, 1.0, test="permutation") == pytest.approx(
+        stats.minimum_detectable_dz(6, alpha=1 / 32))
+    assert math.isnan(stats.smallest_detectable_effect(1, 1.0))
+    assert stats.smallest_detectable_effect(4, 0.0) == 0.0
+
+
+def test_seeds_for_margin():
+    # margin 1, sd 2 -> d_z 0.5 -> 34 seeds for the two-sided t-test (Cohen)
+    assert stats.seeds_for_margin(1.0, 2.0) == 34
+    n = stats.seeds_for_margin(1.0, 2.0, test="permutation")
+    assert n >= 34 and stats.smallest_detectable_effect(n, 2.0, test="permutation") <= 1.0
+    assert stats.smallest_detectable_effect(n - 1, 2.0, test="permutation") > 1.0
+    assert stats.seeds_for_margin(1.0, 0.0, test="permutation") == 6  # first n whose min p <= 0.05
+    assert stats.seeds_for_margin(1.0, math.nan) is None
+    assert stats.seeds_for_margin(0.01, 50.0, max_seeds=100) is None

@@ -91,3 +91,85 @@ def test_friedman_degenerate_cases():
     assert (tied.statistic, tied.p_value) == (0.0, 1.0)
     with pytest.raises(ValueError, match="NaN"):
         stats.friedman([[1.0, np.nan, 2.0], [1.0, 2.0, 3.0]])
+
+
+# --- Conover, gated pairs, ranking -------------------------------------------------------------
+
+def test_conover_equals_scikit_posthocs_unadjusted():
+    sp = pytest.importorskip("scikit_posthocs")
+    rng = np.random.default_rng(1)
+    for n, k in ((14, 4), (6, 5), (10, 3)):
+        values = rng.normal(size=(n, k)) + np.arange(k) * 0.5
+        theirs = sp.posthoc_conover_friedman(values, p_adjust=None).to_numpy()
+        np.testing.assert_allclose(stats.conover(values), theirs, rtol=1e-9, atol=1e-12)
+
+
+def test_conover_by_hand_when_blocks_agree():
+    # Every block ranks the norms the same way: no within-rank noise, so differing pairs get p 0.
+    p = stats.conover([[3.0, 2.0, 1.0]] * 4)
+    assert p[0, 1] == 0.0 and p[0, 2] == 0.0 and np.all(np.diag(p) == 1.0)
+
+
+def test_pairs_are_gated_by_the_omnibus_test():
+    # Search a few null data sets for one where Nemenyi alone would flag a pair but Friedman does
+    # not reject (the k = 3, N = 20 case): the gated ranking must flag nothing there.
+    rng = np.random.default_rng(0)
+    cd = stats.critical_difference(3, 20)  # Nemenyi p < 0.05 exactly when ranks differ by more
+    found = 0
+    for _ in range(400):
+        values = rng.normal(size=(20, 3))
+        result = stats.friedman(values)
+        if result.p_value >= 0.05 and np.ptp(result.average_ranks) > cd:
+            found += 1
+            ranking = stats.rank_norms(values, ["bn", "gn", "ln"])
+            assert (stats.nemenyi(result.average_ranks, 20)[np.triu_indices(3, 1)] < 0.05).any()
+            assert not ranking.omnibus_rejects and not any(pair.significant for pair in ranking.pairs)
+            assert ranking.cliques == (tuple(ranking.names[i] for i in np.argsort(result.average_ranks)),)
+    assert found > 0  # otherwise this test would check nothing
+
+
+def test_rank_norms_flags_a_clear_difference_and_reports_its_blocks():
+    values = np.column_stack([np.arange(12) + 10.0, np.arange(12) + 5.0, np.arange(12) + 0.0])
+    ranking = stats.rank_norms(values, ["a", "b", "c"], post_hoc="conover")
+    data = ranking.to_dict()
+    assert data["n_blocks"] == 12 and data["p_value"] < 0.05 and ranking.omnibus_rejects
+    assert {(p["a"], p["b"]): p["significant"] for p in data["pairs"]} == {("a", "b"): True, ("a", "c"): True,
+                                                                            ("b", "c"): True}
+    nemenyi = stats.rank_norms(values, ["a", "b", "c"])
+    assert nemenyi.pairs[1].significant and nemenyi.critical_difference == pytest.approx(stats.critical_difference(3, 12))
+    with pytest.raises(ValueError, match="post_hoc"):
+        stats.rank_norms(values, post_hoc="dunn")
+
+
+def test_worst_rank_minus_inf_ranks_last():
+    np.testing.assert_array_equal(stats.block_ranks([[90.0, -np.inf, 80.0]]), [[1.0, 3.0, 2.0]])
+    with pytest.raises(ValueError, match="NaN"):
+        stats.block_ranks([[np.inf, 1.0, 2.0]])
+
+
+# --- blocks ------------------------------------------------------------------------------------
+
+def test_seed_blocks_by_hand():
+    # 2 conditions x 3 norms x 2 seeds. Seed 0: ranks (1, 2, 3) and (2, 1, 3) -> mean (1.5, 1.5, 3).
+    # Seed 1: condition 0 is missing norm 2, so only condition 1 counts: ranks (3, 2, 1).
+    values = np.array([
+        [[90.0, 80.0], [85.0, 81.0], [70.0, np.nan]],
+        [[60.0, 10.0], [65.0, 20.0], [50.0, 30.0]],
+    ])
+    blocks = stats.seed_blocks(values)
+    assert blocks.kind == "seed" and blocks.n_blocks == 2 and blocks.dropped == 0
+    np.testing.assert_allclose(-blocks.values, [[1.5, 1.5, 3.0], [3.0, 2.0, 1.0]])
+
+
+def test_condition_blocks_average_seeds_and_drop_incomplete_conditions():
+    values = np.array([
+        [[90.0, 80.0], [85.0, np.nan], [70.0, 72.0]],
+        [[60.0, 10.0], [np.nan, np.nan], [50.0, 30.0]],
+        [[1.0, 2.0], [-np.inf, 5.0], [3.0, 3.0]],
+    ])
+    blocks = stats.condition_blocks(values)
+    assert blocks.n_blocks == 2 and blocks.dropped == 1
+    np.testing.assert_allclose(blocks.values[0], [85.0, 85.0, 71.0])
+    assert blocks.values[1, 1] == -np.inf
+    with pytest.raises(ValueError, match="shape"):
+        stats.condition_blocks(np.ones((2, 3)))
