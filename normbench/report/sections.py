@@ -16,7 +16,6 @@ import numpy as np
 import pandas as pd
 
 from normbench import stats
-from normbench.frames import DIVERGED
 from normbench.report.convergence import TARGET_FRACTION, convergence_cells, curve_bands, run_curves
 from normbench.report.names import NORM_ABBREVIATIONS, NORM_ORDER, norm_display_name, norm_sort_key
 from normbench.report.pareto import section_pareto
@@ -24,6 +23,7 @@ from normbench.report.probes import section_probes
 from normbench.report.ranking import section_ranking
 from normbench.report.small_batch import batch_failures
 from normbench.report.verdicts import format_p, verdict
+from normbench.spec import DIVERGED
 
 CellKey = tuple[Any, ...]
 # A "no significant difference" resting on a comparison that could not have detected this many

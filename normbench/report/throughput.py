@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from normbench.frames import COMPLETED
 from normbench.report.names import norm_display_name, norm_sort_key
+from normbench.spec import COMPLETED
 
 LAYER, MODEL, CONV_BN = "layer", "model", "conv_bn"
 _TEXT = ("subject", "name", "label", "norm", "norm_label", "dtype", "memory_format", "mode", "operation", "variant",

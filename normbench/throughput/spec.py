@@ -1,5 +1,7 @@
 """ThroughputSpec (one timing measurement, frozen, with a stable id) and ThroughputResult.
 
+Outcomes are normbench.spec's names (completed, skipped, undefined, failed).
+
 Plain data, no torch: the store and the report read these without importing torch.
 """
 
@@ -9,7 +11,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from normbench.spec import Options, _options_to_json, canonical_json, freeze_options
+from normbench.spec import COMPLETED, UNDEFINED, Options, _options_to_json, canonical_json, freeze_options
 
 # Bump when the meaning of a ThroughputSpec field or of a measurement changes, so that resume never
 # mixes old and new numbers under one id.
@@ -20,6 +22,9 @@ LAYER, MODEL, CONV_BN = "layer", "model", "conv_bn"
 SUBJECTS = (LAYER, MODEL, CONV_BN)
 # A timing whose interquartile range exceeds this fraction of its median is flagged as noisy.
 NOISE_THRESHOLD = 0.10
+# Final results: resume skips them. Skipped and failed specs are tried again (a GPU may be present
+# next time; an error may be fixed), as for training runs.
+FINAL_THROUGHPUT_OUTCOMES = (COMPLETED, UNDEFINED)
 
 
 @dataclass(frozen=True)
