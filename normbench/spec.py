@@ -88,7 +88,7 @@ class RunSpec:
         """Plain-JSON view (options as dicts) used for storage and hashing."""
         data = asdict(self)
         for key in _OPTION_FIELDS:
-            data[key] = _options_to_json(getattr(self, key))
+            data[key] = thaw_options(getattr(self, key))
         return data
 
     @property
@@ -99,19 +99,23 @@ class RunSpec:
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
-        return _options_to_json(self.model_options)
+        """Model options as keyword arguments for create_model."""
+        return thaw_options(self.model_options)
 
     @property
     def dataset_kwargs(self) -> dict[str, Any]:
-        return _options_to_json(self.dataset_options)
+        """Dataset options as keyword arguments for load_dataset."""
+        return thaw_options(self.dataset_options)
 
     @property
     def norm_kwargs(self) -> dict[str, Any]:
-        return _options_to_json(self.norm_options)
+        """Norm options as keyword arguments for create_norm."""
+        return thaw_options(self.norm_options)
 
     @property
     def probe_kwargs(self) -> dict[str, Any]:
-        return _options_to_json(self.probes)
+        """Probe settings as a plain mapping (probe name → its options)."""
+        return thaw_options(self.probes)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
@@ -125,7 +129,8 @@ class RunSpec:
 _OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes")
 
 
-def _options_to_json(options: Options) -> dict[str, Any]:
+def thaw_options(options: Options) -> dict[str, Any]:
+    """Inverse of freeze_options: the plain-JSON mapping (tuples back to lists, nested dicts restored)."""
     out: dict[str, Any] = {}
     for key, value in options:
         out[key] = _thaw_value(value)
@@ -135,7 +140,7 @@ def _options_to_json(options: Options) -> dict[str, Any]:
 def _thaw_value(value: Any) -> Any:
     if isinstance(value, tuple):
         if value and value[0] == _MAPPING:
-            return _options_to_json(value[1:])
+            return thaw_options(value[1:])
         return [_thaw_value(v) for v in value]
     return value
 

@@ -51,6 +51,7 @@ class Store:
     # -- lifecycle
 
     def open(self, *, create: bool = True) -> "Store":
+        """Connect (WAL, foreign keys on) and create or check the schema; `create=False` needs an existing file."""
         if not create and not self.path.is_file():
             raise StoreError(f"{self.path}: no results store here (run a suite first with `normbench run`)")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +67,7 @@ class Store:
         return self
 
     def close(self) -> None:
+        """Close the connection (safe to call twice)."""
         if self._conn is not None:
             self._conn.close()
             self._conn = None
@@ -80,6 +82,7 @@ class Store:
 
     @property
     def conn(self) -> sqlite3.Connection:
+        """The open connection; StoreError when the store is not open."""
         if self._conn is None:
             raise StoreError("store is not open")
         return self._conn
@@ -109,6 +112,7 @@ class Store:
     # -- writing
 
     def record_environment(self, environment: dict[str, Any], captured_at: str) -> int:
+        """Store the environment that the following runs are written under; returns its id."""
         with self.conn:
             cur = self.conn.execute(
                 "INSERT INTO environment(captured_at, data) VALUES (?, ?)", (captured_at, json.dumps(environment))
@@ -127,6 +131,7 @@ class Store:
             )
 
     def latest_suite_run_ids(self) -> list[str] | None:
+        """Run ids of the suite run recorded last, or None when no suite was recorded."""
         row = self.conn.execute("SELECT run_ids FROM suites ORDER BY suite_id DESC LIMIT 1").fetchone()
         return json.loads(row[0]) if row else None
 
@@ -176,10 +181,12 @@ class Store:
         return frames
 
     def integrity_ok(self) -> bool:
+        """Whether SQLite's integrity check passes."""
         return self.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
 
 
 def store_path(out_dir: str | Path) -> Path:
+    """Path of the results store in `out_dir`."""
     return Path(out_dir) / STORE_FILENAME
 
 

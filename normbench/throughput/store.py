@@ -31,8 +31,9 @@ def create_throughput_tables(conn: sqlite3.Connection) -> None:
 
 
 def throughput_row(result: ThroughputResult, env_id: int | None) -> tuple[Any, ...]:
-    """The `throughput_runs` row of one result, in THROUGHPUT_RUNS column order (plain result and
-    spec attributes by name; the result's own `allocator`, the policy in effect, wins over the spec's)."""
+    """The `throughput_runs` row of one result, in THROUGHPUT_RUNS column order."""
+    # Plain columns are the result's attributes, else the spec's, by name: the result's `allocator`
+    # (the policy in effect) wins over the spec's requested one.
     spec = result.spec
     data = spec.to_dict()
     derived = {
