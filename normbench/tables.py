@@ -89,7 +89,7 @@ def _attribute(records: tuple[Any, ...], name: str, table: str) -> Any:
                          f"{', '.join(type(r).__name__ for r in records)}")
 
 
-RUN_ID_OF_RUN = "TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE"
+_RUN_ID_OF_A_RUN = "TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE"
 
 META = Table("meta", (
     Column("key", "TEXT PRIMARY KEY"),
@@ -167,7 +167,7 @@ RUNS = Table(
     frame_order=tuple(c.name for c in _RUN_IDENTITY + _RUN_SETTINGS + _RUN_BUDGET + _RUN_OUTCOME),
 )
 CURVES = Table("curves", (
-    Column("run_id", RUN_ID_OF_RUN),
+    Column("run_id", _RUN_ID_OF_A_RUN),
     Column("step", "INTEGER NOT NULL"),
     Column("epoch", "REAL NOT NULL"),
     Column("samples_seen", "INTEGER NOT NULL"),
@@ -177,7 +177,7 @@ CURVES = Table("curves", (
     Column("wall_time_s", "REAL NOT NULL"),
 ), constraints=("PRIMARY KEY (run_id, step)",))
 PROBES = Table("probes", (
-    Column("run_id", RUN_ID_OF_RUN),
+    Column("run_id", _RUN_ID_OF_A_RUN),
     Column("step", "INTEGER NOT NULL"),
     Column("probe", "TEXT NOT NULL"),
     Column("key", "TEXT NOT NULL"),
