@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from normbench import stats
-from normbench.frames import COMPLETED, DIVERGED
+from normbench.spec import COMPLETED, DIVERGED
 
 # Frames hold accuracies as fractions in [0, 1]; readers think in percentage points.
 ACCURACY_SCALE = 100.0

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from normbench import analysis, stats
-from normbench.frames import COMPLETED, DIVERGED
+from normbench.spec import COMPLETED, DIVERGED
 from normbench.store import load_frames
 
 CELL_COLUMNS = ("kind", "model", "model_label", "dataset", "norm", "norm_label", "batch_size", "device",

@@ -16,9 +16,7 @@ from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Iterator, Sequence
 
-from normbench.frames import FAILED
-from normbench.spec import RunSpec
-from normbench.store import RunResult
+from normbench.spec import FAILED, RunResult, RunSpec
 
 EXECUTORS = ("serial", "local", "ray")
 

@@ -7,27 +7,22 @@ from typing import Any
 
 import pandas as pd
 
+from normbench.tables import CURVES, PROBES, RUNS, THROUGHPUT_RUNS, THROUGHPUT_SAMPLES
+
+# The column lists below come from the table declarations in normbench/tables.py (one list per
+# table makes the schema, the rows written and these frames). Outcome names: normbench.spec.
+
 # Columns of ResultFrames.runs, one row per stored run (any outcome).
-RUN_COLUMNS = [
-    "run_id", "suite", "kind", "model", "model_label", "dataset", "norm", "norm_label", "norm_options",
-    "model_options", "dataset_options", "batch_size", "seed", "device", "optimizer", "lr",
-    "base_lr", "lr_scaling", "reference_batch_size", "momentum", "weight_decay", "eval_every",
-    "steps", "epochs", "samples", "target_accuracy", "outcome", "error", "final_test_accuracy", "final_test_loss",
-    "final_train_loss", "step_time_median_s", "samples_per_s", "steps_done", "wall_time_s",
-    "started_at", "finished_at",
-]
+RUN_COLUMNS = RUNS.frame_columns
 
 # Columns of ResultFrames.curves, one row per evaluation point of a run.
-CURVE_COLUMNS = [
-    "run_id", "step", "epoch", "samples_seen", "train_loss", "test_loss", "test_accuracy",
-    "wall_time_s",
-]
+CURVE_COLUMNS = CURVES.frame_columns
 
 # Columns of ResultFrames.probes, long format: one row per probe value at an evaluation point.
 # probe is one of percentiles (keys p15, p50, p85), train_eval_gap (batch_stats_accuracy,
 # eval_accuracy), grad_norms (key = layer name), smoothness (loss_range, gradient_predictiveness,
 # beta_smoothness).
-PROBE_COLUMNS = ["run_id", "step", "probe", "key", "value"]
+PROBE_COLUMNS = PROBES.frame_columns
 
 # Columns of ResultFrames.throughput, one row per measured throughput spec (suite kind
 # `throughput`; written by normbench/throughput/store.py). Times in seconds per call; summaries are
@@ -46,26 +41,12 @@ PROBE_COLUMNS = ["run_id", "step", "probe", "key", "value"]
 # allocator policy in effect: retain = glibc keeps freed blocks, system = its defaults); load_avg
 # (1-minute load average when the measurement started: above the CPU count, other processes
 # competed for the cores and the timing is suspect); wall_time_s, started_at, finished_at.
-THROUGHPUT_COLUMNS = [
-    "spec_id", "suite", "subject", "name", "label", "norm", "norm_label", "norm_options", "options",
-    "shape", "batch_size", "numel", "dtype", "memory_format", "mode", "operation", "variant", "device",
-    "device_name", "threads", "method", "min_run_time", "outcome", "reason", "n_samples",
-    "number_per_run", "median_s", "iqr_s", "iqr_over_median", "noisy", "items_per_s", "bytes_moved",
-    "bytes_model", "achieved_gbps", "copy_median_s", "copy_gbps", "roofline_fraction",
-    "peak_memory_bytes", "peak_memory_method", "allocator", "load_avg", "wall_time_s", "started_at",
-    "finished_at",
-]
+THROUGHPUT_COLUMNS = THROUGHPUT_RUNS.frame_columns
 
 # Columns of ResultFrames.throughput_samples, long format: one row per raw timing sample (seconds
 # per call, each the average of number_per_run calls). series is `subject` (the spec's own timing)
 # or `copy` (the same-size copy its roofline fraction is relative to).
-THROUGHPUT_SAMPLE_COLUMNS = ["spec_id", "series", "sample_index", "time_s", "number_per_run"]
-
-# Run outcomes. Only COMPLETED runs have meaningful final metrics; DIVERGED runs are failures
-# of the configuration (a result); UNDEFINED means the norm has no definition there (e.g. BN
-# with one value per channel); FAILED is an error of the run itself; SKIPPED never ran.
-COMPLETED, DIVERGED, UNDEFINED, FAILED, SKIPPED = "completed", "diverged", "undefined", "failed", "skipped"
-OUTCOMES = (COMPLETED, DIVERGED, UNDEFINED, FAILED, SKIPPED)
+THROUGHPUT_SAMPLE_COLUMNS = THROUGHPUT_SAMPLES.frame_columns
 
 
 @dataclass
@@ -88,4 +69,5 @@ class ResultFrames:
 
     @classmethod
     def empty(cls) -> "ResultFrames":
+        """Frames with every column and no rows (a store with nothing in it)."""
         return cls(runs=pd.DataFrame(columns=RUN_COLUMNS), curves=pd.DataFrame(columns=CURVE_COLUMNS))

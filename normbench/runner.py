@@ -19,8 +19,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from normbench.checks import check_suite
 from normbench.env import capture_environment, now_iso
-from normbench.frames import FAILED, SKIPPED
-from normbench.store import STORE_FILENAME, RunResult, Store, store_path
+from normbench.spec import FAILED, SKIPPED, RunResult
+from normbench.store import STORE_FILENAME, Store, store_path
 from normbench.suite import expand, load_suite
 
 

@@ -1,4 +1,9 @@
-"""RunSpec: the frozen, hashable description of one training run, and its stable id."""
+"""RunSpec (the frozen, hashable description of one training run, with its stable id) and its records.
+
+The records of what a run produced (RunResult, CurvePoint) and the outcome names live here, next to
+the spec, as throughput/spec.py keeps ThroughputResult next to ThroughputSpec: the store only persists
+them and frames only view them. Plain data, no torch.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +14,14 @@ from typing import Any
 
 # Bump when the meaning of a RunSpec field changes, so old ids never match new runs.
 SPEC_VERSION = 1
+
+# Run outcomes. Only COMPLETED runs have meaningful final metrics; DIVERGED runs are failures
+# of the configuration (a result); UNDEFINED means the norm has no definition there (e.g. BN
+# with one value per channel); FAILED is an error of the run itself; SKIPPED never ran.
+COMPLETED, DIVERGED, UNDEFINED, FAILED, SKIPPED = "completed", "diverged", "undefined", "failed", "skipped"
+OUTCOMES = (COMPLETED, DIVERGED, UNDEFINED, FAILED, SKIPPED)
+# Outcomes that are final results: resume never retrains them. Failed and skipped runs are retried.
+FINAL_OUTCOMES = (COMPLETED, DIVERGED, UNDEFINED)
 
 Options = tuple[tuple[str, Any], ...]
 _MAPPING = "__mapping__"  # marks a frozen nested dict, so lists of pairs are never mistaken for one
@@ -75,7 +88,7 @@ class RunSpec:
         """Plain-JSON view (options as dicts) used for storage and hashing."""
         data = asdict(self)
         for key in _OPTION_FIELDS:
-            data[key] = _options_to_json(getattr(self, key))
+            data[key] = thaw_options(getattr(self, key))
         return data
 
     @property
@@ -86,19 +99,23 @@ class RunSpec:
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
-        return _options_to_json(self.model_options)
+        """Model options as keyword arguments for create_model."""
+        return thaw_options(self.model_options)
 
     @property
     def dataset_kwargs(self) -> dict[str, Any]:
-        return _options_to_json(self.dataset_options)
+        """Dataset options as keyword arguments for load_dataset."""
+        return thaw_options(self.dataset_options)
 
     @property
     def norm_kwargs(self) -> dict[str, Any]:
-        return _options_to_json(self.norm_options)
+        """Norm options as keyword arguments for create_norm."""
+        return thaw_options(self.norm_options)
 
     @property
     def probe_kwargs(self) -> dict[str, Any]:
-        return _options_to_json(self.probes)
+        """Probe settings as a plain mapping (probe name → its options)."""
+        return thaw_options(self.probes)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> "RunSpec":
@@ -112,7 +129,8 @@ class RunSpec:
 _OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes")
 
 
-def _options_to_json(options: Options) -> dict[str, Any]:
+def thaw_options(options: Options) -> dict[str, Any]:
+    """Inverse of freeze_options: the plain-JSON mapping (tuples back to lists, nested dicts restored)."""
     out: dict[str, Any] = {}
     for key, value in options:
         out[key] = _thaw_value(value)
@@ -122,6 +140,46 @@ def _options_to_json(options: Options) -> dict[str, Any]:
 def _thaw_value(value: Any) -> Any:
     if isinstance(value, tuple):
         if value and value[0] == _MAPPING:
-            return _options_to_json(value[1:])
+            return thaw_options(value[1:])
         return [_thaw_value(v) for v in value]
     return value
+
+
+@dataclass
+class CurvePoint:
+    """One evaluation point of a training run."""
+
+    step: int
+    epoch: float
+    samples_seen: int
+    train_loss: float
+    test_loss: float
+    test_accuracy: float
+    wall_time_s: float
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced, whatever its outcome (one of OUTCOMES)."""
+
+    spec: RunSpec
+    outcome: str
+    error: str = ""
+    curve: list[CurvePoint] = field(default_factory=list)
+    final_test_accuracy: float | None = None
+    final_test_loss: float | None = None
+    final_train_loss: float | None = None
+    step_time_median_s: float | None = None
+    steps_done: int = 0
+    wall_time_s: float = 0.0
+    started_at: str = ""
+    finished_at: str = ""
+    extra_metrics: dict[str, Any] = field(default_factory=dict)
+    probes: list[tuple[int, str, str, float]] = field(default_factory=list)  # (step, probe, key, value)
+
+    @property
+    def samples_per_s(self) -> float | None:
+        """Training samples per second at the median step time (None before any timed step)."""
+        if not self.step_time_median_s:
+            return None
+        return self.spec.batch_size / self.step_time_median_s

@@ -13,7 +13,6 @@ import torch.nn.functional as F
 
 from normbench.data import Dataset, load_dataset
 from normbench.env import now_iso
-from normbench.frames import COMPLETED, DIVERGED, FAILED, UNDEFINED
 from normbench.models import create_model
 from normbench.norms import NormUndefinedError, create_norm
 from normbench.norms.batch_layer import BatchLayerNorm
@@ -26,8 +25,7 @@ from normbench.probes import (
     record_percentiles,
     record_smoothness,
 )
-from normbench.spec import RunSpec
-from normbench.store import CurvePoint, RunResult
+from normbench.spec import COMPLETED, DIVERGED, FAILED, UNDEFINED, CurvePoint, RunResult, RunSpec
 
 EVAL_CHUNK = 1024  # evaluation batch; eval-mode norms do not depend on it
 # Regression tasks (the adding problem) report as "accuracy" the fraction of predictions within this

@@ -11,8 +11,8 @@ import pytest
 from scipy import stats as sps
 
 from normbench.compare import DEFAULT_FAIL_ON, compare, parse_fail_on
-from normbench.spec import RunSpec
-from normbench.store import CurvePoint, RunResult, Store, StoreError, store_path
+from normbench.spec import CurvePoint, RunResult, RunSpec
+from normbench.store import Store, StoreError, store_path
 
 N_TEST = 360  # digits' test split: accuracies are multiples of 1/360 as in real runs
 NORMS = ("batch", "layer", "group")

@@ -1,11 +1,81 @@
-"""SQLite store: schema version, atomic run writes, resume ids, frames."""
+"""SQLite store: schema version, atomic run writes, resume ids, frames, column lists vs the schema."""
 
 import sqlite3
+from types import SimpleNamespace
 
 import pytest
 
-from normbench.spec import RunSpec
-from normbench.store import SCHEMA_VERSION, CurvePoint, RunResult, Store, StoreError, load_frames, store_path
+from normbench.spec import CurvePoint, RunResult, RunSpec
+from normbench.store import SCHEMA_VERSION, Store, StoreError, load_frames, store_path
+from normbench.tables import RUNS, STORE_TABLES, THROUGHPUT_TABLES, Column, Table
+from normbench.throughput.store import create_throughput_tables
+
+# The schema of SCHEMA_VERSION 1 as first written by hand (store.py and throughput/store.py before
+# the column lists existed): stores made with it must keep opening, and new stores must match it.
+SCHEMA_V1 = """CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS environment (
+    env_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    captured_at TEXT NOT NULL,
+    data TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS suites (
+    suite_id INTEGER PRIMARY KEY AUTOINCREMENT,
+    name TEXT NOT NULL,
+    description TEXT NOT NULL,
+    yaml TEXT NOT NULL,
+    command TEXT NOT NULL,
+    run_ids TEXT NOT NULL,
+    written_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS runs (
+    run_id TEXT PRIMARY KEY,
+    suite TEXT NOT NULL, kind TEXT NOT NULL, model TEXT NOT NULL, model_label TEXT NOT NULL, dataset TEXT NOT NULL,
+    norm TEXT NOT NULL, norm_label TEXT NOT NULL, norm_options TEXT NOT NULL,
+    model_options TEXT NOT NULL, dataset_options TEXT NOT NULL,
+    batch_size INTEGER NOT NULL, seed INTEGER NOT NULL, device TEXT NOT NULL,
+    optimizer TEXT NOT NULL, lr REAL NOT NULL, steps INTEGER, epochs REAL, samples INTEGER,
+    base_lr REAL, lr_scaling TEXT NOT NULL, reference_batch_size INTEGER, momentum REAL NOT NULL,
+    weight_decay REAL NOT NULL, eval_every INTEGER NOT NULL, target_accuracy REAL,
+    outcome TEXT NOT NULL, error TEXT NOT NULL,
+    final_test_accuracy REAL, final_test_loss REAL, final_train_loss REAL,
+    step_time_median_s REAL, samples_per_s REAL, steps_done INTEGER NOT NULL, wall_time_s REAL NOT NULL,
+    started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
+    spec TEXT NOT NULL, extra_metrics TEXT NOT NULL,
+    env_id INTEGER REFERENCES environment(env_id)
+);
+CREATE TABLE IF NOT EXISTS curves (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    step INTEGER NOT NULL, epoch REAL NOT NULL, samples_seen INTEGER NOT NULL,
+    train_loss REAL, test_loss REAL, test_accuracy REAL, wall_time_s REAL NOT NULL,
+    PRIMARY KEY (run_id, step)
+);
+CREATE TABLE IF NOT EXISTS probes (
+    run_id TEXT NOT NULL REFERENCES runs(run_id) ON DELETE CASCADE,
+    step INTEGER NOT NULL, probe TEXT NOT NULL, key TEXT NOT NULL, value REAL,
+    PRIMARY KEY (run_id, step, probe, key)
+);
+CREATE TABLE IF NOT EXISTS throughput_runs (
+    spec_id TEXT PRIMARY KEY,
+    suite TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, name TEXT NOT NULL, label TEXT NOT NULL,
+    norm TEXT NOT NULL, norm_label TEXT NOT NULL, norm_options TEXT NOT NULL, options TEXT NOT NULL,
+    shape TEXT NOT NULL, batch_size INTEGER NOT NULL, numel INTEGER NOT NULL, dtype TEXT NOT NULL,
+    memory_format TEXT NOT NULL, mode TEXT NOT NULL, operation TEXT NOT NULL, variant TEXT NOT NULL,
+    device TEXT NOT NULL, device_name TEXT NOT NULL, threads INTEGER NOT NULL, method TEXT NOT NULL,
+    min_run_time REAL NOT NULL, outcome TEXT NOT NULL, reason TEXT NOT NULL,
+    n_samples INTEGER NOT NULL, number_per_run INTEGER NOT NULL, median_s REAL, iqr_s REAL,
+    iqr_over_median REAL, noisy INTEGER, items_per_s REAL,
+    bytes_moved INTEGER, bytes_model TEXT NOT NULL, achieved_gbps REAL,
+    copy_median_s REAL, copy_gbps REAL, roofline_fraction REAL,
+    peak_memory_bytes INTEGER, peak_memory_method TEXT NOT NULL, allocator TEXT NOT NULL, load_avg REAL,
+    wall_time_s REAL NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL,
+    spec TEXT NOT NULL, env_id INTEGER
+);
+CREATE TABLE IF NOT EXISTS throughput_samples (
+    spec_id TEXT NOT NULL REFERENCES throughput_runs(spec_id) ON DELETE CASCADE,
+    series TEXT NOT NULL, sample_index INTEGER NOT NULL, time_s REAL NOT NULL, number_per_run INTEGER NOT NULL,
+    PRIMARY KEY (spec_id, series, sample_index)
+);
+"""
 
 
 def spec(seed=0, norm="batch"):
@@ -85,3 +155,59 @@ def test_foreign_sqlite_and_missing_store_refused(tmp_path):
     garbage.write_bytes(b"not sqlite at all" * 100)
     with pytest.raises(StoreError, match="not a readable normbench store"):
         Store(garbage).open()
+
+
+def table_layout(conn, name):
+    """Everything SQLite knows of a table's columns: (name, type, not null, default, pk) and its foreign keys."""
+    columns = [tuple(r[1:]) for r in conn.execute(f"PRAGMA table_info({name})")]
+    return columns, conn.execute(f"PRAGMA foreign_key_list({name})").fetchall()
+
+
+def test_column_lists_match_table_info_of_a_fresh_store(tmp_path):
+    with Store(store_path(tmp_path)) as store:
+        create_throughput_tables(store.conn)
+        for table in STORE_TABLES + THROUGHPUT_TABLES:
+            info = store.conn.execute(f"PRAGMA table_info({table.name})").fetchall()
+            assert [r[1] for r in info] == list(table.names), table.name
+            assert [r[2] for r in info] == [c.sql.split()[0] for c in table.columns], table.name
+            assert [bool(r[3]) for r in info] == ["NOT NULL" in c.sql for c in table.columns], table.name
+        tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    assert {t.name for t in STORE_TABLES + THROUGHPUT_TABLES} == tables - {"sqlite_sequence"}
+
+
+def test_fresh_store_has_the_version_1_layout(tmp_path):
+    legacy = sqlite3.connect(tmp_path / "v1.sqlite")
+    legacy.executescript(SCHEMA_V1)
+    with Store(store_path(tmp_path)) as store:
+        create_throughput_tables(store.conn)
+        for table in STORE_TABLES + THROUGHPUT_TABLES:
+            assert table_layout(store.conn, table.name) == table_layout(legacy, table.name), table.name
+    legacy.close()
+
+
+def test_store_made_with_the_version_1_schema_opens_and_round_trips(tmp_path):
+    conn = sqlite3.connect(store_path(tmp_path))
+    conn.executescript(SCHEMA_V1)
+    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
+    conn.commit()
+    conn.close()
+    with Store(store_path(tmp_path)) as store:
+        store.write_run(result(spec(0)))
+        assert store.final_run_ids() == {spec(0).run_id}
+    frames = load_frames(tmp_path, all_runs=True)
+    assert frames.runs.loc[0, "final_test_accuracy"] == 0.9 and list(frames.curves["step"]) == [0, 5, 10]
+
+
+def test_run_frame_shows_every_stored_column_but_the_storage_ones():
+    assert set(RUNS.frame_columns) == set(RUNS.names) - {"spec", "extra_metrics", "env_id"}
+    assert len(RUNS.frame_columns) == len(set(RUNS.frame_columns))
+
+
+def test_row_takes_derived_values_then_the_first_record_with_the_attribute():
+    table = Table("t", (Column("a", "TEXT"), Column("b", "REAL"), Column("c", "INTEGER")))
+    first, second = SimpleNamespace(b=2.0), SimpleNamespace(b=9.0, c=3)
+    assert table.row({"a": "x"}, first, second) == ("x", 2.0, 3)
+    with pytest.raises(ValueError, match=r"no columns \['z'\]"):
+        table.row({"a": "x", "z": 1}, first, second)
+    with pytest.raises(AttributeError, match="column 'c'"):
+        table.row({"a": "x"}, first)

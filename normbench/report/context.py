@@ -31,11 +31,12 @@ from normbench.analysis import (
     value_note,
     verdict_direction,
 )
-from normbench.frames import COMPLETED, OUTCOMES, RUN_COLUMNS, SKIPPED, ResultFrames
+from normbench.frames import RUN_COLUMNS, ResultFrames
 from normbench.report.convergence import TARGET_FRACTION
 from normbench.report.names import norm_sort_key
 from normbench.report.sections import build_sections
 from normbench.report.throughput import throughput_context
+from normbench.spec import COMPLETED, OUTCOMES, SKIPPED
 
 CONTEXT_VERSION = 2
 REFERENCE_NORM = "batch"
@@ -70,7 +71,7 @@ def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:
         training, frames.curves, settings,
         reference=REFERENCE_NORM, alpha=ALPHA, scale=ACCURACY_SCALE,
         rng_for=lambda key: cell_rng(rng_seed, *key),
-        warnings_list=warnings_list, probes=getattr(frames, "probes", None),
+        warnings_list=warnings_list, probes=frames.probes,
     )
     return {
         "context_version": CONTEXT_VERSION,
@@ -90,7 +91,7 @@ def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:
         "verdicts": _verdicts(sections),
         "norms": _all_norms(sections),
         "sections": sections,
-        "throughput": throughput_context(getattr(frames, "throughput", None), warnings_list),
+        "throughput": throughput_context(frames.throughput, warnings_list),
     }
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 
 from normbench import stats
-from normbench.frames import DIVERGED
 from normbench.report.names import norm_display_name
+from normbench.spec import DIVERGED
 
 # The target of "time to target" is this fraction of the best cell's mean final accuracy in the
 # section: reachable by the best norm by construction, demanding enough to separate the others.

@@ -29,14 +29,19 @@ from normbench.analysis import (
     repeated_seeds,
     underpowered,
 )
-from normbench.frames import COMPLETED, DIVERGED
-from normbench.report.convergence import TARGET_FRACTION, convergence_cells, curve_bands, run_curves
+from normbench.report.convergence import (
+    TARGET_FRACTION,
+    convergence_cells,
+    curve_bands,
+    run_curves,
+)
 from normbench.report.names import norm_display_name, norm_sort_key
 from normbench.report.pareto import section_pareto
 from normbench.report.probes import section_probes
 from normbench.report.ranking import section_ranking
 from normbench.report.small_batch import batch_failures
 from normbench.report.verdicts import verdict
+from normbench.spec import COMPLETED, DIVERGED
 
 CellKey = tuple[Any, ...]
 

@@ -18,8 +18,8 @@ import numpy as np
 import pandas as pd
 
 from normbench.analysis import finite_number, plain_text
-from normbench.frames import COMPLETED
 from normbench.report.names import norm_display_name, norm_sort_key
+from normbench.spec import COMPLETED
 
 LAYER, MODEL, CONV_BN = "layer", "model", "conv_bn"
 _TEXT = ("subject", "name", "label", "norm", "norm_label", "dtype", "memory_format", "mode", "operation", "variant",

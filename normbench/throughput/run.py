@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator
 
 from normbench.checks import device_unavailable_reason
 from normbench.env import now_iso
-from normbench.frames import COMPLETED, FAILED, SKIPPED, UNDEFINED
+from normbench.spec import COMPLETED, FAILED, SKIPPED, UNDEFINED
 from normbench.throughput.spec import LAYER, ThroughputResult, ThroughputSpec
 
 # Phrases torch uses when a kernel does not exist for a dtype/device/layout combination.

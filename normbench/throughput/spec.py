@@ -1,5 +1,7 @@
 """ThroughputSpec (one timing measurement, frozen, with a stable id) and ThroughputResult.
 
+Outcomes are normbench.spec's names (completed, skipped, undefined, failed).
+
 Plain data, no torch: the store and the report read these without importing torch.
 """
 
@@ -9,7 +11,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from normbench.spec import Options, _options_to_json, canonical_json, freeze_options
+from normbench.spec import COMPLETED, UNDEFINED, Options, canonical_json, freeze_options, thaw_options
 
 # Bump when the meaning of a ThroughputSpec field or of a measurement changes, so that resume never
 # mixes old and new numbers under one id.
@@ -17,9 +19,11 @@ THROUGHPUT_SPEC_VERSION = 1
 
 KIND = "throughput"
 LAYER, MODEL, CONV_BN = "layer", "model", "conv_bn"
-SUBJECTS = (LAYER, MODEL, CONV_BN)
 # A timing whose interquartile range exceeds this fraction of its median is flagged as noisy.
 NOISE_THRESHOLD = 0.10
+# Final results: resume skips them. Skipped and failed specs are tried again (a GPU may be present
+# next time; an error may be fixed), as for training runs.
+FINAL_THROUGHPUT_OUTCOMES = (COMPLETED, UNDEFINED)
 
 
 @dataclass(frozen=True)
@@ -62,10 +66,12 @@ class ThroughputSpec:
 
     @property
     def batch_size(self) -> int:
+        """Rows of the input: the first axis of `shape`."""
         return self.shape[0]
 
     @property
     def numel(self) -> int:
+        """Elements of the input tensor."""
         count = 1
         for size in self.shape:
             count *= size
@@ -73,18 +79,20 @@ class ThroughputSpec:
 
     @property
     def norm_kwargs(self) -> dict[str, Any]:
-        return _thaw(self.norm_options)
+        """Norm options as keyword arguments for create_norm."""
+        return thaw_options(self.norm_options)
 
     @property
     def option_kwargs(self) -> dict[str, Any]:
-        return _thaw(self.options)
+        """Model options, or the conv case's geometry, as keyword arguments."""
+        return thaw_options(self.options)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (options as dicts, shape as a list) used for storage and hashing."""
         data = asdict(self)
         data["shape"] = list(self.shape)
-        data["norm_options"] = _thaw(self.norm_options)
-        data["options"] = _thaw(self.options)
+        data["norm_options"] = thaw_options(self.norm_options)
+        data["options"] = thaw_options(self.options)
         return data
 
     @property
@@ -114,10 +122,6 @@ class ThroughputSpec:
             parts.append(self.memory_format)
         parts += [self.mode, self.operation, self.device, f"{self.threads}t"]
         return " ".join(parts)
-
-
-def _thaw(options: Options) -> dict[str, Any]:
-    return _options_to_json(options)  # the one thawing rule, shared with RunSpec
 
 
 @dataclass
@@ -163,6 +167,7 @@ class ThroughputResult:
 
     @property
     def iqr_over_median(self) -> float | None:
+        """Interquartile range over median time (None without a positive median)."""
         if self.median_s is None or self.iqr_s is None or self.median_s <= 0:
             return None
         return self.iqr_s / self.median_s

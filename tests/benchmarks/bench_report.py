@@ -23,8 +23,8 @@ from pathlib import Path
 
 import numpy as np
 
-from normbench.spec import RunSpec, freeze_options
-from normbench.store import CurvePoint, RunResult, Store, load_frames, store_path
+from normbench.spec import CurvePoint, RunResult, RunSpec, freeze_options
+from normbench.store import Store, load_frames, store_path
 
 SECTIONS = (("cnn2d", "digits"), ("mlp", "digits"), ("cnn1d", "mnist1d"), ("mlp", "mnist1d"))
 NORMS = (("none", {}), ("batch", {}), ("layer", {}), ("instance", {}), ("group", {"num_groups": 8}),

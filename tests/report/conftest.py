@@ -91,8 +91,8 @@ def store_frames(frames: ResultFrames, out_dir) -> None:
     """Write synthetic ``frames`` through the real Store, run by run, as `normbench run` would."""
     import json as _json
 
-    from normbench.spec import RunSpec, freeze_options
-    from normbench.store import CurvePoint, RunResult, Store, store_path
+    from normbench.spec import CurvePoint, RunResult, RunSpec, freeze_options
+    from normbench.store import Store, store_path
 
     def clean(value):
         return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
