@@ -4,7 +4,9 @@
 (float32 for half/bfloat16 input, with autocast switched off so reductions are not cast down), and
 returns the result in the input's dtype. Parameters are created with ``torch.ones``/``torch.zeros``
 only, so building a norm never draws random numbers: models built from one seed get identical
-weights in every other layer whatever norm they use.
+weights in every other layer whatever norm they use. What generic code needs to know about a
+particular norm sits behind its hooks, whose defaults do nothing: ``on_epoch_start`` (the training
+loop) and ``check_batch_sizes`` (suite validation).
 """
 
 from __future__ import annotations
