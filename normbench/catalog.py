@@ -40,14 +40,10 @@ def _suite_line(path: Path) -> str:
 def catalog(what: str) -> list[str]:
     """Lines describing the norms, models, datasets or suites available."""
     if what == "norms":
-        from normbench.norms import available, canonical_name
+        from normbench.norms.registry import NORMS
 
-        aliases = {alias: canonical_name(alias) for alias in ("bn", "ln", "in", "gn", "bln")}
-        lines = []
-        for name in available():
-            names = [a for a, c in aliases.items() if c == name]
-            lines.append(name + (f"  (alias: {', '.join(names)})" if names else ""))
-        return lines
+        entries = [NORMS.entry(name) for name in NORMS.available()]
+        return [e.name + (f"  (alias: {', '.join(e.aliases)})" if e.aliases else "") for e in entries]
     if what == "models":
         from normbench.models import available_models
 

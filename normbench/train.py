@@ -14,8 +14,7 @@ import torch.nn.functional as F
 from normbench.data import Dataset, load_dataset
 from normbench.env import now_iso
 from normbench.models import create_model
-from normbench.norms import NormUndefinedError, create_norm
-from normbench.norms.batch_layer import BatchLayerNorm
+from normbench.norms import NormModule, NormUndefinedError, create_norm
 from normbench.probes import (
     ActivationInputCapture,
     ProbeConfig,
@@ -106,12 +105,11 @@ def correct_count(task: str, output: torch.Tensor, target: torch.Tensor) -> int:
 
 
 def start_epoch(model: torch.nn.Module) -> None:
-    """Epoch-boundary bookkeeping some norms define: BLN's reference (Ziaee & Cano 2022, Keras
-    callback) resets its population statistics at every epoch start, so eval uses the latest
-    epoch's average; BLN with an explicit `momentum` (an EMA) keeps them."""
+    """Epoch-boundary bookkeeping some norms define (e.g. BLN resets its population statistics):
+    every norm's own `on_epoch_start` hook."""
     for module in model.modules():
-        if isinstance(module, BatchLayerNorm) and module.momentum is None:
-            module.reset_running_stats()
+        if isinstance(module, NormModule):
+            module.on_epoch_start()
 
 
 @torch.no_grad()

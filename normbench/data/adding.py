@@ -27,10 +27,11 @@ import numpy as np
 import torch
 
 from normbench.data.dataset import Dataset
-from normbench.data.options import check_int, check_seed
+from normbench.options import Owner, check_int, check_seed
 from normbench.data.sequences import draw_lengths, lengths_to_mask, split_generators
 
 NAME = "adding"
+OWNER = Owner("dataset", NAME)
 
 
 def make_adding_problem(
@@ -62,16 +63,16 @@ def load_adding_dataset(
     split_seed: int = 0,
 ) -> Dataset:
     """Load ``adding``: ``(N, 2, max_length)`` inputs with masks and float32 sum targets (regression)."""
-    n_train = check_int(NAME, "n_train", n_train, 1)
-    n_test = check_int(NAME, "n_test", n_test, 1)
+    n_train = check_int(OWNER, "n_train", n_train, 1)
+    n_test = check_int(OWNER, "n_test", n_test, 1)
     # Two markers in different halves need at least two steps.
-    min_length = check_int(NAME, "min_length", min_length, 2)
-    max_length = check_int(NAME, "max_length", max_length, 2)
+    min_length = check_int(OWNER, "min_length", min_length, 2)
+    max_length = check_int(OWNER, "max_length", max_length, 2)
     if min_length > max_length:
         raise ValueError(
             f"dataset {NAME!r}: option 'min_length' ({min_length}) must not exceed 'max_length' ({max_length})"
         )
-    seed = check_seed(NAME, split_seed)
+    seed = check_seed(OWNER, "split_seed", split_seed)
     train_rng, test_rng = split_generators(seed)
     x_train, y_train, mask_train = make_adding_problem(train_rng, n_train, min_length, max_length)
     x_test, y_test, mask_test = make_adding_problem(test_rng, n_test, min_length, max_length)

@@ -8,7 +8,6 @@ alone, then standardized per pixel with statistics of the training images only.
 from __future__ import annotations
 
 import functools
-from numbers import Integral, Real
 
 import numpy as np
 import sklearn.datasets
@@ -16,8 +15,10 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from normbench.data.dataset import Dataset
+from normbench.options import Owner, check_number, check_seed
 
 NAME = "digits"
+OWNER = Owner("dataset", NAME)
 NUM_CLASSES = 10
 INPUT_SHAPE = (1, 8, 8)
 
@@ -60,14 +61,9 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
 
 def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
     """Load ``digits`` as a :class:`Dataset` of shape ``(N, 1, 8, 8)``, standardized with train statistics."""
-    if isinstance(test_fraction, bool) or not isinstance(test_fraction, Real) or not 0 < test_fraction < 1:
-        raise ValueError(
-            f"dataset {NAME!r}: option 'test_fraction' must be a number in (0, 1); got {test_fraction!r}"
-        )
-    if isinstance(split_seed, bool) or not isinstance(split_seed, Integral) or not 0 <= split_seed < 2**32:
-        raise ValueError(
-            f"dataset {NAME!r}: option 'split_seed' must be an integer in [0, 2**32); got {split_seed!r}"
-        )
+    test_fraction = check_number(OWNER, "test_fraction", test_fraction, low=0.0, high=1.0,
+                                 low_open=True, high_open=True)
+    split_seed = check_seed(OWNER, "split_seed", split_seed)
     images, labels = _raw_digits()
     try:
         train_index, test_index = stratified_split(labels, float(test_fraction), int(split_seed))

@@ -34,7 +34,7 @@ import torch
 
 from normbench.data.dataset import Dataset
 from normbench.data.datadir import DataFormatError, find_files, resolve_data_dir
-from normbench.data.options import check_optional_int
+from normbench.options import Owner, check_int, optional
 from normbench.data.standardize import standardize_uint8, uint8_moments
 
 NAME = "mnist"
@@ -149,8 +149,8 @@ def load_mnist_dataset(
     ``data_dir`` defaults to ``$NORMBENCH_DATA``; ``n_train``/``n_test`` (default all) keep the
     first n images of the official files.
     """
-    n_train = check_optional_int(NAME, "n_train", n_train, 1)
-    n_test = check_optional_int(NAME, "n_test", n_test, 1)
+    n_train = optional(check_int, Owner("dataset", NAME), "n_train", n_train, 1)
+    n_test = optional(check_int, Owner("dataset", NAME), "n_test", n_test, 1)
     root, origin = resolve_data_dir(NAME, data_dir)
     names = [name for pair in FILES.values() for name in pair]
     paths = find_files(NAME, root, origin, SUBDIRS, names, suffixes=("", ".gz"))

@@ -39,11 +39,12 @@ import numpy as np
 import torch
 
 from normbench.data.dataset import Dataset
-from normbench.data.options import check_int, check_seed
+from normbench.options import Owner, check_int, check_seed
 from normbench.data.sequences import draw_lengths, lengths_to_mask, split_generators
 
 NAME = "mnist1d"
 VARLEN_NAME = "mnist1d_varlen"
+OWNER, VARLEN_OWNER = Owner("dataset", NAME), Owner("dataset", VARLEN_NAME)
 NUM_CLASSES = 10
 LENGTH = 40  # the package's final_seq_length
 DEFAULT_SEED = 42  # the package's default seed
@@ -88,16 +89,16 @@ def generate_mnist1d(seed: int, num_samples: int) -> tuple[np.ndarray, np.ndarra
     return arrays
 
 
-def _check_options(name: str, split_seed: object, num_samples: object) -> tuple[int, int]:
+def _check_options(owner: Owner, split_seed: object, num_samples: object) -> tuple[int, int]:
     """Validated ``split_seed`` and ``num_samples`` (≥ 20: at least one train and test sample per class)."""
     # The package draws num_samples // 10 per class and splits 80/20; 20 is the least for which
     # the test split is not empty.
-    return check_seed(name, split_seed), check_int(name, "num_samples", num_samples, 20)
+    return check_seed(owner, "split_seed", split_seed), check_int(owner, "num_samples", num_samples, 20)
 
 
 def load_mnist1d_dataset(*, split_seed: int = DEFAULT_SEED, num_samples: int = DEFAULT_SAMPLES) -> Dataset:
     """Load ``mnist1d`` as ``(N, 1, 40)`` sequences, standardized with the training mean and std."""
-    seed, num_samples = _check_options(NAME, split_seed, num_samples)
+    seed, num_samples = _check_options(OWNER, split_seed, num_samples)
     x_train, y_train, x_test, y_test = generate_mnist1d(seed, num_samples)
     mean, std = x_train.mean(), x_train.std()
     return Dataset(
@@ -119,8 +120,8 @@ def load_mnist1d_varlen_dataset(
     *, min_length: int = 20, split_seed: int = DEFAULT_SEED, num_samples: int = DEFAULT_SAMPLES
 ) -> Dataset:
     """Load ``mnist1d_varlen``: MNIST-1D truncated to lengths ``min_length..40``, zero-padded, with masks."""
-    seed, num_samples = _check_options(VARLEN_NAME, split_seed, num_samples)
-    min_length = check_int(VARLEN_NAME, "min_length", min_length, 1, LENGTH)
+    seed, num_samples = _check_options(VARLEN_OWNER, split_seed, num_samples)
+    min_length = check_int(VARLEN_OWNER, "min_length", min_length, 1, LENGTH)
     x_train, y_train, x_test, y_test = generate_mnist1d(seed, num_samples)
     train_rng, test_rng = split_generators(seed)
     mask_train = lengths_to_mask(draw_lengths(train_rng, len(y_train), min_length, LENGTH), LENGTH)

@@ -2,12 +2,11 @@
 
 A loader is a function whose keyword-only parameters are its options, so the allowed option names
 come from its signature and cannot drift from what it accepts. Adding a dataset = one module + one
-line in ``_LOADERS``.
+``DATASETS.register`` line below (see docs/architecture.md, "Adding a norm, a model or a dataset").
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
 from typing import Any
 
@@ -18,31 +17,26 @@ from normbench.data.digits import load_digits_dataset
 from normbench.data.idx import load_mnist_dataset
 from normbench.data.mnist1d import load_mnist1d_dataset, load_mnist1d_varlen_dataset
 from normbench.data.synthetic import load_blobs_dataset
+from normbench.registry import Registry
 
-_LOADERS: dict[str, Callable[..., Dataset]] = {
-    "adding": load_adding_dataset,
-    "blobs": load_blobs_dataset,
-    "cifar10": load_cifar10_dataset,
-    "digits": load_digits_dataset,
-    "mnist": load_mnist_dataset,
-    "mnist1d": load_mnist1d_dataset,
-    "mnist1d_varlen": load_mnist1d_varlen_dataset,
-}
+DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
+DATASETS.register("adding", load_adding_dataset)
+DATASETS.register("blobs", load_blobs_dataset)
+DATASETS.register("cifar10", load_cifar10_dataset)
+DATASETS.register("digits", load_digits_dataset)
+DATASETS.register("mnist", load_mnist_dataset)
+DATASETS.register("mnist1d", load_mnist1d_dataset)
+DATASETS.register("mnist1d_varlen", load_mnist1d_varlen_dataset)
 
 
 def available_datasets() -> list[str]:
     """Names accepted by :func:`load_dataset`, sorted."""
-    return sorted(_LOADERS)
+    return DATASETS.available()
 
 
 def dataset_options(name: str) -> dict[str, Any]:
     """Option names of dataset ``name`` with their defaults."""
-    loader = _loader(name)
-    return {
-        p.name: p.default
-        for p in inspect.signature(loader).parameters.values()
-        if p.kind is inspect.Parameter.KEYWORD_ONLY
-    }
+    return DATASETS.options(name) or {}
 
 
 def load_dataset(name: str, **options: Any) -> Dataset:
@@ -52,17 +46,4 @@ def load_dataset(name: str, **options: Any) -> Dataset:
     ``FileNotFoundError``) when their directory or files are missing and ``DataFormatError`` (a
     ``ValueError``) when a file is not in the expected format.
     """
-    allowed = dataset_options(name)
-    for option in options:
-        if option not in allowed:
-            raise ValueError(
-                f"dataset {name!r}: unknown option {option!r}; allowed options: {', '.join(sorted(allowed))}"
-            )
-    return _loader(name)(**options)
-
-
-def _loader(name: str) -> Callable[..., Dataset]:
-    loader = _LOADERS.get(name)
-    if loader is None:
-        raise ValueError(f"unknown dataset {name!r}; available datasets: {', '.join(available_datasets())}")
-    return loader
+    return DATASETS.create(name, options)

@@ -19,9 +19,10 @@ from sklearn.datasets import make_blobs
 
 from normbench.data.dataset import Dataset
 from normbench.data.digits import stratified_split
-from normbench.data.options import check_fraction, check_int, check_positive_real, check_seed
+from normbench.options import Owner, check_int, check_number, check_positive_number, check_seed
 
 NAME = "blobs"
+OWNER = Owner("dataset", NAME)
 
 
 def load_blobs_dataset(
@@ -34,12 +35,13 @@ def load_blobs_dataset(
     split_seed: int = 0,
 ) -> Dataset:
     """Load ``blobs`` as ``(N, n_features)`` float32 features, standardized with train statistics."""
-    n_samples = check_int(NAME, "n_samples", n_samples, 2)
-    n_features = check_int(NAME, "n_features", n_features, 1)
-    num_classes = check_int(NAME, "num_classes", num_classes, 2)
-    cluster_std = check_positive_real(NAME, "cluster_std", cluster_std)
-    test_fraction = check_fraction(NAME, "test_fraction", test_fraction)
-    seed = check_seed(NAME, split_seed)
+    n_samples = check_int(OWNER, "n_samples", n_samples, 2)
+    n_features = check_int(OWNER, "n_features", n_features, 1)
+    num_classes = check_int(OWNER, "num_classes", num_classes, 2)
+    cluster_std = check_positive_number(OWNER, "cluster_std", cluster_std)
+    test_fraction = check_number(OWNER, "test_fraction", test_fraction, low=0.0, high=1.0,
+                                 low_open=True, high_open=True)
+    seed = check_seed(OWNER, "split_seed", split_seed)
     features, labels = make_blobs(
         n_samples=n_samples, n_features=n_features, centers=num_classes, cluster_std=cluster_std, random_state=seed
     )

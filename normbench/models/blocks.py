@@ -14,13 +14,14 @@ from torch import nn
 
 NormFactory = Callable[[int], nn.Module]
 
+# Choices are listed alphabetically here and in every model: option errors list them in this order.
 ACTIVATIONS: dict[str, type[nn.Module]] = {
+    "gelu": nn.GELU,
     "relu": nn.ReLU,
     "sigmoid": nn.Sigmoid,
     "tanh": nn.Tanh,
-    "gelu": nn.GELU,
 }
-PLACEMENTS = ("before", "after")
+PLACEMENTS = ("after", "before")
 
 
 def build_norm(norm: NormFactory, num_features: int) -> nn.Module:

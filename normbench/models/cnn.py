@@ -24,7 +24,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from normbench.models.blocks import ACTIVATIONS, PLACEMENTS, NormActivation, NormFactory, build_norm
-from normbench.models.options import (
+from normbench.options import (
+    Owner,
     check_bool,
     check_choice,
     check_positive_int,
@@ -33,6 +34,7 @@ from normbench.models.options import (
 )
 
 NAME = "cnn2d"
+OWNER = Owner("model", NAME)
 MIN_POOL_SIZE = 4  # pool only maps at least this large, so the last map keeps ≥ 2×2 positions
 
 DEFAULTS: dict[str, Any] = {
@@ -110,16 +112,16 @@ def build_cnn2d(
         raise ValueError(
             f"model {NAME!r} needs an image input_shape (C, H, W); got {tuple(input_shape)!r}"
         )
-    config = resolve_options(NAME, options, DEFAULTS)
-    channels = check_positive_ints(NAME, "channels", config["channels"])
-    kernel_size = check_positive_int(NAME, "kernel_size", config["kernel_size"])
+    config = resolve_options(OWNER, options, DEFAULTS)
+    channels = check_positive_ints(OWNER, "channels", config["channels"])
+    kernel_size = check_positive_int(OWNER, "kernel_size", config["kernel_size"])
     if kernel_size % 2 == 0:
         raise ValueError(
             f"model {NAME!r}: option 'kernel_size' must be odd (for same-size padding); got {kernel_size}"
         )
-    activation = check_choice(NAME, "activation", config["activation"], ACTIVATIONS)
-    placement = check_choice(NAME, "placement", config["placement"], PLACEMENTS)
-    bias = check_bool(NAME, "bias", config["bias"])
+    activation = check_choice(OWNER, "activation", config["activation"], ACTIVATIONS)
+    placement = check_choice(OWNER, "placement", config["placement"], PLACEMENTS)
+    bias = check_bool(OWNER, "bias", config["bias"])
     config.update(channels=channels, kernel_size=kernel_size, activation=activation,
                   placement=placement, bias=bias)
 

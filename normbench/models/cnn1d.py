@@ -37,7 +37,8 @@ from normbench.models.blocks import (
     check_sequence_input,
     sequence_shape,
 )
-from normbench.models.options import (
+from normbench.options import (
+    Owner,
     check_bool,
     check_choice,
     check_int_per_layer,
@@ -46,6 +47,7 @@ from normbench.models.options import (
 )
 
 NAME = "cnn1d"
+OWNER = Owner("model", NAME)
 
 DEFAULTS: dict[str, Any] = {
     "channels": (25, 25, 25),
@@ -116,18 +118,18 @@ def build_cnn1d(
 ) -> CNN1d:
     """Build a ``cnn1d`` from validated options (see the module docstring for names and defaults)."""
     in_channels, length = sequence_shape(NAME, input_shape)
-    config = resolve_options(NAME, options, DEFAULTS)
-    channels = check_positive_ints(NAME, "channels", config["channels"])
+    config = resolve_options(OWNER, options, DEFAULTS)
+    channels = check_positive_ints(OWNER, "channels", config["channels"])
     layers = len(channels)
     kernel_size = config["kernel_size"]
     if kernel_size is None:
         kernel_size = (5,) + (3,) * (layers - 1)
-    kernel_sizes = check_int_per_layer(NAME, "kernel_size", kernel_size, layers)
-    strides = check_int_per_layer(NAME, "stride", config["stride"], layers)
-    paddings = check_int_per_layer(NAME, "padding", config["padding"], layers, minimum=0)
-    activation = check_choice(NAME, "activation", config["activation"], ACTIVATIONS)
-    placement = check_choice(NAME, "placement", config["placement"], PLACEMENTS)
-    bias = check_bool(NAME, "bias", config["bias"])
+    kernel_sizes = check_int_per_layer(OWNER, "kernel_size", kernel_size, layers)
+    strides = check_int_per_layer(OWNER, "stride", config["stride"], layers)
+    paddings = check_int_per_layer(OWNER, "padding", config["padding"], layers, minimum=0)
+    activation = check_choice(OWNER, "activation", config["activation"], ACTIVATIONS)
+    placement = check_choice(OWNER, "placement", config["placement"], PLACEMENTS)
+    bias = check_bool(OWNER, "bias", config["bias"])
     config.update(channels=channels, kernel_size=kernel_sizes, stride=strides, padding=paddings,
                   activation=activation, placement=placement, bias=bias)
 

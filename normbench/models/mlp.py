@@ -23,17 +23,19 @@ import torch
 from torch import nn
 
 from normbench.models.blocks import ACTIVATIONS, PLACEMENTS, NormActivation, NormFactory, build_norm
-from normbench.models.options import (
+from normbench.options import (
+    Owner,
     check_bool,
     check_choice,
-    check_positive_float,
+    check_number,
     check_positive_ints,
-    check_probability,
+    check_positive_number,
     resolve_options,
 )
 
 NAME = "mlp"
-INITS = ("default", "normal", "glorot_uniform")
+OWNER = Owner("model", NAME)
+INITS = ("default", "glorot_uniform", "normal")
 
 DEFAULTS: dict[str, Any] = {
     "widths": (128, 128),
@@ -120,15 +122,15 @@ def build_mlp(
     """Build an ``mlp`` from validated options (see the module docstring for names and defaults)."""
     preset = options.get("preset")
     if preset is not None:
-        check_choice(NAME, "preset", preset, PRESETS)
-    config = resolve_options(NAME, {**(PRESETS[preset] if preset else {}), **options}, DEFAULTS)
-    widths = check_positive_ints(NAME, "widths", config["widths"])
-    activation = check_choice(NAME, "activation", config["activation"], ACTIVATIONS)
-    placement = check_choice(NAME, "placement", config["placement"], PLACEMENTS)
-    dropout = check_probability(NAME, "dropout", config["dropout"])
-    bias = check_bool(NAME, "bias", config["bias"])
-    init = check_choice(NAME, "init", config["init"], INITS)
-    init_std = check_positive_float(NAME, "init_std", config["init_std"])
+        check_choice(OWNER, "preset", preset, PRESETS)
+    config = resolve_options(OWNER, {**(PRESETS[preset] if preset else {}), **options}, DEFAULTS)
+    widths = check_positive_ints(OWNER, "widths", config["widths"])
+    activation = check_choice(OWNER, "activation", config["activation"], ACTIVATIONS)
+    placement = check_choice(OWNER, "placement", config["placement"], PLACEMENTS)
+    dropout = check_number(OWNER, "dropout", config["dropout"], low=0.0, high=1.0, high_open=True)
+    bias = check_bool(OWNER, "bias", config["bias"])
+    init = check_choice(OWNER, "init", config["init"], INITS)
+    init_std = check_positive_number(OWNER, "init_std", config["init_std"])
     # Only a user-given init_std can be silently ignored; a preset's is overridden on purpose.
     if "init_std" in options and init != "normal":
         raise ValueError(

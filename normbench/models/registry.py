@@ -1,6 +1,7 @@
 """The model registry: ``create_model(name, *, norm, input_shape, num_classes, **options)``.
 
-Adding a model = one module with a ``build_*`` function + one line in ``_BUILDERS``.
+Adding a model = one module with a ``build_*`` function and its ``DEFAULTS`` + one
+``MODELS.register`` line below (see docs/architecture.md, "Adding a norm, a model or a dataset").
 """
 
 from __future__ import annotations
@@ -11,25 +12,23 @@ from typing import Any
 
 from torch import nn
 
+from normbench.models import cnn, cnn1d, mlp, rnn, transformer
 from normbench.models.blocks import NormFactory
-from normbench.models.cnn import build_cnn2d
-from normbench.models.cnn1d import build_cnn1d
-from normbench.models.mlp import build_mlp
-from normbench.models.rnn import build_rnn
-from normbench.models.transformer import build_transformer
+from normbench.registry import Registry
 
-_BUILDERS: dict[str, Callable[..., nn.Module]] = {
-    "mlp": build_mlp,
-    "cnn2d": build_cnn2d,
-    "cnn1d": build_cnn1d,
-    "rnn": build_rnn,
-    "transformer": build_transformer,
-}
+# Builders take their options as **options (mlp's presets need to know which were given), so each
+# registration lists them with their defaults.
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model", reserved=("norm", "input_shape", "num_classes"))
+MODELS.register("mlp", mlp.build_mlp, options=mlp.DEFAULTS)
+MODELS.register("cnn2d", cnn.build_cnn2d, options=cnn.DEFAULTS)
+MODELS.register("cnn1d", cnn1d.build_cnn1d, options=cnn1d.DEFAULTS)
+MODELS.register("rnn", rnn.build_rnn, options=rnn.DEFAULTS)
+MODELS.register("transformer", transformer.build_transformer, options=transformer.DEFAULTS)
 
 
 def available_models() -> list[str]:
     """Names accepted by :func:`create_model`, sorted."""
-    return sorted(_BUILDERS)
+    return MODELS.available()
 
 
 def create_model(
@@ -48,9 +47,7 @@ def create_model(
     Raises ``ValueError`` for an unknown model (listing the available ones), an unknown option
     (listing the allowed ones) or a bad option value (naming the allowed values).
     """
-    builder = _BUILDERS.get(name)
-    if builder is None:
-        raise ValueError(f"unknown model {name!r}; available models: {', '.join(available_models())}")
+    name = MODELS.canonical(name)
     if not callable(norm):
         raise TypeError(f"norm must be a factory Callable[[int], nn.Module]; got {norm!r}")
     shape = tuple(input_shape)
@@ -58,5 +55,5 @@ def create_model(
         raise ValueError(f"input_shape must be a non-empty tuple of positive integers; got {input_shape!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer; got {num_classes!r}")
-    return builder(norm=norm, input_shape=tuple(int(d) for d in shape), num_classes=int(num_classes),
-                   **options)
+    return MODELS.create(name, options, norm=norm, input_shape=tuple(int(d) for d in shape),
+                         num_classes=int(num_classes))

@@ -41,12 +41,13 @@ import torch
 from torch import nn
 
 from normbench.models.blocks import NormFactory, build_norm, check_sequence_input, sequence_shape
-from normbench.models.options import (
+from normbench.options import (
+    Owner,
     check_auto_or_bool,
-    check_auto_or_positive_float,
+    check_auto_or_positive_number,
     check_choice,
-    check_optional_positive_int,
     check_positive_int,
+    optional,
     resolve_options,
 )
 from normbench.models.rnn_cells import (
@@ -59,7 +60,8 @@ from normbench.models.rnn_cells import (
 )
 
 NAME = "rnn"
-CELLS = ("lstm", "gru")
+OWNER = Owner("model", NAME)
+CELLS = ("gru", "lstm")
 COOIJMANS_GAMMA = 0.1
 
 DEFAULTS: dict[str, Any] = {
@@ -109,13 +111,13 @@ def build_rnn(
 ) -> RecurrentClassifier:
     """Build an ``rnn`` from validated options (see the module docstring for names and defaults)."""
     input_size, length = sequence_shape(NAME, input_shape)
-    config = resolve_options(NAME, options, DEFAULTS)
-    cell_kind = check_choice(NAME, "cell", config["cell"], CELLS)
-    hidden = check_positive_int(NAME, "hidden_size", config["hidden_size"])
-    max_steps = check_optional_positive_int(NAME, "max_steps", config["max_steps"]) or length
-    per_step = check_auto_or_bool(NAME, "per_step_statistics", config["per_step_statistics"])
-    gamma_init = check_auto_or_positive_float(NAME, "gamma_init", config["gamma_init"])
-    single = check_choice(NAME, "single_sample_steps", config["single_sample_steps"], SINGLE_SAMPLE_STEPS)
+    config = resolve_options(OWNER, options, DEFAULTS)
+    cell_kind = check_choice(OWNER, "cell", config["cell"], CELLS)
+    hidden = check_positive_int(OWNER, "hidden_size", config["hidden_size"])
+    max_steps = optional(check_positive_int, OWNER, "max_steps", config["max_steps"]) or length
+    per_step = check_auto_or_bool(OWNER, "per_step_statistics", config["per_step_statistics"])
+    gamma_init = check_auto_or_positive_number(OWNER, "gamma_init", config["gamma_init"])
+    single = check_choice(OWNER, "single_sample_steps", config["single_sample_steps"], SINGLE_SAMPLE_STEPS)
 
     # The norms draw no random numbers (build_norm), so building them before the cell changes
     # nothing; the cell's weights are drawn in torch's order and the head last, so one seed gives

@@ -35,7 +35,7 @@ import math
 import torch
 from torch import nn
 
-SINGLE_SAMPLE_STEPS = ("population", "batch")
+SINGLE_SAMPLE_STEPS = ("batch", "population")
 _BATCH_NORM_FAMILY = ("batch", "batch_renorm")  # registry names whose outputs are BN-standardized
 
 

@@ -40,16 +40,19 @@ from normbench.models.blocks import (
     check_sequence_input,
     sequence_shape,
 )
-from normbench.models.options import (
+from normbench.options import (
+    Owner,
     check_choice,
-    check_optional_positive_int,
+    check_number,
     check_positive_int,
-    check_probability,
+    divisors,
+    optional,
     resolve_options,
 )
 
 NAME = "transformer"
-NORM_POSITIONS = ("pre", "post")
+OWNER = Owner("model", NAME)
+NORM_POSITIONS = ("post", "pre")
 POSITION_INIT_STD = 0.02  # BERT/GPT-2's scale for learned position embeddings
 
 DEFAULTS: dict[str, Any] = {
@@ -155,21 +158,20 @@ def build_transformer(
 ) -> TransformerClassifier:
     """Build a ``transformer`` from validated options (see the module docstring for names and defaults)."""
     channels, length = sequence_shape(NAME, input_shape)
-    config = resolve_options(NAME, options, DEFAULTS)
-    d_model = check_positive_int(NAME, "d_model", config["d_model"])
-    layers = check_positive_int(NAME, "layers", config["layers"])
-    heads = check_positive_int(NAME, "heads", config["heads"])
+    config = resolve_options(OWNER, options, DEFAULTS)
+    d_model = check_positive_int(OWNER, "d_model", config["d_model"])
+    layers = check_positive_int(OWNER, "layers", config["layers"])
+    heads = check_positive_int(OWNER, "heads", config["heads"])
     if d_model % heads:
-        divisors = [h for h in range(1, d_model + 1) if d_model % h == 0]
         raise ValueError(
             f"model {NAME!r}: option 'heads' must divide d_model ({d_model}); got {heads}, "
-            f"allowed: {', '.join(map(str, divisors))}"
+            f"allowed: {', '.join(map(str, divisors(d_model)))}"
         )
-    ff_mult = check_positive_int(NAME, "ff_mult", config["ff_mult"])
-    dropout = check_probability(NAME, "dropout", config["dropout"])
-    activation = check_choice(NAME, "activation", config["activation"], ACTIVATIONS)
-    norm_position = check_choice(NAME, "norm_position", config["norm_position"], NORM_POSITIONS)
-    max_length = check_optional_positive_int(NAME, "max_length", config["max_length"]) or length
+    ff_mult = check_positive_int(OWNER, "ff_mult", config["ff_mult"])
+    dropout = check_number(OWNER, "dropout", config["dropout"], low=0.0, high=1.0, high_open=True)
+    activation = check_choice(OWNER, "activation", config["activation"], ACTIVATIONS)
+    norm_position = check_choice(OWNER, "norm_position", config["norm_position"], NORM_POSITIONS)
+    max_length = optional(check_positive_int, OWNER, "max_length", config["max_length"]) or length
     config.update(d_model=d_model, layers=layers, heads=heads, ff_mult=ff_mult, dropout=dropout,
                   activation=activation, norm_position=norm_position, max_length=max_length)
 

@@ -4,7 +4,7 @@
 channel-first input ``(N, C, *spatial)`` and ``forward(x, mask=None)``. See docs/norms.md.
 """
 
-from normbench.norms.base import NormModule
+from normbench.norms.base import NormModule, OptionProblem
 from normbench.norms.batch import BatchNorm
 from normbench.norms.batch_layer import BatchLayerNorm
 from normbench.norms.errors import NormUndefinedError
@@ -28,6 +28,7 @@ __all__ = [
     "LayerNorm",
     "NormModule",
     "NormUndefinedError",
+    "OptionProblem",
     "RMSNorm",
     "available",
     "canonical_name",

@@ -4,18 +4,29 @@
 (float32 for half/bfloat16 input, with autocast switched off so reductions are not cast down), and
 returns the result in the input's dtype. Parameters are created with ``torch.ones``/``torch.zeros``
 only, so building a norm never draws random numbers: models built from one seed get identical
-weights in every other layer whatever norm they use.
+weights in every other layer whatever norm they use. What generic code needs to know about a
+particular norm sits behind its hooks, whose defaults do nothing: ``on_epoch_start`` (the training
+loop) and ``check_batch_sizes`` (suite validation).
 """
 
 from __future__ import annotations
 
 import abc
+from collections.abc import Mapping, Sequence
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
 
 from normbench.norms.layout import check_input, check_mask, compute_dtype
-from normbench.norms.options import check_bool, check_num_features
+from normbench.options import Owner, check_bool, check_int
+
+
+class OptionProblem(NamedTuple):
+    """Why an option of a norm cannot work in a suite: the option's name and the reason."""
+
+    option: str
+    message: str
 
 
 class NormModule(nn.Module, abc.ABC):
@@ -26,8 +37,8 @@ class NormModule(nn.Module, abc.ABC):
 
     def __init__(self, num_features: int, *, affine: bool = True, bias: bool = True) -> None:
         super().__init__()
-        self.num_features = check_num_features(self.norm_name, num_features)
-        self.affine = check_bool(self.norm_name, "affine", affine)
+        self.num_features = check_int(self.owner, "num_features", num_features, 1)
+        self.affine = check_bool(self.owner, "affine", affine)
         if self.affine:
             self.weight = nn.Parameter(torch.ones(self.num_features))
             if bias:
@@ -37,6 +48,20 @@ class NormModule(nn.Module, abc.ABC):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
+
+    @property
+    def owner(self) -> Owner:
+        """How option errors name this norm: ``norm 'batch'``."""
+        return Owner("norm", self.norm_name)
+
+    @classmethod
+    def check_batch_sizes(cls, options: Mapping[str, Any], batch_sizes: Sequence[int]) -> OptionProblem | None:
+        """Why ``options`` cannot train at some of ``batch_sizes``, or None; checked when a suite is
+        validated, before any run. Most norms take any batch size."""
+        return None
+
+    def on_epoch_start(self) -> None:
+        """Called by the training loop at the start of every epoch; most norms do nothing."""
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Normalize ``x`` ``(N, C, *spatial)``; positions where ``mask`` is False are zero."""

@@ -19,14 +19,17 @@ batch in order, so k virtual batches give ``(1 - a)^k r + sum_i a (1 - a)^(k - i
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from typing import Any
+
 import torch
 import torch.nn.functional as F
 
-from normbench.norms.base import NormModule
+from normbench.norms.base import NormModule, OptionProblem
 from normbench.norms.errors import NormUndefinedError
 from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
-from normbench.norms.options import check_bool, check_choice, check_float, check_positive_int
+from normbench.options import check_bool, check_choice, check_int, check_number
 
 class _ConventionDefault:
     """Marks ``momentum`` as not given: its default depends on ``convention`` (None means CMA)."""
@@ -73,26 +76,26 @@ class BatchNorm(NormModule):
         ghost_batch_size: int | None = None,
     ) -> None:
         super().__init__(num_features, affine=affine)
-        name = self.norm_name
-        self.convention = check_choice(name, "convention", convention, CONVENTIONS)
+        owner = self.owner
+        self.convention = check_choice(owner, "convention", convention, CONVENTIONS)
         keras = self.convention == "keras"
-        self.eps = check_float(name, "eps", (1e-3 if keras else 1e-5) if eps is None else eps,
+        self.eps = check_number(owner, "eps", (1e-3 if keras else 1e-5) if eps is None else eps,
                                low=0.0, low_open=True)
         if momentum is _UNSET:
             momentum = 0.99 if keras else 0.1
         if keras:
             # Keras' momentum weights the old estimate; [0, 1) keeps some of the new batch
-            self.momentum = check_float(name, "momentum", momentum, low=0.0, high=1.0, high_open=True)
+            self.momentum = check_number(owner, "momentum", momentum, low=0.0, high=1.0, high_open=True)
             self.update_rate: float | None = 1.0 - self.momentum
         elif momentum is None:
             self.momentum, self.update_rate = None, None
         else:
-            self.momentum = check_float(name, "momentum", momentum, low=0.0, high=1.0, low_open=True)
+            self.momentum = check_number(owner, "momentum", momentum, low=0.0, high=1.0, low_open=True)
             self.update_rate = self.momentum
-        self.track_running_stats = check_bool(name, "track_running_stats", track_running_stats)
+        self.track_running_stats = check_bool(owner, "track_running_stats", track_running_stats)
         self.ghost_batch_size = (
             None if ghost_batch_size is None
-            else check_positive_int(name, "ghost_batch_size", ghost_batch_size)
+            else check_int(owner, "ghost_batch_size", ghost_batch_size, 1)
         )
         if self.track_running_stats:
             self.register_buffer("running_mean", torch.zeros(self.num_features))
@@ -110,6 +113,19 @@ class BatchNorm(NormModule):
             f"track_running_stats={self.track_running_stats}, convention={self.convention!r}, "
             f"ghost_batch_size={self.ghost_batch_size}"
         )
+
+    @classmethod
+    def check_batch_sizes(cls, options: Mapping[str, Any], batch_sizes: Sequence[int]) -> OptionProblem | None:
+        """Ghost batches must split every batch evenly: name the batch sizes ``ghost_batch_size`` does
+        not divide (an invalid ghost size itself is reported when the norm is built)."""
+        ghost = options.get("ghost_batch_size")
+        if not (isinstance(ghost, int) and ghost > 0):
+            return None
+        bad = [b for b in batch_sizes if b % ghost]
+        if not bad:
+            return None
+        return OptionProblem("ghost_batch_size", f"{ghost} does not divide batch sizes {bad}; "
+                             "ghost batches must split every batch evenly")
 
     def reset_running_stats(self) -> None:
         """Back to the initial estimates (mean 0, variance 1, no batches), as torch's BN does."""

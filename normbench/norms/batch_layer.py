@@ -46,7 +46,7 @@ import torch
 from normbench.norms.base import NormModule
 from normbench.norms.batch_layer_function import BatchLayerNormTrain
 from normbench.norms.layout import flatten, mask_weights
-from normbench.norms.options import check_bool, check_float
+from normbench.options import check_bool, check_number
 
 MIX_OFFSET = 1e-4  # the reference's constant in (1/m - 1e-4) and (1 - 1/m - 1e-4)
 _LAZY = ("running_batch_mean", "running_batch_var", "batch_mean_count", "batch_var_count",
@@ -78,16 +78,16 @@ class BatchLayerNorm(NormModule):
         momentum: float | None = None,
     ) -> None:
         super().__init__(num_features, affine=affine)
-        name = self.norm_name
-        self.eps = check_float(name, "eps", eps, low=0.0, low_open=True)
-        self.pooled = check_bool(name, "pooled", pooled)
-        self.batch_moving_mean = check_bool(name, "batch_moving_mean", batch_moving_mean)
-        self.batch_moving_var = check_bool(name, "batch_moving_var", batch_moving_var)
-        self.feature_moving_mean = check_bool(name, "feature_moving_mean", feature_moving_mean)
-        self.feature_moving_var = check_bool(name, "feature_moving_var", feature_moving_var)
+        owner = self.owner
+        self.eps = check_number(owner, "eps", eps, low=0.0, low_open=True)
+        self.pooled = check_bool(owner, "pooled", pooled)
+        self.batch_moving_mean = check_bool(owner, "batch_moving_mean", batch_moving_mean)
+        self.batch_moving_var = check_bool(owner, "batch_moving_var", batch_moving_var)
+        self.feature_moving_mean = check_bool(owner, "feature_moving_mean", feature_moving_mean)
+        self.feature_moving_var = check_bool(owner, "feature_moving_var", feature_moving_var)
         self.momentum = (
             None if momentum is None
-            else check_float(name, "momentum", momentum, low=0.0, high=1.0, low_open=True)
+            else check_number(owner, "momentum", momentum, low=0.0, high=1.0, low_open=True)
         )
         c = self.num_features
         # Per-position estimates cannot be sized before the first training input: they start as
@@ -120,6 +120,13 @@ class BatchLayerNorm(NormModule):
         for name in _LAZY:
             getattr(self, name).zero_()
         self.num_batches_tracked.zero_()
+
+    def on_epoch_start(self) -> None:
+        """The reference (Ziaee & Cano 2022, Keras callback) resets the population statistics at every
+        epoch start, so eval uses the latest epoch's average; with an explicit ``momentum`` (an EMA)
+        they are kept."""
+        if self.momentum is None:
+            self.reset_running_stats()
 
     # -- forward ---------------------------------------------------------------------------------
 

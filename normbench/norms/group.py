@@ -14,7 +14,7 @@ import torch.nn.functional as F
 from normbench.norms.base import NormModule
 from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
-from normbench.norms.options import check_float, check_positive_int, divisors
+from normbench.options import check_int, check_number, divisors
 
 DEFAULT_GROUPS = 32
 
@@ -34,7 +34,7 @@ class GroupNorm(NormModule):
         affine: bool = True,
     ) -> None:
         super().__init__(num_features, affine=affine)
-        name, c = self.norm_name, self.num_features
+        owner, name, c = self.owner, self.norm_name, self.num_features
         valid = ", ".join(str(d) for d in divisors(c))
         if num_groups is not None and channels_per_group is not None:
             raise ValueError(
@@ -42,7 +42,7 @@ class GroupNorm(NormModule):
                 f"(got num_groups={num_groups!r}, channels_per_group={channels_per_group!r})"
             )
         if channels_per_group is not None:
-            per = check_positive_int(name, "channels_per_group", channels_per_group)
+            per = check_int(owner, "channels_per_group", channels_per_group, 1)
             if c % per != 0:
                 raise ValueError(
                     f"norm {name!r}: channels_per_group={per} does not divide {c} channels; "
@@ -50,16 +50,14 @@ class GroupNorm(NormModule):
                 )
             groups = c // per
         else:
-            groups = check_positive_int(
-                name, "num_groups", DEFAULT_GROUPS if num_groups is None else num_groups
-            )
+            groups = check_int(owner, "num_groups", DEFAULT_GROUPS if num_groups is None else num_groups, 1)
             if c % groups != 0:
                 raise ValueError(
                     f"norm {name!r}: num_groups={groups} does not divide {c} channels; "
                     f"allowed num_groups for {c} channels: {valid}"
                 )
         self.num_groups = groups
-        self.eps = check_float(name, "eps", eps, low=0.0, low_open=True)
+        self.eps = check_number(owner, "eps", eps, low=0.0, low_open=True)
 
     def extra_repr(self) -> str:
         """Options as constructed."""

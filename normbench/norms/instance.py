@@ -17,7 +17,7 @@ from normbench.norms.base import NormModule
 from normbench.norms.errors import NormUndefinedError
 from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
-from normbench.norms.options import check_bool, check_float
+from normbench.options import check_bool, check_number
 
 
 class InstanceNorm(NormModule):
@@ -35,10 +35,10 @@ class InstanceNorm(NormModule):
         momentum: float = 0.1,
     ) -> None:
         super().__init__(num_features, affine=affine)
-        name = self.norm_name
-        self.eps = check_float(name, "eps", eps, low=0.0, low_open=True)
-        self.momentum = check_float(name, "momentum", momentum, low=0.0, high=1.0, low_open=True)
-        self.track_running_stats = check_bool(name, "track_running_stats", track_running_stats)
+        owner = self.owner
+        self.eps = check_number(owner, "eps", eps, low=0.0, low_open=True)
+        self.momentum = check_number(owner, "momentum", momentum, low=0.0, high=1.0, low_open=True)
+        self.track_running_stats = check_bool(owner, "track_running_stats", track_running_stats)
         if self.track_running_stats:
             self.register_buffer("running_mean", torch.zeros(self.num_features))
             self.register_buffer("running_var", torch.ones(self.num_features))

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from normbench.norms.base import NormModule
 from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
-from normbench.norms.options import check_bool, check_float
+from normbench.options import check_bool, check_number
 
 
 class LayerNorm(NormModule):
@@ -27,8 +27,8 @@ class LayerNorm(NormModule):
         self, num_features: int, *, eps: float = 1e-5, affine: bool = True, per_position: bool = False
     ) -> None:
         super().__init__(num_features, affine=affine)
-        self.eps = check_float(self.norm_name, "eps", eps, low=0.0, low_open=True)
-        self.per_position = check_bool(self.norm_name, "per_position", per_position)
+        self.eps = check_number(self.owner, "eps", eps, low=0.0, low_open=True)
+        self.per_position = check_bool(self.owner, "per_position", per_position)
 
     def extra_repr(self) -> str:
         """Options as constructed."""

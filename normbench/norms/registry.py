@@ -1,11 +1,11 @@
 """The norm registry: names, aliases, option validation, and ``create_norm``.
 
-Adding a norm = one module file with a ``NormModule`` subclass + one line in ``_FAMILIES``.
+Adding a norm = one module file with a ``NormModule`` subclass + one ``NORMS.register`` line below
+(see docs/architecture.md, "Adding a norm, a model or a dataset").
 """
 
 from __future__ import annotations
 
-import inspect
 from typing import Any
 
 from torch import nn
@@ -19,50 +19,38 @@ from normbench.norms.instance import InstanceNorm
 from normbench.norms.layer import LayerNorm
 from normbench.norms.renorm import BatchRenorm
 from normbench.norms.rms import RMSNorm
+from normbench.registry import Registry
 
-_FAMILIES: dict[str, type[NormModule]] = {
-    "none": Identity,
-    "batch": BatchNorm,
-    "layer": LayerNorm,
-    "instance": InstanceNorm,
-    "group": GroupNorm,
-    "batch_layer": BatchLayerNorm,
-    "batch_renorm": BatchRenorm,
-    "rms": RMSNorm,
-}
-ALIASES: dict[str, str] = {"bn": "batch", "ln": "layer", "in": "instance", "gn": "group", "bln": "batch_layer"}
+# Listed in registration order (the five studied norms after ``none``, then extras); names match in
+# any case. Error messages have always introduced them as "available: ..." (suite errors quote it).
+NORMS: Registry[type[NormModule]] = Registry(
+    "norm", reserved=("num_features",), ignore_case=True, listing="registered", names_label="available"
+)
+NORMS.register("none", Identity)
+NORMS.register("batch", BatchNorm, aliases=("bn",))
+NORMS.register("layer", LayerNorm, aliases=("ln",))
+NORMS.register("instance", InstanceNorm, aliases=("in",))
+NORMS.register("group", GroupNorm, aliases=("gn",))
+NORMS.register("batch_layer", BatchLayerNorm, aliases=("bln",))
+NORMS.register("batch_renorm", BatchRenorm)
+NORMS.register("rms", RMSNorm)
+
+ALIASES: dict[str, str] = NORMS.aliases()
 
 
 def available() -> list[str]:
     """Canonical norm names, in a stable order (the five studied norms after ``none``, then extras)."""
-    return list(_FAMILIES)
-
-
-def _names_help() -> str:
-    aliases = ", ".join(f"{a} -> {c}" for a, c in ALIASES.items())
-    return f"available: {', '.join(available())}; aliases: {aliases}"
+    return NORMS.available()
 
 
 def canonical_name(name: str) -> str:
     """Resolve an alias (``bn ln in gn bln``, any case) to its canonical name; unknown -> ValueError."""
-    if not isinstance(name, str):
-        raise ValueError(f"norm name must be a string, got {name!r}; {_names_help()}")
-    key = name.strip().lower()
-    key = ALIASES.get(key, key)
-    if key not in _FAMILIES:
-        raise ValueError(f"unknown norm {name!r}; {_names_help()}")
-    return key
+    return NORMS.canonical(name)
 
 
 def norm_options(name: str) -> dict[str, Any]:
     """The options a norm accepts, with their defaults (``None`` where the default depends on others)."""
-    cls = _FAMILIES[canonical_name(name)]
-    params = list(inspect.signature(cls.__init__).parameters.values())[2:]  # skip self, num_features
-    return {p.name: (None if not _plain(p.default) else p.default) for p in params}
-
-
-def _plain(value: Any) -> bool:
-    return value is None or isinstance(value, (bool, int, float, str))
+    return NORMS.options(name) or {}
 
 
 def create_norm(name: str, num_features: int, **options: Any) -> nn.Module:
@@ -72,13 +60,4 @@ def create_norm(name: str, num_features: int, **options: Any) -> nn.Module:
     the allowed ones) or an invalid value (naming the option and the allowed values). Draws no
     random numbers.
     """
-    canonical = canonical_name(name)
-    allowed = norm_options(canonical)
-    unknown = sorted(set(options) - set(allowed))
-    if unknown:
-        listed = ", ".join(allowed) if allowed else "none (this norm takes no options)"
-        raise ValueError(
-            f"norm {canonical!r}: unknown option{'s' if len(unknown) > 1 else ''} "
-            f"{', '.join(repr(u) for u in unknown)}; allowed options: {listed}"
-        )
-    return _FAMILIES[canonical](num_features, **options)
+    return NORMS.create(name, options, num_features)

@@ -24,7 +24,7 @@ from normbench.norms.base import NormModule
 from normbench.norms.batch import require_two_values
 from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
-from normbench.norms.options import check_float, check_nonnegative_int
+from normbench.options import check_int, check_number, option_error
 
 
 def relaxed_bound(start: float, end: float, step: int, warmup: int, reached: int) -> float:
@@ -55,20 +55,17 @@ class BatchRenorm(NormModule):
         d_max_steps: int = 25000,
     ) -> None:
         super().__init__(num_features, affine=affine)
-        name = self.norm_name
-        self.eps = check_float(name, "eps", eps, low=0.0, low_open=True)
-        self.momentum = check_float(name, "momentum", momentum, low=0.0, high=1.0, low_open=True)
-        self.r_max = check_float(name, "r_max", r_max, low=1.0)
-        self.d_max = check_float(name, "d_max", d_max, low=0.0)
-        self.warmup_steps = check_nonnegative_int(name, "warmup_steps", warmup_steps)
-        self.r_max_steps = check_nonnegative_int(name, "r_max_steps", r_max_steps)
-        self.d_max_steps = check_nonnegative_int(name, "d_max_steps", d_max_steps)
+        owner = self.owner
+        self.eps = check_number(owner, "eps", eps, low=0.0, low_open=True)
+        self.momentum = check_number(owner, "momentum", momentum, low=0.0, high=1.0, low_open=True)
+        self.r_max = check_number(owner, "r_max", r_max, low=1.0)
+        self.d_max = check_number(owner, "d_max", d_max, low=0.0)
+        self.warmup_steps = check_int(owner, "warmup_steps", warmup_steps, 0)
+        self.r_max_steps = check_int(owner, "r_max_steps", r_max_steps, 0)
+        self.d_max_steps = check_int(owner, "d_max_steps", d_max_steps, 0)
         for option, value in (("r_max_steps", r_max_steps), ("d_max_steps", d_max_steps)):
             if value < self.warmup_steps:
-                raise ValueError(
-                    f"norm {name!r}: invalid {option}={value!r}; allowed: an integer >= "
-                    f"warmup_steps ({self.warmup_steps})"
-                )
+                raise option_error(owner, option, value, f"an integer >= warmup_steps ({self.warmup_steps})")
         self.register_buffer("running_mean", torch.zeros(self.num_features))
         self.register_buffer("running_std", torch.ones(self.num_features))
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))

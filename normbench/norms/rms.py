@@ -14,7 +14,7 @@ import torch
 from normbench.norms.base import NormModule
 from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
-from normbench.norms.options import check_bool, check_float
+from normbench.options import check_bool, check_number
 
 
 class RMSNorm(NormModule):
@@ -31,15 +31,15 @@ class RMSNorm(NormModule):
         bias: bool = False,
         per_position: bool = False,
     ) -> None:
-        bias = check_bool(self.norm_name, "bias", bias)
+        bias = check_bool(self.owner, "bias", bias)
         if bias and not affine:
             raise ValueError(
                 "norm 'rms': invalid bias=True with affine=False; allowed: bias=True only with "
                 "affine=True (beta is part of the affine map)"
             )
         super().__init__(num_features, affine=affine, bias=bias)
-        self.eps = check_float(self.norm_name, "eps", eps, low=0.0, low_open=True)
-        self.per_position = check_bool(self.norm_name, "per_position", per_position)
+        self.eps = check_number(self.owner, "eps", eps, low=0.0, low_open=True)
+        self.per_position = check_bool(self.owner, "per_position", per_position)
 
     def extra_repr(self) -> str:
         """Options as constructed."""
