@@ -24,12 +24,9 @@ def test_owner_reads_as_kind_and_quoted_name():
 
 def test_error_format_names_owner_option_value_and_what_is_allowed():
     message = str(opt.option_error(OWNER, "depth", 0, "a positive integer"))
-    assert message == (
-        "model 'toy': option 'depth' must be a positive integer; got 0 "
-        "(invalid depth=0; allowed: a positive integer)"
-    )
-    quoted = str(opt.option_error(OWNER, "act", "elu", "one of relu, tanh", allowed="'relu', 'tanh'"))
-    assert quoted.endswith("(invalid act='elu'; allowed: 'relu', 'tanh')")
+    assert message == "model 'toy': option 'depth' must be a positive integer; got 0"
+    choice = str(opt.option_error(OWNER, "act", "elu", "one of relu, tanh"))
+    assert choice == "model 'toy': option 'act' must be one of relu, tanh; got 'elu'"
 
 
 @pytest.mark.parametrize("value", [True, False])
@@ -46,7 +43,6 @@ def test_check_choice_lists_choices_in_the_order_given():
     assert opt.check_choice(OWNER, "x", "b", ("b", "a")) == "b"
     message = _refusal(opt.check_choice, "c", ("b", "a"))
     assert "option 'x' must be one of b, a; got 'c'" in message
-    assert "allowed: 'b', 'a'" in message
     assert "must be one of b, a" in _refusal(opt.check_choice, ["b"], ("b", "a"))  # not a string
 
 

@@ -14,7 +14,7 @@ import torch
 from normbench.norms.base import NormModule
 from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
-from normbench.options import check_bool, check_number
+from normbench.options import option_error, check_bool, check_number
 
 
 class RMSNorm(NormModule):
@@ -33,10 +33,7 @@ class RMSNorm(NormModule):
     ) -> None:
         bias = check_bool(self.owner, "bias", bias)
         if bias and not affine:
-            raise ValueError(
-                "norm 'rms': invalid bias=True with affine=False; allowed: bias=True only with "
-                "affine=True (beta is part of the affine map)"
-            )
+            raise option_error(self.owner, "bias", bias, "false when affine is false (beta is part of the affine map)")
         super().__init__(num_features, affine=affine, bias=bias)
         self.eps = check_number(self.owner, "eps", eps, low=0.0, low_open=True)
         self.per_position = check_bool(self.owner, "per_position", per_position)
