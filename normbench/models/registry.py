@@ -14,15 +14,19 @@ from torch import nn
 from normbench.models.blocks import NormFactory
 from normbench.models.cnn import build_cnn2d
 from normbench.models.cnn1d import build_cnn1d
+from normbench.models.lenet5 import build_lenet5
 from normbench.models.mlp import build_mlp
 from normbench.models.rnn import build_rnn
+from normbench.models.stacked_rnn import build_stacked_lstm
 from normbench.models.transformer import build_transformer
 
 _BUILDERS: dict[str, Callable[..., nn.Module]] = {
     "mlp": build_mlp,
     "cnn2d": build_cnn2d,
     "cnn1d": build_cnn1d,
+    "lenet5": build_lenet5,
     "rnn": build_rnn,
+    "stacked_lstm": build_stacked_lstm,
     "transformer": build_transformer,
 }
 
