@@ -16,17 +16,21 @@ from normbench.data.cifar import load_cifar10_dataset
 from normbench.data.dataset import Dataset
 from normbench.data.digits import load_digits_dataset
 from normbench.data.idx import load_mnist_dataset
+from normbench.data.imdb import load_imdb_dataset
 from normbench.data.mnist1d import load_mnist1d_dataset, load_mnist1d_varlen_dataset
 from normbench.data.synthetic import load_blobs_dataset
+from normbench.data.tokens import load_tokens_dataset
 
 _LOADERS: dict[str, Callable[..., Dataset]] = {
     "adding": load_adding_dataset,
     "blobs": load_blobs_dataset,
     "cifar10": load_cifar10_dataset,
     "digits": load_digits_dataset,
+    "imdb": load_imdb_dataset,
     "mnist": load_mnist_dataset,
     "mnist1d": load_mnist1d_dataset,
     "mnist1d_varlen": load_mnist1d_varlen_dataset,
+    "tokens": load_tokens_dataset,
 }
 
 
