@@ -1,6 +1,6 @@
 """CIFAR-10 as Ziaee & Çano prepared it, as options of the ``cifar10`` loader: standardization, splits.
 
-The authors (protocol in ``normbench/reference/bln2022.json``) flattened the images, standardized
+The authors (protocol in ``normbench/reference/bln2022.yaml``) flattened the images, standardized
 every pixel with scikit-learn's ``StandardScaler`` fit on the 50,000 training images, shuffled the
 training set once, took the first 5,000 as validation and trained on a fixed subset (the same
 first 9,000 images, in the same order, every epoch). Options of ``cifar10``:

@@ -1,7 +1,7 @@
 """``lenet5``: the LeNet-5 of Ziaee & Çano's BLN experiments (CIFAR-10), channel-first, norm slots as theirs.
 
 Source: the authors' notebooks (A2Amir/Batch-Layer-Normalization, commit a79b856; the protocol is in
-``normbench/reference/bln2022.json``). Their Keras model, channels-last, is::
+``normbench/reference/bln2022.yaml``). Their Keras model, channels-last, is::
 
     Conv2D(6, 5x5, padding same, tanh) → AveragePooling2D(2) → NORM
     → Conv2D(16, 5x5, padding valid, tanh) → AveragePooling2D(2) → NORM → Flatten

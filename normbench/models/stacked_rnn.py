@@ -1,7 +1,7 @@
 """``stacked_lstm``: Ziaee & Çano's IMDB model, stacked LSTMs with the norm BETWEEN layers, not in the cell.
 
 Source: the authors' notebooks (A2Amir/Batch-Layer-Normalization, commit a79b856; protocol in
-``normbench/reference/bln2022.json``)::
+``normbench/reference/bln2022.yaml``)::
 
     Embedding(20000, 512, Glorot-uniform) → LSTM(128, dropout 0.2, recurrent_dropout 0.2,
     return_sequences) → NORM over (N, T, C) → LSTM(64, dropout 0.2, recurrent_dropout 0.2, last
