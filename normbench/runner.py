@@ -15,7 +15,14 @@ from typing import Iterator
 
 import yaml
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from normbench.checks import check_suite
 from normbench.env import capture_environment, now_iso
@@ -189,8 +196,13 @@ def run_throughput_suite(
     """Measure a `kind: throughput` suite: one spec at a time in this process (timings must not share
     the cores with other workers), each result in its own transaction; resume skips final ones."""
     from normbench.throughput import (
-        create_throughput_tables, expand_throughput, final_throughput_ids, load_throughput_suite, run_throughput,
-        throughput_environment, write_throughput_result,
+        create_throughput_tables,
+        expand_throughput,
+        final_throughput_ids,
+        load_throughput_suite,
+        run_throughput,
+        throughput_environment,
+        write_throughput_result,
     )
 
     console = console or Console(stderr=True)

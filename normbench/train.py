@@ -24,7 +24,15 @@ from normbench.probes import (
     record_percentiles,
     record_smoothness,
 )
-from normbench.spec import COMPLETED, DIVERGED, FAILED, UNDEFINED, CurvePoint, RunResult, RunSpec
+from normbench.spec import (
+    COMPLETED,
+    DIVERGED,
+    FAILED,
+    UNDEFINED,
+    CurvePoint,
+    RunResult,
+    RunSpec,
+)
 
 EVAL_CHUNK = 1024  # evaluation batch; eval-mode norms do not depend on it
 # Regression tasks (the adding problem) report as "accuracy" the fraction of predictions within this

@@ -27,8 +27,8 @@ import numpy as np
 import torch
 
 from normbench.data.dataset import Dataset
-from normbench.options import Owner, check_int, check_seed
 from normbench.data.sequences import draw_lengths, lengths_to_mask, split_generators
+from normbench.options import Owner, check_int, check_seed
 
 NAME = "adding"
 OWNER = Owner("dataset", NAME)

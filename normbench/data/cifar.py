@@ -34,10 +34,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from normbench.data.dataset import Dataset
+from normbench.data.cifar_protocol import check_protocol_options, prepare_cifar_splits
 from normbench.data.datadir import DataFormatError, find_files, resolve_data_dir
+from normbench.data.dataset import Dataset
 from normbench.options import Owner, check_int, optional
-from normbench.data.standardize import standardize_uint8, uint8_moments
 
 NAME = "cifar10"
 NUM_CLASSES = 10
@@ -154,15 +154,18 @@ def _read_split(paths: dict[str, Path], names: tuple[str, ...], wanted: int | No
 
 
 def load_cifar10_dataset(
-    *, data_dir: str | None = None, n_train: int | None = None, n_test: int | None = None
+    *, data_dir: str | None = None, n_train: int | None = None, n_test: int | None = None,
+    standardize: str = "channel", validation: int = 0, train_subset: int | None = None, split_seed: int = 0,
 ) -> Dataset:
     """Load ``cifar10`` from the user's python batches as ``(N, 3, 32, 32)``, standardized per channel.
 
     ``data_dir`` defaults to ``$NORMBENCH_DATA``; ``n_train``/``n_test`` (default all) keep the
-    first n images in the official order.
+    first n images in the official order. ``standardize``, ``validation``, ``train_subset`` and
+    ``split_seed`` give the authors' BLN protocol (:mod:`~normbench.data.cifar_protocol`).
     """
     n_train = optional(check_int, Owner("dataset", NAME), "n_train", n_train, 1)
     n_test = optional(check_int, Owner("dataset", NAME), "n_test", n_test, 1)
+    standardize, split_seed = check_protocol_options(NAME, standardize, split_seed)
     root, origin = resolve_data_dir(NAME, data_dir)
     hint = ""
     if (root / ARCHIVE).is_file():
@@ -170,18 +173,21 @@ def load_cifar10_dataset(
     paths = find_files(NAME, root, origin, SUBDIRS, TRAIN_BATCHES + TEST_BATCHES, hint=hint)
     x_train, y_train = _read_split(paths, TRAIN_BATCHES, n_train, "n_train")
     x_test, y_test = _read_split(paths, TEST_BATCHES, n_test, "n_test")
-    mean, std = uint8_moments(x_train, channel_axis=1)
+    prepared = prepare_cifar_splits(NAME, x_train, y_train, x_test, standardize=standardize,
+                                    validation=validation, train_subset=train_subset, split_seed=split_seed)
     return Dataset(
         name=NAME,
-        x_train=standardize_uint8(x_train, mean, std, channel_axis=1),
-        y_train=torch.from_numpy(y_train),
-        x_test=standardize_uint8(x_test, mean, std, channel_axis=1),
+        x_train=prepared.x_train,
+        y_train=prepared.y_train,
+        x_test=prepared.x_test,
         y_test=torch.from_numpy(y_test),
         num_classes=NUM_CLASSES,
         input_shape=INPUT_SHAPE,
+        x_val=prepared.x_val,
+        y_val=prepared.y_val,
         description=(
-            f"CIFAR-10 (Krizhevsky 2009, python batches from {paths[TEST_BATCHES[0]].parent}): {len(y_train)} "
-            f"train / {len(y_test)} test, official split{' (first n of each)' if n_train or n_test else ''}, "
-            "standardized per channel with train statistics"
+            f"CIFAR-10 (Krizhevsky 2009, python batches from {paths[TEST_BATCHES[0]].parent}): "
+            f"{len(prepared.y_train)} train / {len(y_test)} test, official split"
+            f"{' (first n of each)' if n_train or n_test else ''}, {prepared.summary}"
         ),
     )

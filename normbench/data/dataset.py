@@ -22,7 +22,9 @@ class Dataset:
       with one output per sample for either task.
 
     ``mask_*``, where present, are boolean ``(N, *spatial)`` marking valid positions (False =
-    padding). ``description`` is one line naming the source and the split sizes.
+    padding). ``x_val``/``y_val``/``mask_val``, where present, are a validation split taken from
+    the training data (same layout as train; used to choose settings without looking at the test
+    set). ``description`` is one line naming the source and the split sizes.
     """
 
     name: str
@@ -36,6 +38,9 @@ class Dataset:
     mask_test: torch.Tensor | None = None
     description: str = ""
     task: str = "classification"
+    x_val: torch.Tensor | None = None
+    y_val: torch.Tensor | None = None
+    mask_val: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
         # A loader bug caught here names the dataset instead of surfacing as a shape error mid-run.
@@ -47,7 +52,9 @@ class Dataset:
                 f"got {self.num_classes!r}"
             )
         target_dtype = torch.int64 if self.task == "classification" else torch.float32
-        for split in ("train", "test"):
+        if (self.x_val is None) != (self.y_val is None) or (self.mask_val is not None and self.x_val is None):
+            raise ValueError(f"dataset {self.name!r}: x_val and y_val come together (mask_val only with them)")
+        for split in ("train", "test") + (("val",) if self.x_val is not None else ()):
             x, y = getattr(self, f"x_{split}"), getattr(self, f"y_{split}")
             mask = getattr(self, f"mask_{split}")
             if x.dtype != torch.float32 or y.dtype != target_dtype:
@@ -71,6 +78,11 @@ class Dataset:
     def n_train(self) -> int:
         """Number of training samples."""
         return int(self.x_train.shape[0])
+
+    @property
+    def n_val(self) -> int:
+        """Number of validation samples (0 without a validation split)."""
+        return 0 if self.x_val is None else int(self.x_val.shape[0])
 
     @property
     def n_test(self) -> int:

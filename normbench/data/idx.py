@@ -32,10 +32,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from normbench.data.dataset import Dataset
 from normbench.data.datadir import DataFormatError, find_files, resolve_data_dir
-from normbench.options import Owner, check_int, optional
+from normbench.data.dataset import Dataset
 from normbench.data.standardize import standardize_uint8, uint8_moments
+from normbench.options import Owner, check_int, optional
 
 NAME = "mnist"
 NUM_CLASSES = 10

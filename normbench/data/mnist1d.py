@@ -39,8 +39,8 @@ import numpy as np
 import torch
 
 from normbench.data.dataset import Dataset
-from normbench.options import Owner, check_int, check_seed
 from normbench.data.sequences import draw_lengths, lengths_to_mask, split_generators
+from normbench.options import Owner, check_int, check_seed
 
 NAME = "mnist1d"
 VARLEN_NAME = "mnist1d_varlen"

@@ -15,8 +15,10 @@ from normbench.data.cifar import load_cifar10_dataset
 from normbench.data.dataset import Dataset
 from normbench.data.digits import load_digits_dataset
 from normbench.data.idx import load_mnist_dataset
+from normbench.data.imdb import load_imdb_dataset
 from normbench.data.mnist1d import load_mnist1d_dataset, load_mnist1d_varlen_dataset
 from normbench.data.synthetic import load_blobs_dataset
+from normbench.data.tokens import load_tokens_dataset
 from normbench.registry import Registry
 
 DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
@@ -24,9 +26,11 @@ DATASETS.register("adding", load_adding_dataset)
 DATASETS.register("blobs", load_blobs_dataset)
 DATASETS.register("cifar10", load_cifar10_dataset)
 DATASETS.register("digits", load_digits_dataset)
+DATASETS.register("imdb", load_imdb_dataset)
 DATASETS.register("mnist", load_mnist_dataset)
 DATASETS.register("mnist1d", load_mnist1d_dataset)
 DATASETS.register("mnist1d_varlen", load_mnist1d_varlen_dataset)
+DATASETS.register("tokens", load_tokens_dataset)
 
 
 def available_datasets() -> list[str]:

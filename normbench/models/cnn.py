@@ -23,7 +23,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from normbench.models.blocks import ACTIVATIONS, PLACEMENTS, NormActivation, NormFactory, build_norm
+from normbench.models.blocks import (
+    ACTIVATIONS,
+    PLACEMENTS,
+    NormActivation,
+    NormFactory,
+    build_norm,
+)
 from normbench.options import (
     Owner,
     check_bool,

@@ -12,7 +12,7 @@ from typing import Any
 
 from torch import nn
 
-from normbench.models import cnn, cnn1d, mlp, rnn, transformer
+from normbench.models import cnn, cnn1d, lenet5, mlp, rnn, stacked_rnn, transformer
 from normbench.models.blocks import NormFactory
 from normbench.registry import Registry
 
@@ -22,7 +22,9 @@ MODELS: Registry[Callable[..., nn.Module]] = Registry("model", reserved=("norm",
 MODELS.register("mlp", mlp.build_mlp, options=mlp.DEFAULTS)
 MODELS.register("cnn2d", cnn.build_cnn2d, options=cnn.DEFAULTS)
 MODELS.register("cnn1d", cnn1d.build_cnn1d, options=cnn1d.DEFAULTS)
+MODELS.register("lenet5", lenet5.build_lenet5, options=lenet5.DEFAULTS)
 MODELS.register("rnn", rnn.build_rnn, options=rnn.DEFAULTS)
+MODELS.register("stacked_lstm", stacked_rnn.build_stacked_lstm, options=stacked_rnn.DEFAULTS)
 MODELS.register("transformer", transformer.build_transformer, options=transformer.DEFAULTS)
 
 

@@ -40,15 +40,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from normbench.models.blocks import NormFactory, build_norm, check_sequence_input, sequence_shape
-from normbench.options import (
-    Owner,
-    check_auto_or_bool,
-    check_auto_or_positive_number,
-    check_choice,
-    check_positive_int,
-    optional,
-    resolve_options,
+from normbench.models.blocks import (
+    NormFactory,
+    build_norm,
+    check_sequence_input,
+    sequence_shape,
 )
 from normbench.models.rnn_cells import (
     SINGLE_SAMPLE_STEPS,
@@ -57,6 +53,15 @@ from normbench.models.rnn_cells import (
     StepNorms,
     is_batch_norm_family,
     keeps_running_statistics,
+)
+from normbench.options import (
+    Owner,
+    check_auto_or_bool,
+    check_auto_or_positive_number,
+    check_choice,
+    check_positive_int,
+    optional,
+    resolve_options,
 )
 
 NAME = "rnn"

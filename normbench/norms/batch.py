@@ -31,6 +31,7 @@ from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
 from normbench.options import check_bool, check_choice, check_int, check_number
 
+
 class _ConventionDefault:
     """Marks ``momentum`` as not given: its default depends on ``convention`` (None means CMA)."""
 

@@ -7,6 +7,11 @@ translated to channel-first. With m the training mini-batch size and C the chann
     x_f = (x - mu_f) / sqrt(var_f + eps)   over the channel axis C alone, per (sample, position)
     y   = gamma * [(1/m - 1e-4) x_f + (1 - 1/m - 1e-4) x_b] / sqrt(C) + beta      eps = 1e-3
 
+Two options take the formula toward the paper's equations, to attribute differences: ``offset``
+(default 1e-4, the reference's constant subtracted from both weights; the paper's equations have
+0) and ``divide_by_sqrt_channels`` (default true, the reference's division by sqrt(C); false
+removes it). The defaults are the reference code.
+
 Inference follows the reference: the batch statistics are population averages of the training
 batches' statistics (the variance scaled by m/(m-1), i.e. the mean of unbiased batch variances),
 the feature statistics those of the current input. The reference's four flags select, per
@@ -53,10 +58,13 @@ _LAZY = ("running_batch_mean", "running_batch_var", "batch_mean_count", "batch_v
          "running_feature_mean", "running_feature_var", "feature_count")
 
 
-def mixing_weights(m: int, channels: int) -> tuple[float, float]:
-    """(weight of x_f, weight of x_b), both divided by sqrt(C), for mini-batch size m."""
-    root = math.sqrt(channels)
-    return (1.0 / m - MIX_OFFSET) / root, (1.0 - 1.0 / m - MIX_OFFSET) / root
+def mixing_weights(
+    m: int, channels: int, offset: float = MIX_OFFSET, divide_by_sqrt_channels: bool = True
+) -> tuple[float, float]:
+    """(weight of x_f, weight of x_b) for mini-batch size m: (1/m - offset, 1 - 1/m - offset),
+    both divided by sqrt(C) unless ``divide_by_sqrt_channels`` is false."""
+    root = math.sqrt(channels) if divide_by_sqrt_channels else 1.0
+    return (1.0 / m - offset) / root, (1.0 - 1.0 / m - offset) / root
 
 
 class BatchLayerNorm(NormModule):
@@ -76,6 +84,8 @@ class BatchLayerNorm(NormModule):
         feature_moving_mean: bool = False,
         feature_moving_var: bool = False,
         momentum: float | None = None,
+        offset: float = MIX_OFFSET,
+        divide_by_sqrt_channels: bool = True,
     ) -> None:
         super().__init__(num_features, affine=affine)
         owner = self.owner
@@ -89,6 +99,9 @@ class BatchLayerNorm(NormModule):
             None if momentum is None
             else check_number(owner, "momentum", momentum, low=0.0, high=1.0, low_open=True)
         )
+        # offset < 1/2 keeps the batch weight 1 - 1/m - offset non-negative for every m >= 2
+        self.offset = check_number(owner, "offset", offset, low=0.0, high=0.5, high_open=True)
+        self.divide_by_sqrt_channels = check_bool(owner, "divide_by_sqrt_channels", divide_by_sqrt_channels)
         c = self.num_features
         # Per-position estimates cannot be sized before the first training input: they start as
         # empty placeholders (numel 0) and are materialized, or grown, by training forwards.
@@ -112,8 +125,12 @@ class BatchLayerNorm(NormModule):
         )
         return (
             f"{self.num_features}, eps={self.eps:g}, affine={self.affine}, pooled={self.pooled}, "
-            f"moving_flags={flags}, momentum={self.momentum}"
+            f"moving_flags={flags}, momentum={self.momentum}, offset={self.offset:g}, "
+            f"divide_by_sqrt_channels={self.divide_by_sqrt_channels}"
         )
+
+    def _mixing_weights(self, m: int) -> tuple[float, float]:
+        return mixing_weights(m, self.num_features, self.offset, self.divide_by_sqrt_channels)
 
     def reset_running_stats(self) -> None:
         """Forget the population estimates (the reference does this at every epoch start)."""
@@ -139,7 +156,7 @@ class BatchLayerNorm(NormModule):
         w3 = None if mask is None else mask_weights(mask, x.dtype)
         if self.training:
             n = x.shape[0]
-            wf, wb = mixing_weights(n, c)
+            wf, wb = self._mixing_weights(n)
             y, mu_b, var_b, mu_f, var_f = BatchLayerNormTrain.apply(
                 x3, w3, g3, b3, self.pooled, wf, wb, self.eps
             )
@@ -152,7 +169,7 @@ class BatchLayerNorm(NormModule):
         """Eval: population or current statistics per the four flags, mixed with the training m."""
         n, c, _ = x3.shape
         m = int(self.last_batch_size) or n  # never trained: mix as for the current batch
-        wf, wb = mixing_weights(m, c)
+        wf, wb = self._mixing_weights(m)
         mu_b, var_b = self._population_batch(spatial, x3.dtype)
         if not (self.batch_moving_mean and self.batch_moving_var):
             # like the reference, a current variance is taken around the current mean

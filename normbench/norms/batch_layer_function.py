@@ -6,7 +6,9 @@ BLN (Ziaee & Cano 2022) mixes a batch-normalized and a feature-normalized copy o
     xf = (x - mu_f) / sqrt(var_f + eps)     statistics over the channel axis C (per sample, position)
     y  = gamma * (wf * xf + wb * xb) + beta
 
-with wf = (1/m - 1e-4) / sqrt(C) and wb = (1 - 1/m - 1e-4) / sqrt(C) (the caller computes them).
+with wf = (1/m - 1e-4) / sqrt(C) and wb = (1 - 1/m - 1e-4) / sqrt(C) in the reference form (the
+caller computes them, so the ``offset`` and ``divide_by_sqrt_channels`` variants of the layer reach
+forward and backward alike through these two scalars).
 Written as a composition of torch ops this costs about eight passes over the tensor in the forward
 alone and autograd keeps many intermediates; here the forward makes one pass per needed quantity
 and the backward derives the input gradient in closed form. With g = m dL/dy, gz = gamma g and
@@ -24,7 +26,6 @@ import torch
 from torch.autograd.function import once_differentiable
 
 from normbench.norms.moments import valid_count
-
 
 # Samples per chunk: the elementwise chains run chunk by chunk so that each chunk stays in the
 # per-core caches between consecutive ops instead of streaming the whole tensor from memory once

@@ -14,7 +14,7 @@ import torch
 from normbench.norms.base import NormModule
 from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
-from normbench.options import option_error, check_bool, check_number
+from normbench.options import check_bool, check_number, option_error
 
 
 class RMSNorm(NormModule):

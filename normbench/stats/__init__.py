@@ -36,8 +36,19 @@ from normbench.stats.batch_failure import (
     failure_summary,
 )
 from normbench.stats.blocks import Blocks, condition_blocks, seed_blocks
-from normbench.stats.convergence import SurvivalCurve, first_reach, kaplan_meier, normalized_auc
-from normbench.stats.corrections import CORRECTIONS, adjust, benjamini_hochberg, holm, per_comparison_alpha
+from normbench.stats.convergence import (
+    SurvivalCurve,
+    first_reach,
+    kaplan_meier,
+    normalized_auc,
+)
+from normbench.stats.corrections import (
+    CORRECTIONS,
+    adjust,
+    benjamini_hochberg,
+    holm,
+    per_comparison_alpha,
+)
 from normbench.stats.divergence import (
     DIVERGED_AS,
     DivergenceComparison,
@@ -47,7 +58,12 @@ from normbench.stats.divergence import (
     divergence_rate,
     rank_values,
 )
-from normbench.stats.equivalence import DEFAULT_MARGIN, Equivalence, equivalence_test, tost_rows
+from normbench.stats.equivalence import (
+    DEFAULT_MARGIN,
+    Equivalence,
+    equivalence_test,
+    tost_rows,
+)
 from normbench.stats.paired import (
     NORMALITY_ALPHA,
     PairedResult,
@@ -60,7 +76,12 @@ from normbench.stats.paired import (
     signed_rank_rows,
     snapped_differences,
 )
-from normbench.stats.paired_tests import PAIRED_TESTS, PairedTest, paired_t_rows, paired_test
+from normbench.stats.paired_tests import (
+    PAIRED_TESTS,
+    PairedTest,
+    paired_t_rows,
+    paired_test,
+)
 from normbench.stats.permutation import (
     EXACT_MAX_N,
     sign_flip_effective_alpha,
@@ -78,8 +99,8 @@ from normbench.stats.power import (
 )
 from normbench.stats.ranks import (
     FriedmanResult,
-    RankPair,
     Ranking,
+    RankPair,
     block_ranks,
     cd_cliques,
     conover,
@@ -100,8 +121,19 @@ from normbench.stats.summary import (
     summarize,
     t_interval_rows,
 )
-from normbench.stats.unpaired import UnpairedResult, cliffs_delta, cohens_d, median_ratio, unpaired_comparison
-from normbench.stats.verdicts import VERDICTS, Verdict, classify_comparison, signs_disagree
+from normbench.stats.unpaired import (
+    UnpairedResult,
+    cliffs_delta,
+    cohens_d,
+    median_ratio,
+    unpaired_comparison,
+)
+from normbench.stats.verdicts import (
+    VERDICTS,
+    Verdict,
+    classify_comparison,
+    signs_disagree,
+)
 
 __all__ = [
     "CI_METHODS", "CORRECTIONS", "DEFAULT_MARGIN", "DEFAULT_RESAMPLES", "DIVERGED_AS", "EXACT_MAX_N",

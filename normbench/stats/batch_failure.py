@@ -16,7 +16,12 @@ import numpy as np
 
 from normbench.stats.corrections import adjust, holm
 from normbench.stats.equivalence import DEFAULT_MARGIN
-from normbench.stats.paired import PairedResult, paired_comparison, paired_test_rows, snapped_differences
+from normbench.stats.paired import (
+    PairedResult,
+    paired_comparison,
+    paired_test_rows,
+    snapped_differences,
+)
 from normbench.stats.paired_tests import PAIRED_TESTS, TEST_NAMES, paired_t_rows
 from normbench.stats.permutation import sign_flip_p_rows
 from normbench.stats.summary import plain_dict, t_interval_rows

@@ -14,7 +14,13 @@ import yaml
 from pydantic import ValidationError
 
 from normbench.spec import freeze_options
-from normbench.suite import SuiteError, _yaml_problem, norm_label, parse_override, validation_suite_error
+from normbench.suite import (
+    SuiteError,
+    _yaml_problem,
+    norm_label,
+    parse_override,
+    validation_suite_error,
+)
 from normbench.throughput.schema import (
     MEMORY_FORMATS,
     ConvBNCase,

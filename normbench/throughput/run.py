@@ -87,7 +87,13 @@ def _measure_guarded(spec: ThroughputSpec, result: ThroughputResult, copy_cache:
 
 def _measure(spec: ThroughputSpec, result: ThroughputResult, copy_cache: CopyCache) -> None:
     from normbench.throughput.device import device_name
-    from normbench.throughput.measure import is_noisy, peak_memory, set_allocator_policy, summarize, time_callable
+    from normbench.throughput.measure import (
+        is_noisy,
+        peak_memory,
+        set_allocator_policy,
+        summarize,
+        time_callable,
+    )
     from normbench.throughput.roofline import copy_bytes, ideal_bytes
     from normbench.throughput.subjects import build_subject
 

@@ -17,7 +17,12 @@ from typing import Any
 import pandas as pd
 
 from normbench.frames import THROUGHPUT_COLUMNS, THROUGHPUT_SAMPLE_COLUMNS
-from normbench.tables import THROUGHPUT_RUNS, THROUGHPUT_SAMPLES, THROUGHPUT_TABLES, schema_sql
+from normbench.tables import (
+    THROUGHPUT_RUNS,
+    THROUGHPUT_SAMPLES,
+    THROUGHPUT_TABLES,
+    schema_sql,
+)
 from normbench.throughput.spec import FINAL_THROUGHPUT_OUTCOMES, KIND, ThroughputResult
 
 # Series of throughput_samples: the spec's own timing, and the same-size copy it is held against.

@@ -10,7 +10,7 @@ from normbench.data import Dataset, available_datasets, dataset_options, load_da
 
 def test_available_datasets():
     assert available_datasets() == [
-        "adding", "blobs", "cifar10", "digits", "mnist", "mnist1d", "mnist1d_varlen",
+        "adding", "blobs", "cifar10", "digits", "imdb", "mnist", "mnist1d", "mnist1d_varlen", "tokens",
     ]
     assert available_datasets() == sorted(available_datasets())
 
@@ -26,14 +26,21 @@ def test_dataset_options_lists_names_and_defaults():
         "n_samples": 2000, "n_features": 16, "num_classes": 10, "cluster_std": 8.0, "test_fraction": 0.25,
         "split_seed": 0,
     }
-    assert dataset_options("mnist") == dataset_options("cifar10") == {"data_dir": None, "n_train": None, "n_test": None}
+    assert dataset_options("mnist") == {"data_dir": None, "n_train": None, "n_test": None}
+    assert dataset_options("cifar10") == {
+        "data_dir": None, "n_train": None, "n_test": None, "standardize": "channel", "validation": 0,
+        "train_subset": None, "split_seed": 0,
+    }
+    assert dataset_options("imdb") == {
+        "data_dir": None, "num_words": 20000, "maxlen": 80, "validation": 5000, "split_seed": 0,
+    }
 
 
 def test_unknown_dataset_lists_available_names():
     with pytest.raises(
         ValueError,
-        match=r"unknown dataset 'mnist2'; available datasets: adding, blobs, cifar10, digits, mnist, mnist1d, "
-        r"mnist1d_varlen",
+        match=r"unknown dataset 'mnist2'; available datasets: adding, blobs, cifar10, digits, imdb, mnist, mnist1d, "
+        r"mnist1d_varlen, tokens",
     ):
         load_dataset("mnist2")
 
@@ -106,3 +113,19 @@ def test_regression_dataset_has_float_targets_and_one_output():
                 **{**_regression_tensors(), "y_train": torch.zeros(4, dtype=torch.int64)})
     with pytest.raises(ValueError, match=r"y_train int64 for a classification task"):
         Dataset(name="cls", num_classes=2, input_shape=(2, 5), **_regression_tensors())
+
+
+def test_validation_split_is_optional_and_checked_like_the_others():
+    ds = Dataset(name="toy", num_classes=2, input_shape=(1, 3, 3), **_tensors())
+    assert ds.x_val is None and ds.y_val is None and ds.mask_val is None and ds.n_val == 0
+    val = dict(x_val=torch.zeros(3, 1, 3, 3), y_val=torch.zeros(3, dtype=torch.int64),
+               mask_val=torch.ones(3, 3, 3, dtype=torch.bool))
+    assert Dataset(name="toy", num_classes=2, input_shape=(1, 3, 3), **_tensors(), **val).n_val == 3
+    for change, message in [
+        ({"y_val": None}, "x_val and y_val come together"),
+        ({"x_val": torch.zeros(3, 1, 3, 4)}, r"x_val samples have shape \(1, 3, 4\)"),
+        ({"y_val": torch.zeros(2, dtype=torch.int64)}, "x_val and y_val differ in length"),
+        ({"mask_val": torch.ones(3, 3, dtype=torch.bool)}, "mask_val must be bool"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            Dataset(name="toy", num_classes=2, input_shape=(1, 3, 3), **_tensors(), **{**val, **change})

@@ -9,12 +9,12 @@ from normbench.models import available_models, create_model
 
 
 def test_available_models_lists_every_model():
-    assert available_models() == ["cnn1d", "cnn2d", "mlp", "rnn", "transformer"]
+    assert available_models() == ["cnn1d", "cnn2d", "lenet5", "mlp", "rnn", "stacked_lstm", "transformer"]
 
 
 def test_unknown_model_lists_available_names(identity_norm):
-    with pytest.raises(ValueError, match=r"unknown model 'resnet'; available models: cnn1d, cnn2d, mlp, rnn, "
-                                         r"transformer"):
+    with pytest.raises(ValueError, match=r"unknown model 'resnet'; available models: cnn1d, cnn2d, lenet5, mlp, rnn, "
+                                         r"stacked_lstm, transformer"):
         create_model("resnet", norm=identity_norm, input_shape=(1, 8, 8), num_classes=10)
 
 

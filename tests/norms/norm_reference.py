@@ -242,8 +242,10 @@ class RefBatchLayerNorm:
     observations of all positions; nothing observed -> mean 0, var 1.
     """
 
-    def __init__(self, c, eps=1e-3, pooled=False, flags=(True, True, False, False)):
+    def __init__(self, c, eps=1e-3, pooled=False, flags=(True, True, False, False), offset=1e-4,
+                 divide_by_sqrt_channels=True):
         self.c, self.eps, self.pooled, self.flags = c, eps, pooled, flags
+        self.offset, self.root = offset, math.sqrt(c) if divide_by_sqrt_channels else 1.0
         self.m = None
         self.bm: dict = {}  # key -> list of per-channel batch means
         self.bv: dict = {}
@@ -251,7 +253,7 @@ class RefBatchLayerNorm:
         self.fv: dict = {}
 
     def _weights(self, m):
-        return (1 / m - 1e-4) / math.sqrt(self.c), (1 - 1 / m - 1e-4) / math.sqrt(self.c)
+        return (1 / m - self.offset) / self.root, (1 - 1 / m - self.offset) / self.root
 
     def train(self, x, mask=None, gamma=None, beta=None):
         X, M = as_ncp(x, mask)

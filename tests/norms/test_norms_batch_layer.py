@@ -19,6 +19,38 @@ def test_mixing_weights_follow_the_reference_formula():
     assert wb == pytest.approx((1 - 1 / 25 - 1e-4) / 4)
 
 
+@pytest.mark.parametrize(
+    "offset,divide,expected",
+    [
+        (1e-4, True, ((1 / 25 - 1e-4) / 4, (24 / 25 - 1e-4) / 4)),  # the reference form
+        (0.0, True, (0.04 / 4, 0.96 / 4)),  # the paper's weights, still divided by sqrt(16)
+        (1e-4, False, (0.0399, 0.9599)),
+        (0.0, False, (0.04, 0.96)),  # the paper's equations: weights 1/m and 1 - 1/m
+    ],
+)
+def test_mixing_weight_variants(offset, divide, expected):
+    assert mixing_weights(25, 16, offset, divide) == pytest.approx(expected, rel=1e-12)
+    bln = create_norm("bln", 16, offset=offset, divide_by_sqrt_channels=divide)
+    assert bln._mixing_weights(25) == pytest.approx(expected, rel=1e-12)
+
+
+def test_variant_defaults_are_the_reference_code():
+    """Default options give exactly the reference layer (so existing runs are unchanged)."""
+    gen = torch.Generator().manual_seed(6)
+    x = torch.randn(5, 4, 3, generator=gen)
+    default, explicit = create_norm("bln", 4), create_norm("bln", 4, offset=1e-4, divide_by_sqrt_channels=True)
+    assert torch.equal(default(x), explicit(x))
+
+
+def test_paper_form_at_batch_one_is_the_feature_term_alone():
+    """offset 0, no sqrt(C): at m = 1 the batch weight is exactly 0, so y = gamma x_f + beta."""
+    gen = torch.Generator().manual_seed(7)
+    bln = create_norm("bln", 4, offset=0.0, divide_by_sqrt_channels=False).double()
+    x = torch.randn(1, 4, 3, generator=gen, dtype=torch.float64)
+    xf = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=False, keepdim=True) + 1e-3)
+    torch.testing.assert_close(bln(x), xf)
+
+
 def test_eval_mixes_with_the_last_training_batch_size_whatever_the_eval_batch():
     gen = torch.Generator().manual_seed(0)
     bln = create_norm("bln", 6).double()

@@ -65,6 +65,9 @@ def test_unknown_option_names_it_and_the_allowed_ones():
         ("rms", {"bias": True, "affine": False}, "option 'bias' must be false when affine is false"),
         ("instance", {"eps": float("nan")}, "option 'eps' must be a number in (0, inf]; got nan"),
         ("layer", {"eps": "1e-5"}, "option 'eps' must be a number in (0, inf]; got '1e-5'"),
+        ("batch_layer", {"offset": 0.5}, "option 'offset' must be a number in [0, 0.5); got 0.5"),
+        ("batch_layer", {"offset": -1e-4}, "option 'offset' must be a number in [0, 0.5); got -0.0001"),
+        ("batch_layer", {"divide_by_sqrt_channels": 0}, "option 'divide_by_sqrt_channels' must be true or false; got 0"),
     ],
 )
 def test_invalid_option_value_names_option_and_allowed_values(name, options, fragment):

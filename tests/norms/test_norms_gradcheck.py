@@ -50,6 +50,8 @@ CASES = {
     "bln": ("batch_layer", {}, (4, 3, 5)),
     "bln-pooled": ("batch_layer", {"pooled": True}, (4, 3, 2, 3)),
     "bln-no-affine": ("batch_layer", {"affine": False}, (5, 3)),
+    "bln-offset0-no-sqrt": ("batch_layer", {"offset": 0.0, "divide_by_sqrt_channels": False}, (4, 3, 5)),
+    "bln-offset-large": ("batch_layer", {"offset": 0.2, "pooled": True}, (4, 3, 5)),
     "bn-masked": ("batch", {}, (4, 3, 6)),
     "bn-keras-masked": ("batch", {"convention": "keras"}, (4, 3, 2, 3)),
     "bn-ghost": ("batch", {"ghost_batch_size": 2}, (4, 3, 5)),
@@ -76,11 +78,19 @@ def test_gradcheck_training_mode(case, masked):
     _check_module(module, x, mask)
 
 
-@pytest.mark.parametrize("flags", [(True, True, False, False), (False, False, False, False), (False, True, True, False)])
-def test_gradcheck_batch_layer_eval(flags):
+@pytest.mark.parametrize(
+    "flags,variant",
+    [
+        ((True, True, False, False), {}),
+        ((False, False, False, False), {}),
+        ((False, True, True, False), {}),
+        ((True, True, False, False), {"offset": 0.0, "divide_by_sqrt_channels": False}),
+    ],
+)
+def test_gradcheck_batch_layer_eval(flags, variant):
     module = create_norm(
         "bln", 3, batch_moving_mean=flags[0], batch_moving_var=flags[1],
-        feature_moving_mean=flags[2], feature_moving_var=flags[3],
+        feature_moving_mean=flags[2], feature_moving_var=flags[3], **variant,
     ).double()
     x, mask = _inputs((5, 3, 4), seed=9, masked=True)
     module.train()

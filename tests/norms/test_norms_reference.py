@@ -89,6 +89,17 @@ CASES = {
         {"batch_moving_var": False, "feature_moving_mean": True, "feature_moving_var": True},
         lambda: ref.RefBatchLayerNorm(C, flags=(True, False, True, True)), False,
     ),
+    "batch_layer-offset0": (
+        "batch_layer", {"offset": 0.0}, lambda: ref.RefBatchLayerNorm(C, offset=0.0), False,
+    ),
+    "batch_layer-no-sqrt": (
+        "batch_layer", {"divide_by_sqrt_channels": False},
+        lambda: ref.RefBatchLayerNorm(C, divide_by_sqrt_channels=False), False,
+    ),
+    "batch_layer-paper": (
+        "batch_layer", {"offset": 0.0, "divide_by_sqrt_channels": False, "pooled": True},
+        lambda: ref.RefBatchLayerNorm(C, pooled=True, offset=0.0, divide_by_sqrt_channels=False), False,
+    ),
     "batch_renorm": (
         "batch_renorm", RENORM,
         lambda: ref.RefBatchRenorm(C, momentum=0.3, r_max=1.5, d_max=0.5, warmup=1, r_steps=3, d_steps=2),

@@ -110,7 +110,7 @@ def test_several_grids_are_named_by_index(write_suite):
 def test_unknown_model_and_bad_model_option(write_suite):
     models = {"subjects": ["resnet", {"name": "mlp", "options": {"depth": 3}}], "batch_sizes": [2]}
     message = load_error(write_suite, tiny_suite(models=models))
-    assert "field `models.subjects[0].name`: unknown model 'resnet'; allowed: cnn1d, cnn2d, mlp" in message
+    assert "field `models.subjects[0].name`: unknown model 'resnet'; allowed: cnn1d, cnn2d, lenet5, mlp" in message
     assert "field `models.norms[0]`" in message and "unknown option 'depth'" in message
 
 
