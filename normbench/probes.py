@@ -63,6 +63,7 @@ class ProbeRecorder:
     rows: list[tuple[int, str, str, float]] = field(default_factory=list)
 
     def add(self, step: int, probe: str, key: str, value: float) -> None:
+        """Record one value."""
         self.rows.append((step, probe, key, float(value)))
 
 
@@ -97,6 +98,7 @@ class ActivationInputCapture:
             self.values.append(x[:, self.unit].reshape(-1).float().cpu())
 
     def collect(self) -> torch.Tensor:
+        """The values captured since the last call, as one flat tensor (then forgotten)."""
         values = torch.cat(self.values) if self.values else torch.empty(0)
         self.values = []
         return values

@@ -41,6 +41,7 @@ class RunSummary:
 
     @property
     def failed(self) -> int:
+        """How many runs (measurements) failed."""
         return self.outcomes.get(FAILED, 0)
 
 

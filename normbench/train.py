@@ -63,6 +63,7 @@ def build_model(spec: RunSpec, dataset: Dataset) -> torch.nn.Module:
 
 
 def build_optimizer(spec: RunSpec, params) -> torch.optim.Optimizer:
+    """The spec's optimizer (sgd or adam) over `params`."""
     if spec.optimizer == "sgd":
         return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
     if spec.optimizer == "adam":
@@ -87,6 +88,7 @@ class BatchOrder:
         self.epoch = 0  # epochs started so far (1 after the first batch)
 
     def next(self) -> torch.Tensor:
+        """Indices of the next mini-batch (a new permutation when the epoch's batches are used up)."""
         if self._position + self.batch_size > len(self._perm) or len(self._perm) == 0:
             self._perm = torch.randperm(self.n_train, generator=self._generator)
             self._position = 0
@@ -178,6 +180,7 @@ class TrainingRun:
 
     @property
     def task(self) -> str:
+        """`classification` or `regression` (the dataset's)."""
         return self.data.task
 
 

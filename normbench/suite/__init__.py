@@ -10,7 +10,7 @@
 from normbench.suite.errors import SuiteError, validation_suite_error
 from normbench.suite.expand import expand, norm_label, options_label, resolve_auto_device
 from normbench.suite.kind import RunOptions, SuiteKind, kind_named, kind_of
-from normbench.suite.load import SuitePlan, load_suite, parse_override, plan_suite, suite_kind
+from normbench.suite.load import SuitePlan, apply_suite_override, load_suite, parse_override, plan_suite, suite_kind
 from normbench.suite.schema import (
     SUITE_NAME_PATTERN,
     ModelEntry,
@@ -44,6 +44,7 @@ __all__ = [
     "SuitePlan",
     "TrainingKind",
     "apply_override",
+    "apply_suite_override",
     "check_device_names",
     "expand",
     "kind_named",

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterable, Iterator
 
 from pydantic import BaseModel, ValidationError
 
-from normbench.suite.errors import Location, SuiteError, validation_suite_error
+from normbench.suite.errors import Location, validation_suite_error
 
 # The kind's module and attribute, imported when first asked for: the throughput kind stays out of
 # training runs, and kinds may import the suite package without a cycle.
@@ -70,21 +70,10 @@ class SuiteKind(abc.ABC):
         """Pydantic's error location as the user wrote the field (the same, unless the schema normalizes)."""
         return loc
 
-    def apply_override(self, raw: dict[str, Any], override: str) -> None:
-        """Apply one `key=value` override in place; the value is parsed as YAML (`[2,64]`, `5`, `adam`)."""
-        from normbench.suite.load import parse_override
-
-        key, parts, value = parse_override(
-            override, example=self.override_example, dotted_example=self.dotted_override_example)
-        if parts[0] not in self.schema.model_fields:
-            raise SuiteError(
-                f"--set {key}: unknown {self.title} field {parts[0]!r}; allowed: {', '.join(self.schema.model_fields)}"
-            )
-        self.set_field(raw, key, parts, value)
-
     @abc.abstractmethod
     def set_field(self, raw: dict[str, Any], key: str, parts: list[str], value: Any) -> None:
-        """Set the (known top-level) field path `parts` of `raw` to `value`, by this kind's rules."""
+        """Set the field path `parts` (its first part a schema field) of `raw` to `value`, by this
+        kind's `--set` rules; SuiteError for a path they do not allow."""
 
     @abc.abstractmethod
     def check(self, suite: Any, *, source: str | Path, options: RunOptions) -> dict[str, str]:

@@ -74,7 +74,7 @@ def load_suite(
     if not isinstance(raw, dict):
         raise SuiteError(f"{path}: a {kind.title} must be a YAML mapping with fields such as {kind.example_fields}")
     for override in overrides or []:
-        kind.apply_override(raw, override)
+        apply_suite_override(kind, raw, override)
     suite = kind.validate(raw, source=path)
     used_text = text if not overrides else yaml.safe_dump(suite.model_dump(exclude_none=True), sort_keys=False)
     return suite, used_text
@@ -97,6 +97,18 @@ def _yaml_problem(exc: yaml.YAMLError) -> str:
     if exc.problem_mark is not None:
         return f"{problem} at line {exc.problem_mark.line + 1}, column {exc.problem_mark.column + 1}"
     return problem
+
+
+def apply_suite_override(kind: SuiteKind, raw: dict[str, Any], override: str) -> None:
+    """Apply one `key=value` override to a raw suite of `kind` in place; the value is parsed as YAML
+    (`[2,64]`, `5`, `adam`). Unknown top-level fields are refused here, the rest by the kind's rules."""
+    key, parts, value = parse_override(override, example=kind.override_example,
+                                       dotted_example=kind.dotted_override_example)
+    if parts[0] not in kind.schema.model_fields:
+        raise SuiteError(
+            f"--set {key}: unknown {kind.title} field {parts[0]!r}; allowed: {', '.join(kind.schema.model_fields)}"
+        )
+    kind.set_field(raw, key, parts, value)
 
 
 def parse_override(override: str, *, example: str, dotted_example: str) -> tuple[str, list[str], Any]:

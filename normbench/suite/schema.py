@@ -75,6 +75,7 @@ class OptimizerConfig(StrictModel):
 
     @property
     def rates(self) -> list[float]:
+        """The learning rate(s) as a list (one, or the sweep)."""
         return self.lr if isinstance(self.lr, list) else [self.lr]
 
 

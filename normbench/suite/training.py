@@ -9,6 +9,7 @@ from typing import Any, Iterable, Iterator
 from normbench.suite.errors import SuiteError
 from normbench.suite.expand import expand
 from normbench.suite.kind import Execute, RunOptions, SuiteKind
+from normbench.suite.load import apply_suite_override
 from normbench.suite.schema import BUDGETS, OptimizerConfig, Suite
 
 
@@ -135,4 +136,4 @@ def validate_suite(raw: dict[str, Any], *, source: str | Path = "<suite>") -> Su
 
 def apply_override(raw: dict[str, Any], override: str) -> None:
     """Apply one `key=value` override to a raw training suite in place (the value is parsed as YAML)."""
-    TRAINING.apply_override(raw, override)
+    apply_suite_override(TRAINING, raw, override)

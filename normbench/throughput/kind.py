@@ -13,6 +13,7 @@ from typing import Any, Iterable, Iterator
 from normbench.suite import RunOptions, SuiteError, SuiteKind, load_suite
 from normbench.suite.errors import Location
 from normbench.suite.kind import Execute
+from normbench.suite.load import apply_suite_override
 from normbench.throughput.load import check_throughput_suite, expand_throughput
 from normbench.throughput.schema import ThroughputSuite
 
@@ -153,4 +154,4 @@ def validate_throughput_suite(raw: dict[str, Any], *, source: str | Path = "<sui
 
 def apply_throughput_override(raw: dict[str, Any], override: str) -> None:
     """Apply one `key=value` override to a raw throughput suite in place (the value is parsed as YAML)."""
-    THROUGHPUT.apply_override(raw, override)
+    apply_suite_override(THROUGHPUT, raw, override)

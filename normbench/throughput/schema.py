@@ -161,6 +161,7 @@ class ModelSubject(StrictModel):
         return None if value is None else _check_shape(value, "input_shape (one sample, no batch axis)", 1)
 
     def resolved_input_shape(self) -> list[int] | None:
+        """`input_shape`, else the model's default (DEFAULT_INPUT_SHAPES); None when neither exists."""
         return self.input_shape if self.input_shape is not None else DEFAULT_INPUT_SHAPES.get(self.name)
 
 
