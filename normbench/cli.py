@@ -100,7 +100,7 @@ def run(
 
     try:
         summary = run_suite(
-            suite, out_dir=out, overrides=set_ or [], resume=resume, write_report=report,
+            suite, out_dir=out, overrides=set_ or [], resume=resume, report=report,
             skip_unavailable=skip_unavailable, executor=executor, workers=workers, address=address,
             console=err_console, strict=strict,
         )
@@ -130,13 +130,12 @@ def report(
     all_runs: Annotated[bool, typer.Option("--all", help="Every stored run, not only the latest suite's")] = False,
 ) -> None:
     """Write the report of stored results (html, md or json)."""
-    from normbench.report import write_report
     from normbench.runner import render_report_atomically
     from normbench.store import StoreError
 
     path = output or out_dir / f"report.{format_.value}"
     try:
-        render_report_atomically(write_report, out_dir, path, format_.value, all_runs=all_runs)
+        render_report_atomically(out_dir, path, format_.value, all_runs=all_runs)
     except StoreError as exc:
         raise _fail(str(exc))
     out_console.print(f"report: {path}")
@@ -199,31 +198,17 @@ def validate(
     strict: Annotated[bool, typer.Option("--strict", help="Throughput suites: an absent device is an error")] = False,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Check a suite without training; print how many runs it expands to."""
+    """Check a suite without training or measuring; print how many runs (measurements) it expands to."""
     _use_data_dir(data_dir)
-    from normbench.checks import check_suite
-    from normbench.runner import suite_kind
-    from normbench.suite import SuiteError, expand, load_suite
+    from normbench.suite import RunOptions, SuiteError, plan_suite
 
-    if suite_kind(suite) == "throughput":
-        from normbench.throughput import expand_throughput, load_throughput_suite
-
-        try:
-            parsed_throughput, _ = load_throughput_suite(suite, set_ or [], strict=strict)
-            measurements = expand_throughput(parsed_throughput)
-        except SuiteError as exc:
-            raise _fail(str(exc))
-        out_console.print(f"{suite}: valid throughput suite, {len(measurements)} measurements")
-        return
     try:
-        parsed, _ = load_suite(suite, set_ or [])
-        check = check_suite(parsed, source=suite, skip_unavailable=skip_unavailable)
-        specs = expand(parsed)
+        plan = plan_suite(suite, set_ or [], RunOptions(skip_unavailable=skip_unavailable, strict=strict))
     except SuiteError as exc:
         raise _fail(str(exc))
-    for device, reason in check.unavailable_devices.items():
+    for device, reason in plan.skip_devices.items():
         err_console.print(f"[yellow]will skip[/] {device}: {reason}")
-    out_console.print(f"{suite}: valid, {len(specs)} runs")
+    out_console.print(f"{suite}: {plan.summary}")
 
 
 @app.command("list")

@@ -64,6 +64,7 @@ def expected_cost(spec: RunSpec) -> float:
 
 
 def lost_worker_result(spec: RunSpec, attempts: int, detail: str) -> RunResult:
+    """The failed result of a spec whose worker process died `attempts` times running it."""
     return RunResult(spec=spec, outcome=FAILED,
                      error=f"worker process died {attempts} time(s) running this spec ({detail})")
 
@@ -171,16 +172,20 @@ class LocalExecutor(Executor):
     def __init__(self, workers: int | None = None, retries: int = 1):
         self.workers = workers or default_workers()
         self.retries = retries
+        # Threads per worker follow the pool size (cores // workers), not the number of runs, so a
+        # spec's metrics do not depend on how many other specs were left to train.
+        self.threads = threads_per_worker(self.workers)
         self._context = worker_context()
-        self._started: list[_Worker] = []
+        self._started: list[_Worker] = []  # started ahead of `run` (by `start`), not yet given work
+        self._workers: list[_Worker] = []  # the pool of the `run` in progress
+        self._attempts: dict[str, int] = {}  # run id → workers lost running it, in the `run` in progress
 
     def start(self) -> None:
         """Spawn the workers now, so that they import torch while the driver validates the suite
         and opens the store (a new worker needs a moment before it can train). Optional: `run`
         starts them itself; `close` stops workers that `run` never used."""
         if not self._started:
-            threads = threads_per_worker(self.workers)
-            self._started = [self._start_worker(threads) for _ in range(self.workers)]
+            self._started = [self._start_worker() for _ in range(self.workers)]
 
     def close(self) -> None:
         """Stop workers that `run` never used (a bad suite, nothing to train)."""
@@ -196,9 +201,9 @@ class LocalExecutor(Executor):
             worker.process.join(timeout=5)
             worker.conn.close()
 
-    def _start_worker(self, threads: int) -> _Worker:
+    def _start_worker(self) -> _Worker:
         parent, child = self._context.Pipe()
-        process = self._context.Process(target=_worker_main, args=(child, threads), daemon=True)
+        process = self._context.Process(target=_worker_main, args=(child, self.threads), daemon=True)
         process.start()
         child.close()
         return _Worker(process=process, conn=parent)
@@ -210,45 +215,54 @@ class LocalExecutor(Executor):
         if not queue:
             self.close()
             return
-        # Threads per worker follow the pool size (cores // workers), not the number of runs, so a
-        # spec's metrics do not depend on how many other specs were left to train.
-        threads = threads_per_worker(self.workers)
-        workers, self._started = self._started or [self._start_worker(threads) for _ in range(self.workers)], []
-        self._terminate(workers[len(queue):])  # more workers than runs: the extra ones are not needed
-        workers = self._workers = workers[:len(queue)]
-        attempts: dict[str, int] = {}
+        self._workers, self._attempts = self._take_workers(len(queue)), {}
         try:
-            for worker in workers:
+            for worker in self._workers:
                 self._assign(worker, queue)
-            while any(w.spec is not None for w in workers):
-                busy = [w for w in workers if w.spec is not None]
+            while busy := [w for w in self._workers if w.spec is not None]:
                 ready = wait([w.conn for w in busy] + [w.process.sentinel for w in busy])
-                for worker in busy:
-                    lost = worker.process.sentinel in ready
-                    if worker.conn in ready:
-                        try:
-                            result = worker.conn.recv()
-                        except (EOFError, OSError):
-                            lost = True  # the pipe closed under us: the worker died mid-send
-                        else:
-                            worker.spec = None
-                            yield result
-                            self._assign(worker, queue)
-                            continue
-                    if lost:
-                        worker.process.join(timeout=5)
-                        spec = worker.spec
-                        attempts[spec.run_id] = attempts.get(spec.run_id, 0) + 1
-                        detail = f"exit code {worker.process.exitcode}"
-                        worker.conn.close()
-                        workers[workers.index(worker)] = replacement = self._start_worker(threads)
-                        if attempts[spec.run_id] > self.retries:
-                            yield lost_worker_result(spec, attempts[spec.run_id], detail)
-                        else:
-                            queue.appendleft(spec)
-                        self._assign(replacement, queue)
+                yield from self._collect(busy, ready, queue)
         finally:
-            self._shutdown(workers)
+            self._shutdown(self._workers)
+            self._workers = []
+
+    def _take_workers(self, needed: int) -> list[_Worker]:
+        """The workers started ahead (or new ones), stopping those beyond `needed` runs."""
+        workers, self._started = self._started or [self._start_worker() for _ in range(self.workers)], []
+        self._terminate(workers[needed:])
+        return workers[:needed]
+
+    def _collect(self, busy: list[_Worker], ready: list, queue: deque) -> Iterator[RunResult]:
+        """Results of the busy workers that are `ready`; each gets its next spec once its result is taken."""
+        for worker in busy:
+            lost = worker.process.sentinel in ready
+            if worker.conn in ready:
+                try:
+                    result = worker.conn.recv()
+                except (EOFError, OSError):
+                    lost = True  # the pipe closed under us: the worker died mid-send
+                else:
+                    worker.spec = None
+                    yield result
+                    self._assign(worker, queue)
+                    continue
+            if lost:
+                yield from self._replace_lost(worker, queue)
+
+    def _replace_lost(self, worker: _Worker, queue: deque) -> Iterator[RunResult]:
+        """Replace a dead worker; retry its spec, or yield it as failed once retries are spent."""
+        worker.process.join(timeout=5)
+        spec = worker.spec
+        self._attempts[spec.run_id] = attempts = self._attempts.get(spec.run_id, 0) + 1
+        detail = f"exit code {worker.process.exitcode}"
+        worker.conn.close()
+        replacement = self._start_worker()
+        self._workers[self._workers.index(worker)] = replacement
+        if attempts > self.retries:
+            yield lost_worker_result(spec, attempts, detail)
+        else:
+            queue.appendleft(spec)
+        self._assign(replacement, queue)
 
     @staticmethod
     def _assign(worker: _Worker, queue: deque) -> None:
@@ -260,7 +274,7 @@ class LocalExecutor(Executor):
 
     def busy_workers(self) -> list[tuple[int, RunSpec]]:
         """(pid, spec) of every worker now running a spec (for monitoring and fault tests)."""
-        return [(w.process.pid, w.spec) for w in getattr(self, "_workers", []) if w.spec is not None]
+        return [(w.process.pid, w.spec) for w in self._workers if w.spec is not None]
 
     @staticmethod
     def _shutdown(workers: list[_Worker]) -> None:

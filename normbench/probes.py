@@ -20,7 +20,6 @@ from typing import Any, Callable
 
 import torch
 
-PROBE_NAMES = ("percentiles", "train_eval_gap", "grad_norms", "smoothness")
 PERCENTILES = (15.0, 50.0, 85.0)
 
 
@@ -39,6 +38,7 @@ class ProbeConfig:
 
     @property
     def any(self) -> bool:
+        """Whether any probe is on."""
         return self.percentiles or self.train_eval_gap or self.grad_norms or self.smoothness
 
     @classmethod
@@ -63,6 +63,7 @@ class ProbeRecorder:
     rows: list[tuple[int, str, str, float]] = field(default_factory=list)
 
     def add(self, step: int, probe: str, key: str, value: float) -> None:
+        """Record one value."""
         self.rows.append((step, probe, key, float(value)))
 
 
@@ -87,7 +88,7 @@ class ActivationInputCapture:
         self.unit = unit
         self.values: list[torch.Tensor] = []
         self.active = False
-        self._handle = self.module.register_forward_pre_hook(self._hook)
+        self.module.register_forward_pre_hook(self._hook)  # lives as long as the run's model
 
     def _hook(self, module: torch.nn.Module, inputs: tuple[torch.Tensor, ...]) -> None:
         if self.active:
@@ -97,12 +98,10 @@ class ActivationInputCapture:
             self.values.append(x[:, self.unit].reshape(-1).float().cpu())
 
     def collect(self) -> torch.Tensor:
+        """The values captured since the last call, as one flat tensor (then forgotten)."""
         values = torch.cat(self.values) if self.values else torch.empty(0)
         self.values = []
         return values
-
-    def remove(self) -> None:
-        self._handle.remove()
 
 
 def record_percentiles(recorder: ProbeRecorder, step: int, values: torch.Tensor) -> None:

@@ -1,4 +1,4 @@
-"""`normbench run`: validate a suite, train what is missing, store each run, write the report."""
+"""`normbench run`: the one suite pipeline for every kind — load, check, expand, execute what is missing, store, report."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-import yaml
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -24,11 +23,11 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from normbench.checks import check_suite
-from normbench.env import capture_environment, now_iso
-from normbench.spec import FAILED, SKIPPED, RunResult
+from normbench.env import now_iso
+from normbench.spec import FAILED
 from normbench.store import STORE_FILENAME, Store, store_path
-from normbench.suite import expand, load_suite
+from normbench.suite import RunOptions, SuiteKind, SuitePlan, plan_suite, suite_kind
+from normbench.suite.kind import Execute
 
 
 class OutputLockedError(Exception):
@@ -49,10 +48,12 @@ class RunSummary:
 
     @property
     def failed(self) -> int:
+        """How many runs (measurements) failed."""
         return self.outcomes.get(FAILED, 0)
 
 
 def default_out_dir(suite_name: str) -> Path:
+    """`reports/<suite name>`: where a suite's results go unless --out says otherwise."""
     return Path("reports") / suite_name
 
 
@@ -89,7 +90,7 @@ def run_suite(
     out_dir: str | Path | None = None,
     overrides: list[str] | None = None,
     resume: bool = True,
-    write_report: bool = True,
+    report: bool = True,
     skip_unavailable: bool = False,
     executor: str = "local",
     workers: int | None = None,
@@ -98,62 +99,60 @@ def run_suite(
     command: str | None = None,
     strict: bool = False,
 ) -> RunSummary:
-    """Run a suite end to end. Raises SuiteError (bad input, nothing written) or OutputLockedError.
+    """Run a suite of any kind end to end: load → validate → expand → execute → store → report.
 
-    A suite with `kind: throughput` is measured instead of trained (run_throughput_suite); `strict`
-    applies to it only (an absent device named in it is then an error rather than skipped; training
-    suites treat absent devices as errors unless `skip_unavailable`).
+    Raises SuiteError (bad input, nothing written), ValueError (unknown executor) or
+    OutputLockedError. `skip_unavailable` and the executor options apply to training suites (absent
+    devices are errors unless skipped); `strict` to throughput suites (an absent device named in one
+    is then an error rather than skipped). `report` writes OUT/report.html when done.
     """
-    from normbench.executors import create_executor
-
     console = console or Console(stderr=True)
     started = time.perf_counter()
     command = command or shlex.join(["normbench", *sys.argv[1:]])
-    if suite_kind(suite_path) == "throughput":
-        return run_throughput_suite(
-            suite_path, out_dir=out_dir, overrides=overrides, resume=resume, write_report=write_report,
-            strict=strict, console=console, command=command, started=started,
-        )
-    runner = create_executor(executor, workers, address)  # validates the executor name before writing anything
-    runner.start()  # local workers import torch while this process validates the suite
-    try:
-        return _run_training_suite(
-            suite_path, runner, out_dir=out_dir, overrides=overrides, resume=resume, write_report=write_report,
-            skip_unavailable=skip_unavailable, console=console, command=command, started=started,
-        )
-    finally:
-        runner.close()
-
-
-def _run_training_suite(
-    suite_path: str | Path, runner, *, out_dir, overrides, resume: bool, write_report: bool,
-    skip_unavailable: bool, console: Console, command: str, started: float,
-) -> RunSummary:
-    suite, yaml_text = load_suite(suite_path, overrides)
-    check = check_suite(suite, source=suite_path, skip_unavailable=skip_unavailable)
-    specs = expand(suite)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)
-
-    summary = RunSummary(out_dir=out, total=len(specs), skipped_as_done=0,
-                         report_path=out / "report.html" if write_report else None)
-    with _open_output(out, resume=resume, report_path=summary.report_path) as store:
-        store.record_environment(capture_environment(), now_iso())
-        store.record_suite(suite.name, suite.description, yaml_text, command, [s.run_id for s in specs], now_iso())
-        done = store.final_run_ids()
-        summary.skipped_as_done = sum(s.run_id in done for s in specs)
-        todo = [s for s in specs if s.run_id not in done and s.device not in check.unavailable_devices]
-        for spec in specs:
-            if spec.device in check.unavailable_devices and spec.run_id not in done:
-                stamp = now_iso()
-                result = RunResult(spec=spec, outcome=SKIPPED, error=check.unavailable_devices[spec.device],
-                                   started_at=stamp, finished_at=stamp)
-                store.write_run(result)
-                summary.outcomes[SKIPPED] += 1
-        if summary.skipped_as_done:
-            console.print(f"[dim]resume: {summary.skipped_as_done} of {len(specs)} runs already stored in {out}[/]")
-        _train_all(runner, todo, store, summary, console)
+    options = RunOptions(skip_unavailable=skip_unavailable, strict=strict, executor=executor, workers=workers,
+                         address=address)
+    kind = suite_kind(suite_path)
+    with kind.executing(options) as execute:  # entered first: local workers import torch during validation
+        plan = plan_suite(suite_path, overrides, options, kind=kind)
+        out = Path(out_dir) if out_dir is not None else default_out_dir(plan.suite.name)
+        summary = RunSummary(out_dir=out, total=len(plan.specs), skipped_as_done=0, unit=kind.unit,
+                             report_path=out / "report.html" if report else None)
+        with _open_output(out, resume=resume, report_path=summary.report_path) as store:
+            _execute_into(store, plan, execute, summary, console, command)
     summary.elapsed_s = time.perf_counter() - started
     return summary
+
+
+def _execute_into(store: Store, plan: SuitePlan, execute: Execute, summary: RunSummary, console: Console,
+                  command: str) -> None:
+    """Record the environment and the suite, then store a result for every spec not stored yet:
+    those on skipped devices at once, the others as they finish executing."""
+    kind = plan.kind
+    kind.prepare_store(store)
+    env_id = store.record_environment(kind.environment(plan.specs), now_iso())
+    ids = [kind.spec_id(spec) for spec in plan.specs]
+    store.record_suite(plan.suite.name, plan.suite.description, plan.yaml_text, command, ids, now_iso())
+    done = kind.final_ids(store)
+    todo = [spec for spec, spec_id in zip(plan.specs, ids) if spec_id not in done]
+    summary.skipped_as_done = len(ids) - len(todo)
+    for spec in todo:
+        if spec.device in plan.skip_devices:
+            _store_result(kind.skipped_result(spec, plan.skip_devices[spec.device]), store, kind, env_id, summary)
+    todo = [spec for spec in todo if spec.device not in plan.skip_devices]
+    if summary.skipped_as_done:
+        console.print(f"[dim]resume: {summary.skipped_as_done} of {len(ids)} {kind.unit} already stored in {summary.out_dir}[/]")
+    with _progress(console, len(todo), kind.progress_verb, kind.progress_done) as advance:
+        for result in execute(todo):
+            _store_result(result, store, kind, env_id, summary)
+            notice = kind.failure_notice(result)
+            if notice:
+                console.print(notice, highlight=False)
+            advance(kind.describe(result))
+
+
+def _store_result(result, store: Store, kind: SuiteKind, env_id: int, summary: RunSummary) -> None:
+    kind.write(store, result, env_id)
+    summary.outcomes[result.outcome] += 1
 
 
 @contextmanager
@@ -167,80 +166,7 @@ def _open_output(out: Path, *, resume: bool, report_path: Path | None) -> Iterat
         with Store(store_path(out)) as store:
             yield store
         if report_path is not None:
-            from normbench.report import write_report as render_report
-
-            render_report_atomically(render_report, out, report_path)
-
-
-def suite_kind(suite_path: str | Path) -> str:
-    """`throughput` or `training` (the default); an unreadable file is left to the loader to report."""
-    try:
-        raw = yaml.safe_load(Path(suite_path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        return "training"
-    return "throughput" if isinstance(raw, dict) and raw.get("kind") == "throughput" else "training"
-
-
-def run_throughput_suite(
-    suite_path: str | Path,
-    *,
-    out_dir: str | Path | None = None,
-    overrides: list[str] | None = None,
-    resume: bool = True,
-    write_report: bool = True,
-    strict: bool = False,
-    console: Console | None = None,
-    command: str = "normbench run",
-    started: float | None = None,
-) -> RunSummary:
-    """Measure a `kind: throughput` suite: one spec at a time in this process (timings must not share
-    the cores with other workers), each result in its own transaction; resume skips final ones."""
-    from normbench.throughput import (
-        create_throughput_tables,
-        expand_throughput,
-        final_throughput_ids,
-        load_throughput_suite,
-        run_throughput,
-        throughput_environment,
-        write_throughput_result,
-    )
-
-    console = console or Console(stderr=True)
-    started = time.perf_counter() if started is None else started
-    suite, yaml_text = load_throughput_suite(suite_path, overrides, strict=strict)
-    specs = expand_throughput(suite)
-    out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)
-    summary = RunSummary(out_dir=out, total=len(specs), skipped_as_done=0, unit="measurements",
-                         report_path=out / "report.html" if write_report else None)
-    with _open_output(out, resume=resume, report_path=summary.report_path) as store:
-        create_throughput_tables(store.conn)
-        devices = sorted({s.device for s in specs})
-        env_id = store.record_environment({**capture_environment(), **throughput_environment(devices)}, now_iso())
-        store.record_suite(suite.name, suite.description, yaml_text, command, [s.spec_id for s in specs], now_iso())
-        done = final_throughput_ids(store.conn)
-        todo = [s for s in specs if s.spec_id not in done]
-        summary.skipped_as_done = len(specs) - len(todo)
-        if summary.skipped_as_done:
-            console.print(f"[dim]resume: {summary.skipped_as_done} of {len(specs)} measurements already stored in {out}[/]")
-        with _progress(console, len(todo), "measuring", "measurements taken") as advance:
-            for result in run_throughput(todo):
-                write_throughput_result(store.conn, result, env_id)
-                summary.outcomes[result.outcome] += 1
-                if result.median_s:
-                    detail = f"{result.median_s * 1e3:.3f} ms"
-                else:
-                    detail = result.reason.splitlines()[0][:100] if result.reason else ""
-                advance(f"{result.spec.describe()}: {result.outcome} {detail}".rstrip())
-    summary.elapsed_s = time.perf_counter() - started
-    return summary
-
-
-def _train_all(runner, todo, store: Store, summary: RunSummary, console: Console) -> None:
-    """Train `todo`, storing each result as it arrives, with a live bar (terminal) or log lines."""
-    with _progress(console, len(todo), "training", "runs trained") as advance:
-        for result in runner.run(todo):
-            label = _store_result(result, store, summary, console)
-            advance(f"{label}: {result.outcome}")
+            render_report_atomically(out, report_path)
 
 
 @contextmanager
@@ -272,18 +198,9 @@ def _progress(console: Console, total: int, verb: str, done_words: str) -> Itera
     yield advance
 
 
-def _store_result(result: RunResult, store: Store, summary: RunSummary, console: Console) -> str:
-    store.write_run(result)
-    summary.outcomes[result.outcome] += 1
-    label = f"{result.spec.model_label or result.spec.model}/{result.spec.norm_label}/b{result.spec.batch_size}/s{result.spec.seed}"
-    if result.outcome == FAILED:
-        first_line = result.error.splitlines()[0] if result.error else ""
-        console.print(f"[red]failed[/] {label}: {first_line}", highlight=False)
-    return label
-
-
-def render_report_atomically(write_report, out_dir: Path, path: Path, fmt: str = "html", all_runs: bool = False) -> Path:
+def render_report_atomically(out_dir: Path, path: Path, fmt: str = "html", all_runs: bool = False) -> Path:
     """Render the report for `out_dir` to a temporary file, then move it into place."""
+    from normbench.report import write_report
     from normbench.store import load_frames
 
     frames = load_frames(out_dir, all_runs=all_runs)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import statistics
 import time
-import traceback
+from dataclasses import dataclass
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -14,7 +16,7 @@ import torch.nn.functional as F
 from normbench.data import Dataset, load_dataset
 from normbench.env import now_iso
 from normbench.models import create_model
-from normbench.norms import NormModule, NormUndefinedError, create_norm
+from normbench.norms import NormModule, create_norm
 from normbench.probes import (
     ActivationInputCapture,
     ProbeConfig,
@@ -24,15 +26,8 @@ from normbench.probes import (
     record_percentiles,
     record_smoothness,
 )
-from normbench.spec import (
-    COMPLETED,
-    DIVERGED,
-    FAILED,
-    UNDEFINED,
-    CurvePoint,
-    RunResult,
-    RunSpec,
-)
+from normbench.run_errors import error_outcome
+from normbench.spec import COMPLETED, DIVERGED, CurvePoint, RunResult, RunSpec
 
 EVAL_CHUNK = 1024  # evaluation batch; eval-mode norms do not depend on it
 # Regression tasks (the adding problem) report as "accuracy" the fraction of predictions within this
@@ -65,6 +60,7 @@ def build_model(spec: RunSpec, dataset: Dataset) -> torch.nn.Module:
 
 
 def build_optimizer(spec: RunSpec, params) -> torch.optim.Optimizer:
+    """The spec's optimizer (sgd or adam) over `params`."""
     if spec.optimizer == "sgd":
         return torch.optim.SGD(params, lr=spec.lr, momentum=spec.momentum, weight_decay=spec.weight_decay)
     if spec.optimizer == "adam":
@@ -89,6 +85,7 @@ class BatchOrder:
         self.epoch = 0  # epochs started so far (1 after the first batch)
 
     def next(self) -> torch.Tensor:
+        """Indices of the next mini-batch (a new permutation when the epoch's batches are used up)."""
         if self._position + self.batch_size > len(self._perm) or len(self._perm) == 0:
             self._perm = torch.randperm(self.n_train, generator=self._generator)
             self._position = 0
@@ -130,7 +127,7 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: tor
     for start in range(0, len(x), EVAL_CHUNK):
         xb, yb = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
         mb = None if mask is None else mask[start : start + EVAL_CHUNK]
-        output = model(xb) if mb is None else model(xb, mask=mb)
+        output = _forward(model, xb, mb)
         loss_sum += task_loss(task, output, yb, reduction="sum").item()
         correct += correct_count(task, output, yb)
     model.train(was_training)
@@ -138,115 +135,174 @@ def evaluate(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, mask: tor
 
 
 def run_training(spec: RunSpec, dataset: Dataset | None = None) -> RunResult:
-    """Train one spec to its budget; never raises for a run's own failure (outcome says it)."""
-    result = RunResult(spec=spec, outcome=COMPLETED, started_at=now_iso())
+    """Train one spec to its budget; never raises for a run's own failure (outcome says it).
+
+    A run that raises keeps the curve points it recorded before the error.
+    """
+    started_at = now_iso()
+    curve: list[CurvePoint] = []
+    step_times: list[float] = []
     try:
-        _train(spec, dataset, result)
-    except NormUndefinedError as exc:
-        result.outcome, result.error = UNDEFINED, str(exc)
-    except (KeyboardInterrupt, SystemExit):
-        raise
+        run = prepare_run(spec, dataset)
+        for point, times in training_points(run):
+            curve.append(point)
+            step_times += times
+            if not _is_finite(point):
+                if point.step == 0:
+                    return _stopped_result(spec, curve, DIVERGED, "loss is not finite at initialisation", started_at)
+                error = f"loss became NaN/inf at or before step {point.step} (lr {spec.lr:g})"
+                return _final_result(run, curve, step_times, DIVERGED, error, started_at)
     except Exception as exc:  # a run's error is a result to store, not a crash of the suite
-        result.outcome = FAILED
-        result.error = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
-    result.finished_at = now_iso()
-    return result
+        outcome, error = error_outcome(exc)
+        return _stopped_result(spec, curve, outcome, error, started_at)
+    return _final_result(run, curve, step_times, COMPLETED, "", started_at)
 
 
-def _train(spec: RunSpec, dataset: Dataset | None, result: RunResult) -> None:
+@dataclass
+class TrainingRun:
+    """What one run trains with: its data on the device, model, optimizer, batch order and probes."""
+
+    spec: RunSpec
+    device: torch.device
+    data: Dataset  # tensors on `device`
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    order: BatchOrder
+    n_steps: int
+    probes: ProbeConfig
+    recorder: ProbeRecorder
+    capture: ActivationInputCapture | None  # the percentiles probe's hook, when enabled
+    sync: Callable[[], None] | None  # waits for queued GPU work, so that step times are real
+
+    @property
+    def task(self) -> str:
+        """`classification` or `regression` (the dataset's)."""
+        return self.data.task
+
+
+def prepare_run(spec: RunSpec, dataset: Dataset | None = None) -> TrainingRun:
+    """Load the data (unless given) onto the spec's device and build the model, optimizer and probes."""
     device = torch.device(spec.device)
     data = dataset if dataset is not None else load_dataset(spec.dataset, **spec.dataset_kwargs)
-    x_train, y_train = data.x_train.to(device), data.y_train.to(device)
-    x_test, y_test = data.x_test.to(device), data.y_test.to(device)
-    m_train = None if data.mask_train is None else data.mask_train.to(device)
-    m_test = None if data.mask_test is None else data.mask_test.to(device)
-
+    data = _on_device(data, device)
     model = build_model(spec, data).to(device)
     optimizer = build_optimizer(spec, model.parameters())
-    order = BatchOrder(len(x_train), spec.batch_size, spec.seed)
-    n_steps = total_steps(spec, len(x_train))
-    task = getattr(data, "task", "classification")
-    sync = torch.cuda.synchronize if device.type == "cuda" else None
-
+    order = BatchOrder(len(data.x_train), spec.batch_size, spec.seed)
     probes = ProbeConfig.from_options(spec.probe_kwargs) if spec.probes else ProbeConfig()
-    recorder = ProbeRecorder()
     capture = (
         ActivationInputCapture(model, probes.percentile_layer, probes.percentile_unit) if probes.percentiles else None
     )
-    count_correct = functools.partial(correct_count, task)
+    return TrainingRun(
+        spec=spec, device=device, data=data, model=model, optimizer=optimizer, order=order,
+        n_steps=total_steps(spec, len(data.x_train)), probes=probes, recorder=ProbeRecorder(), capture=capture,
+        sync=torch.cuda.synchronize if device.type == "cuda" else None,
+    )
 
-    step_times: list[float] = []
+
+def _on_device(data: Dataset, device: torch.device) -> Dataset:
+    """The dataset with its tensors (and masks) on `device`."""
+    def move(tensor: torch.Tensor | None) -> torch.Tensor | None:
+        return None if tensor is None else tensor.to(device)
+
+    return dataclasses.replace(
+        data, x_train=move(data.x_train), y_train=move(data.y_train), x_test=move(data.x_test),
+        y_test=move(data.y_test), mask_train=move(data.mask_train), mask_test=move(data.mask_test),
+    )
+
+
+def training_points(run: TrainingRun) -> Iterator[tuple[CurvePoint, list[float]]]:
+    """Train to the budget, yielding each evaluation point (step 0 first) with the step times since
+    the previous one. The caller stops early by not asking for more (e.g. when the loss diverged)."""
+    spec, order = run.spec, run.order
+    run.model.train()
+    yield evaluate_point(run, 0, float("nan"), 0.0), []
     train_time = 0.0
-    loss_sum = torch.zeros((), device=device)
-    losses_since_eval = 0
-
-    def record(step: int) -> bool:
-        """Evaluate and append a curve point; False when the run has diverged."""
-        nonlocal loss_sum, losses_since_eval
-        train_loss = (loss_sum / losses_since_eval).item() if losses_since_eval else float("nan")
-        if capture is not None:
-            capture.active = True
-        test_loss, test_acc = evaluate(model, x_test, y_test, m_test, task)
-        if capture is not None:
-            capture.active = False
-            record_percentiles(recorder, step, capture.collect())
-        if probes.train_eval_gap and math.isfinite(test_loss):
-            batch_acc = batch_statistics_accuracy(model, x_test, y_test, spec.batch_size, count_correct, m_test)
-            recorder.add(step, "train_eval_gap", "batch_stats_accuracy", batch_acc)
-            recorder.add(step, "train_eval_gap", "eval_accuracy", test_acc)
-        model.train()
-        result.curve.append(
-            CurvePoint(step=step, epoch=step / order.per_epoch, samples_seen=step * spec.batch_size,
-                       train_loss=train_loss, test_loss=test_loss, test_accuracy=test_acc, wall_time_s=train_time)
-        )
-        loss_sum = torch.zeros((), device=device)
-        losses_since_eval = 0
-        return (step == 0 or math.isfinite(train_loss)) and math.isfinite(test_loss)
-
-    model.train()
-    if not record(0):
-        result.outcome, result.error = DIVERGED, "loss is not finite at initialisation"
-        return
-    for step in range(1, n_steps + 1):
+    loss_sum, losses, step_times = torch.zeros((), device=run.device), 0, []
+    for step in range(1, run.n_steps + 1):
         epoch_before = order.epoch
-        idx = order.next().to(device)
+        idx = order.next().to(run.device)
         if order.epoch > 1 and order.epoch != epoch_before:
-            start_epoch(model)
-        xb, yb = x_train[idx], y_train[idx]
-        mb = None if m_train is None else m_train[idx]
-        start = time.perf_counter()
-        logits = model(xb) if mb is None else model(xb, mask=mb)
-        loss = task_loss(task, logits, yb)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if probes.smoothness and step % probes.smoothness_every == 0:
-            # Measured before the update, outside the step timer, and undone exactly afterwards.
-            paused = time.perf_counter()
-            batch_loss = (lambda: task_loss(task, model(xb) if mb is None else model(xb, mask=mb), yb))
-            record_smoothness(recorder, step, model, batch_loss, spec.lr, probes.smoothness_step_scales)
-            start += time.perf_counter() - paused
-        optimizer.step()
-        if sync is not None:
-            sync()
-        elapsed = time.perf_counter() - start
+            start_epoch(run.model)
+        loss, elapsed = train_step(run, step, idx)
         step_times.append(elapsed)
         train_time += elapsed
-        loss_sum += loss.detach()
-        losses_since_eval += 1
-        if step % spec.eval_every == 0 or step == n_steps:
-            if probes.grad_norms:
-                record_grad_norms(recorder, step, model)
-            finite = record(step)
-            result.steps_done = step
-            if not finite:
-                result.outcome = DIVERGED
-                result.error = f"loss became NaN/inf at or before step {step} (lr {spec.lr:g})"
-                break
+        loss_sum += loss
+        losses += 1
+        if step % spec.eval_every == 0 or step == run.n_steps:
+            if run.probes.grad_norms:
+                record_grad_norms(run.recorder, step, run.model)
+            yield evaluate_point(run, step, (loss_sum / losses).item(), train_time), step_times
+            loss_sum, losses, step_times = torch.zeros((), device=run.device), 0, []
 
-    result.probes = recorder.rows
-    last = result.curve[-1]
-    result.final_train_loss = last.train_loss if math.isfinite(last.train_loss) else None
-    if result.outcome == COMPLETED:
-        result.final_test_loss, result.final_test_accuracy = last.test_loss, last.test_accuracy
-    result.step_time_median_s = statistics.median(step_times) if step_times else None
-    result.wall_time_s = train_time
+
+def train_step(run: TrainingRun, step: int, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
+    """One optimizer step on the mini-batch `idx`: (its loss, detached; seconds spent, probes excluded)."""
+    data, model = run.data, run.model
+    xb, yb = data.x_train[idx], data.y_train[idx]
+    mb = None if data.mask_train is None else data.mask_train[idx]
+    start = time.perf_counter()
+    loss = task_loss(run.task, _forward(model, xb, mb), yb)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.probes.smoothness and step % run.probes.smoothness_every == 0:
+        # Measured before the update, outside the step timer, and undone exactly afterwards.
+        paused = time.perf_counter()
+        batch_loss = (lambda: task_loss(run.task, _forward(model, xb, mb), yb))
+        record_smoothness(run.recorder, step, model, batch_loss, run.spec.lr, run.probes.smoothness_step_scales)
+        start += time.perf_counter() - paused
+    run.optimizer.step()
+    if run.sync is not None:
+        run.sync()
+    return loss.detach(), time.perf_counter() - start
+
+
+def _forward(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+    return model(x) if mask is None else model(x, mask=mask)
+
+
+def evaluate_point(run: TrainingRun, step: int, train_loss: float, train_time: float) -> CurvePoint:
+    """Evaluate on the test set (recording the probes due at evaluation points) and leave the model
+    in training mode. `train_loss` is the mean since the previous point (NaN at step 0)."""
+    data, model = run.data, run.model
+    if run.capture is not None:
+        run.capture.active = True
+    test_loss, test_acc = evaluate(model, data.x_test, data.y_test, data.mask_test, run.task)
+    if run.capture is not None:
+        run.capture.active = False
+        record_percentiles(run.recorder, step, run.capture.collect())
+    if run.probes.train_eval_gap and math.isfinite(test_loss):
+        count_correct = functools.partial(correct_count, run.task)
+        batch_acc = batch_statistics_accuracy(model, data.x_test, data.y_test, run.spec.batch_size, count_correct,
+                                              data.mask_test)
+        run.recorder.add(step, "train_eval_gap", "batch_stats_accuracy", batch_acc)
+        run.recorder.add(step, "train_eval_gap", "eval_accuracy", test_acc)
+    model.train()
+    return CurvePoint(step=step, epoch=step / run.order.per_epoch, samples_seen=step * run.spec.batch_size,
+                      train_loss=train_loss, test_loss=test_loss, test_accuracy=test_acc, wall_time_s=train_time)
+
+
+def _is_finite(point: CurvePoint) -> bool:
+    """Whether the run may go on: finite losses (no training loss exists yet at step 0)."""
+    return (point.step == 0 or math.isfinite(point.train_loss)) and math.isfinite(point.test_loss)
+
+
+def _final_result(run: TrainingRun, curve: list[CurvePoint], step_times: list[float], outcome: str, error: str,
+                  started_at: str) -> RunResult:
+    """The result of a run that trained: its curve, probes, timings, and final metrics when it completed."""
+    last = curve[-1]
+    completed = outcome == COMPLETED
+    return RunResult(
+        spec=run.spec, outcome=outcome, error=error, curve=curve, steps_done=last.step, probes=run.recorder.rows,
+        final_train_loss=last.train_loss if math.isfinite(last.train_loss) else None,
+        final_test_loss=last.test_loss if completed else None,
+        final_test_accuracy=last.test_accuracy if completed else None,
+        step_time_median_s=statistics.median(step_times) if step_times else None,
+        wall_time_s=last.wall_time_s, started_at=started_at, finished_at=now_iso(),
+    )
+
+
+def _stopped_result(spec: RunSpec, curve: list[CurvePoint], outcome: str, error: str, started_at: str) -> RunResult:
+    """The result of a run that stopped before training (diverged at initialisation) or raised:
+    the curve points recorded so far and the steps done, no final metrics."""
+    return RunResult(spec=spec, outcome=outcome, error=error, curve=curve, steps_done=curve[-1].step if curve else 0,
+                     started_at=started_at, finished_at=now_iso())

@@ -173,3 +173,18 @@ def test_models_restricted_to_datasets():
     assert sorted((s.dataset, s.model) for s in specs) == [("digits", "cnn2d"), ("mnist1d", "cnn1d")]
     raw["models"][0]["datasets"] = ["cifar10"]
     assert "does not declare" in error_of(raw)
+
+
+def test_unknown_field_in_a_probe_setting_lists_that_settings_fields():
+    message = error_of({**BASE, "probes": {"percentiles": {"unit": 1, "colour": "red"}}})
+    assert "colour`: unknown field; allowed here: layer, unit" in message
+
+
+def test_the_kind_field_picks_the_suite_kind():
+    from normbench.suite import kind_of
+
+    assert kind_of({"kind": "throughput"}).name == "throughput"
+    assert kind_of(dict(BASE)).name == "training"
+    # anything else is read as a training suite, whose schema then names the problem
+    assert kind_of({"kind": ["throughput"]}).name == kind_of("- a list").name == "training"
+    assert "field `kind`: Input should be 'training'" in error_of({**BASE, "kind": "timing"})

@@ -130,3 +130,11 @@ def test_bln_population_statistics_restart_each_epoch(digits):
         train.build_model = saved
     bln = next(m for m in model_holder["m"].modules() if isinstance(m, BatchLayerNorm))
     assert int(bln.num_batches_tracked) == per_epoch // 2
+
+
+def test_a_run_that_raises_keeps_the_curve_it_recorded(digits):
+    # BN evaluates at step 0 (running statistics), then has no statistics for the first batch of one.
+    result = train.run_training(make_spec(batch_size=1, steps=3), digits)
+    assert result.outcome == "undefined"
+    assert [p.step for p in result.curve] == [0] and result.steps_done == 0
+    assert result.final_test_accuracy is None and result.step_time_median_s is None

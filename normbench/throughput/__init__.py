@@ -1,19 +1,22 @@
 """The `throughput` suite kind: honest timings of norm layers, models and folded conv+BN (issue 6).
 
-Flow: ``load_throughput_suite`` → ``expand_throughput`` → ``run_throughput`` (one spec at a time)
-→ ``write_throughput_result`` on the store's connection → ``throughput_frame`` for reports.
+A suite with ``kind: throughput`` runs through the same pipeline as training suites
+(``normbench.suite.load.plan_suite``, ``normbench.runner.run_suite``) with ``THROUGHPUT``
+(``normbench.throughput.kind``) as its kind: the shared loader → ``check_throughput_suite`` →
+``expand_throughput`` → ``run_throughput`` (one spec at a time, in the driver) →
+``write_throughput_result`` on the store's connection → ``throughput_frame`` for reports.
 See docs/throughput.md. Importing this package does not import torch (the store and the report
 use it); the measuring functions load torch when first used.
 """
 
-from normbench.throughput.load import (
+from normbench.throughput.kind import (
+    THROUGHPUT,
+    ThroughputKind,
     apply_throughput_override,
-    check_throughput_suite,
-    expand_throughput,
-    layer_spec,
     load_throughput_suite,
     validate_throughput_suite,
 )
+from normbench.throughput.load import check_throughput_suite, expand_throughput, layer_spec
 from normbench.throughput.schema import ThroughputSuite
 from normbench.throughput.spec import NOISE_THRESHOLD, ThroughputResult, ThroughputSpec
 from normbench.throughput.store import (
@@ -44,6 +47,8 @@ def __getattr__(name: str):
 
 __all__ = [
     "NOISE_THRESHOLD",
+    "THROUGHPUT",
+    "ThroughputKind",
     "ThroughputResult",
     "ThroughputSpec",
     "ThroughputSuite",

@@ -1,7 +1,9 @@
-"""Loading a `throughput` suite (file/field errors, `--set` overrides, registry checks) and expanding it.
+"""A `throughput` suite past the shared loader: checks against the registries and this machine, expansion.
 
 Errors are `normbench.suite.SuiteError`s in the training suites' style: one line per problem, naming
 the file, the field and the allowed values; nothing is measured or written before a suite passes.
+Reading, `--set` overrides and schema validation are the shared loader's (`normbench.suite.load`,
+with the rules in `normbench.throughput.kind`).
 """
 
 from __future__ import annotations
@@ -10,125 +12,25 @@ import itertools
 from pathlib import Path
 from typing import Any
 
-import yaml
-from pydantic import ValidationError
-
 from normbench.spec import freeze_options
-from normbench.suite import (
-    SuiteError,
-    _yaml_problem,
-    norm_label,
-    parse_override,
-    validation_suite_error,
-)
+from normbench.suite import SuiteError, norm_label, options_label
 from normbench.throughput.schema import (
     MEMORY_FORMATS,
     ConvBNCase,
     LayerGrid,
     ModelGrid,
-    ModelSubject,
     ThroughputSuite,
     TimingConfig,
     dtypes_for,
-    field_model,
 )
 from normbench.throughput.spec import CONV_BN, LAYER, MODEL, ThroughputSpec
 
 _FORMAT_RANK = {"channels_last": 4, "channels_last_3d": 5}  # contiguous applies to every rank
-_SECTIONS = ("layers", "models", "fused_conv_bn")
-
-
-def load_throughput_suite(
-    path: str | Path, overrides: list[str] | None = None, *, strict: bool = False
-) -> tuple[ThroughputSuite, str]:
-    """Read, override, validate and check a throughput suite; returns it and its YAML text as used.
-
-    `strict` (or `strict: true` in the file) turns an explicitly named device that is absent here
-    into an error; otherwise its specs are stored as skipped with the reason. Raises SuiteError.
-    """
-    path = Path(path)
-    if not path.is_file():
-        raise SuiteError(f"{path}: no such suite file (list shipped suites with `normbench list suites`)")
-    try:
-        text = path.read_text(encoding="utf-8")
-        raw = yaml.safe_load(text)
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SuiteError(f"{path}: cannot read the suite file: {exc}") from None
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
-    if not isinstance(raw, dict):
-        raise SuiteError(f"{path}: a throughput suite must be a YAML mapping with fields such as name, kind, layers")
-    for override in overrides or []:
-        apply_throughput_override(raw, override, source=path)
-    suite = validate_throughput_suite(raw, source=path)
-    check_throughput_suite(suite, source=path, strict=strict)
-    used_text = text if not overrides else yaml.safe_dump(suite.model_dump(exclude_none=True), sort_keys=False)
-    return suite, used_text
-
-
-def validate_throughput_suite(raw: dict[str, Any], *, source: str | Path = "<suite>") -> ThroughputSuite:
-    """Validate a raw mapping against the schema; field errors become one SuiteError."""
-    try:
-        return ThroughputSuite.model_validate(raw)
-    except ValidationError as exc:
-        raise validation_suite_error(
-            exc, source,
-            allowed_fields=lambda loc: ", ".join(field_model(loc).model_fields),
-            locate=lambda loc: _single_grid_loc(_without_union_tags(loc), raw),
-        ) from None
-
-
-def _without_union_tags(loc: tuple[Any, ...]) -> tuple[Any, ...]:
-    # pydantic names the union branch it tried (`list[...]`, `dict[...]`); users never wrote those.
-    return tuple(item for item in loc if not (isinstance(item, str) and ("[" in item or item.startswith("function-"))))
-
-
-def _single_grid_loc(loc: tuple[Any, ...], raw: dict[str, Any]) -> tuple[Any, ...]:
-    # A section written as one mapping (or a list of one) is read as a list of one grid; name its
-    # fields as the user wrote them (`layers.shapes`, not `layers[0].shapes`).
-    if len(loc) >= 2 and loc[0] in _SECTIONS and loc[1] == 0:
-        value = raw.get(loc[0])
-        if isinstance(value, dict) or (isinstance(value, list) and len(value) == 1):
-            return (loc[0], *loc[2:])
-    return loc
 
 
 def section_field(section: str, index: int, count: int) -> str:
     """`layers` for a suite with one layer grid, `layers[1]` when there are several."""
     return section if count == 1 else f"{section}[{index}]"
-
-
-def apply_throughput_override(raw: dict[str, Any], override: str, *, source: str | Path = "<suite>") -> None:
-    """Apply one `key=value` override in place; dotted keys reach into sections (`layers.shapes=[[8,4,4,4]]`).
-
-    The value is parsed as YAML, as for training suites. Unknown top-level fields are refused here;
-    unknown nested fields by the schema, with the allowed names.
-    """
-    key, parts, value = parse_override(
-        override, example="timing.min_run_time=0.5", dotted_example="timing.min_run_time=0.5")
-    if parts[0] not in ThroughputSuite.model_fields:
-        raise SuiteError(
-            f"--set {key}: unknown throughput suite field {parts[0]!r}; allowed: {', '.join(ThroughputSuite.model_fields)}"
-        )
-    _set_path(raw, parts, value, key)
-
-
-def _set_path(container: dict[str, Any], parts: list[str], value: Any, key: str) -> None:
-    """Set `parts` in nested mappings; a list of grids gets the rest of the path in every grid."""
-    head, rest = parts[0], parts[1:]
-    if not rest:
-        container[head] = value
-        return
-    child = container.get(head)
-    if child is None:
-        child = container[head] = {}
-    if isinstance(child, list) and child and all(isinstance(item, dict) for item in child):
-        for item in child:  # e.g. --set layers.dtypes=[float32] on a suite with several layer grids
-            _set_path(item, rest, value, key)
-        return
-    if not isinstance(child, dict):
-        raise SuiteError(f"--set {key}: {head} is not a section with fields, so {key} cannot be set")
-    _set_path(child, rest, value, key)
 
 
 def check_throughput_suite(suite: ThroughputSuite, *, source: str | Path, strict: bool = False) -> dict[str, str]:
@@ -296,17 +198,11 @@ def _model_specs(grid, device, common, canonical_name) -> list[ThroughputSpec]:
             canonical = canonical_name(norm.name)
             specs.append(ThroughputSpec(
                 subject=MODEL, name=subject.name, norm=canonical, norm_label=norm_label(norm, canonical),
-                label=subject.label or _model_label(subject), shape=shape, dtype=dtype, memory_format=fmt,
+                label=subject.label or options_label(subject.name, subject.options), shape=shape, dtype=dtype, memory_format=fmt,
                 mode="train" if step == "train_step" else "eval", operation=step, num_classes=subject.num_classes,
                 norm_options=freeze_options(norm.options), options=freeze_options(subject.options), **common,
             ))
     return specs
-
-
-def _model_label(subject: ModelSubject) -> str:
-    if not subject.options:
-        return subject.name
-    return f"{subject.name}({', '.join(f'{k}={v}' for k, v in sorted(subject.options.items()))})"
 
 
 def _conv_bn_specs(grid, device, common) -> list[ThroughputSpec]:
@@ -344,9 +240,8 @@ def layer_spec(
     config = TimingConfig(**timing)
     canonical = canonical_name(norm)
     options = norm_options or {}
-    label = canonical if not options else f"{canonical}({', '.join(f'{k}={v}' for k, v in sorted(options.items()))})"
     return ThroughputSpec(
-        suite=suite, subject=LAYER, name=canonical, norm=canonical, norm_label=label, shape=tuple(shape), dtype=dtype,
+        suite=suite, subject=LAYER, name=canonical, norm=canonical, norm_label=options_label(canonical, options), shape=tuple(shape), dtype=dtype,
         memory_format=memory_format, mode=mode, operation=operation, device=device,
         threads=threads or cpu_threads_default(), seed=seed, method=config.method, min_run_time=config.min_run_time,
         max_run_time=config.max_run_time, min_samples=config.min_samples, warmup=config.warmup,

@@ -11,12 +11,11 @@ from __future__ import annotations
 import gc
 import os
 import time
-import traceback
 from collections.abc import Iterable, Iterator
 
 from normbench.checks import device_unavailable_reason
 from normbench.env import now_iso
-from normbench.spec import COMPLETED, FAILED, SKIPPED, UNDEFINED
+from normbench.spec import COMPLETED, SKIPPED, UNDEFINED
 from normbench.throughput.spec import LAYER, ThroughputResult, ThroughputSpec
 
 # Phrases torch uses when a kernel does not exist for a dtype/device/layout combination.
@@ -65,22 +64,18 @@ def skip_reason(spec: ThroughputSpec) -> str | None:
 
 
 def _measure_guarded(spec: ThroughputSpec, result: ThroughputResult, copy_cache: CopyCache) -> None:
-    from normbench.norms import NormUndefinedError
+    from normbench.run_errors import error_outcome
 
     try:
         _measure(spec, result, copy_cache)
-    except NormUndefinedError as exc:
-        result.outcome, result.reason = UNDEFINED, str(exc)
-    except (KeyboardInterrupt, SystemExit):
-        raise
     except Exception as exc:  # a measurement's error is a result to store, not a crash of the suite
         if _is_unsupported(exc):
-            result.outcome = SKIPPED
-            result.reason = f"{spec.dtype}/{spec.memory_format} unsupported on {spec.device}: {_first_line(exc)}"
+            reason = f"{spec.dtype}/{spec.memory_format} unsupported on {spec.device}: {_first_line(exc)}"
+            result.outcome, result.reason = SKIPPED, reason
         else:
-            result.outcome = FAILED
-            result.reason = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=8)}"
-        result.samples, result.sample_numbers, result.median_s, result.iqr_s = [], [], None, None
+            result.outcome, result.reason = error_outcome(exc)
+        if result.outcome != UNDEFINED:  # a timing cut short by an error is no timing
+            result.samples, result.sample_numbers, result.median_s, result.iqr_s = [], [], None, None
     finally:
         _release(spec.device)
 

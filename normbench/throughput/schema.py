@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
-from normbench.suite import NormEntry, check_device_names
+from normbench.suite import SUITE_NAME_PATTERN, NormEntry, StrictModel, check_device_names
 
 DTYPES = ("float32", "float16", "bfloat16", "float64")
 MEMORY_FORMATS = ("contiguous", "channels_last", "channels_last_3d")
@@ -39,16 +39,10 @@ DEFAULT_INPUT_SHAPES: dict[str, list[int]] = {
     "transformer": [1, 40],
 }
 
-_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"
-
 DtypeName = Literal["float32", "float16", "bfloat16", "float64"]
 MemoryFormat = Literal["contiguous", "channels_last", "channels_last_3d"]
 # Either one list for every device, or a list per device kind (cpu / cuda / mps).
 DtypeGrid = Union[list[DtypeName], dict[Literal["cpu", "cuda", "mps"], list[DtypeName]]]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 def dtypes_for(grid: list[str] | dict[str, list[str]], device: str) -> list[str]:
@@ -89,7 +83,7 @@ def check_dtype_grid(value: Any) -> Any:
     return value
 
 
-class TimingConfig(_Strict):
+class TimingConfig(StrictModel):
     """How each subject is timed (torch.utils.benchmark), and what is measured besides time."""
 
     method: Literal["blocked", "adaptive"] = "blocked"
@@ -114,7 +108,7 @@ class TimingConfig(_Strict):
         return self
 
 
-class LayerGrid(_Strict):
+class LayerGrid(StrictModel):
     """Single norm layers: norms × shapes × dtypes × memory formats × modes × passes."""
 
     norms: list[NormEntry] = Field(min_length=1)
@@ -146,7 +140,7 @@ class LayerGrid(_Strict):
         return check_dtype_grid(value)
 
 
-class ModelSubject(_Strict):
+class ModelSubject(StrictModel):
     """A model to time; `input_shape` is one sample's shape without N (defaults per model)."""
 
     name: str
@@ -167,10 +161,11 @@ class ModelSubject(_Strict):
         return None if value is None else _check_shape(value, "input_shape (one sample, no batch axis)", 1)
 
     def resolved_input_shape(self) -> list[int] | None:
+        """`input_shape`, else the model's default (DEFAULT_INPUT_SHAPES); None when neither exists."""
         return self.input_shape if self.input_shape is not None else DEFAULT_INPUT_SHAPES.get(self.name)
 
 
-class ModelGrid(_Strict):
+class ModelGrid(StrictModel):
     """Whole models: subjects × norms × batch sizes × steps (training step, inference) × dtypes."""
 
     subjects: list[ModelSubject] = Field(min_length=1)
@@ -196,7 +191,7 @@ class ModelGrid(_Strict):
         return check_dtype_grid(value)
 
 
-class ConvBNCase(_Strict):
+class ConvBNCase(StrictModel):
     """A convolution followed by BN, timed at inference unfolded and folded (``fuse_conv_bn``)."""
 
     input_shape: list[int]  # full input (N, C_in, *spatial) with 1 to 3 spatial axes
@@ -221,7 +216,7 @@ class ConvBNCase(_Strict):
         return value
 
 
-class FusedConvBNGrid(_Strict):
+class FusedConvBNGrid(StrictModel):
     """Conv+BN inference, unfolded vs folded, per case × dtype × memory format."""
 
     cases: list[ConvBNCase] = Field(min_length=1)
@@ -234,10 +229,10 @@ class FusedConvBNGrid(_Strict):
         return check_dtype_grid(value)
 
 
-class ThroughputSuite(_Strict):
+class ThroughputSuite(StrictModel):
     """A declared timing experiment: at least one of `layers`, `models`, `fused_conv_bn`."""
 
-    name: str = Field(pattern=_NAME_PATTERN, max_length=80)
+    name: str = Field(pattern=SUITE_NAME_PATTERN, max_length=80)
     description: str = ""
     kind: Literal["throughput"]
     devices: list[str] = Field(default_factory=lambda: ["auto"], min_length=1)
@@ -273,27 +268,3 @@ class ThroughputSuite(_Strict):
         if not self.layers and not self.models and not self.fused_conv_bn:
             raise ValueError("a throughput suite needs at least one of `layers`, `models`, `fused_conv_bn`")
         return self
-
-
-def field_model(loc: tuple[Any, ...]) -> type[BaseModel]:
-    """The schema class that owns the field at `loc` (for "allowed here" lists in error messages)."""
-    current: type[BaseModel] = ThroughputSuite
-    for item in loc[:-1]:
-        if not isinstance(item, str) or item not in current.model_fields:
-            continue  # list indices and union branches do not change the owning class
-        nested = _model_in(current.model_fields[item].annotation)
-        if nested is None:
-            break
-        current = nested
-    return current
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The BaseModel class inside `X`, `X | None` or `list[X]`, if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _model_in(arg)
-        if found is not None:
-            return found
-    return None
