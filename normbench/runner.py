@@ -22,6 +22,7 @@ from normbench.env import capture_environment, now_iso
 from normbench.frames import FAILED, SKIPPED
 from normbench.store import STORE_FILENAME, RunResult, Store, store_path
 from normbench.suite import expand, load_suite
+from normbench.suite_data import prepare_suite_data
 
 
 class OutputLockedError(Exception):
@@ -90,12 +91,14 @@ def run_suite(
     console: Console | None = None,
     command: str | None = None,
     strict: bool = False,
+    fetch_data: bool = False,
 ) -> RunSummary:
     """Run a suite end to end. Raises SuiteError (bad input, nothing written) or OutputLockedError.
 
     A suite with `kind: throughput` is measured instead of trained (run_throughput_suite); `strict`
     applies to it only (an absent device named in it is then an error rather than skipped; training
-    suites treat absent devices as errors unless `skip_unavailable`).
+    suites treat absent devices as errors unless `skip_unavailable`). `fetch_data` downloads the suite's
+    missing file-based datasets first; without it they stop the run before training (SuiteError).
     """
     from normbench.executors import create_executor
 
@@ -113,6 +116,7 @@ def run_suite(
         return _run_training_suite(
             suite_path, runner, out_dir=out_dir, overrides=overrides, resume=resume, write_report=write_report,
             skip_unavailable=skip_unavailable, console=console, command=command, started=started,
+            fetch_data=fetch_data,
         )
     finally:
         runner.close()
@@ -120,9 +124,10 @@ def run_suite(
 
 def _run_training_suite(
     suite_path: str | Path, runner, *, out_dir, overrides, resume: bool, write_report: bool,
-    skip_unavailable: bool, console: Console, command: str, started: float,
+    skip_unavailable: bool, console: Console, command: str, started: float, fetch_data: bool = False,
 ) -> RunSummary:
     suite, yaml_text = load_suite(suite_path, overrides)
+    prepare_suite_data(suite, source=suite_path, fetch=fetch_data, console=console)
     check = check_suite(suite, source=suite_path, skip_unavailable=skip_unavailable)
     specs = expand(suite)
     out = Path(out_dir) if out_dir is not None else default_out_dir(suite.name)

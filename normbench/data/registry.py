@@ -15,7 +15,7 @@ from normbench.data.adding import load_adding_dataset
 from normbench.data.cifar import load_cifar10_dataset
 from normbench.data.dataset import Dataset
 from normbench.data.digits import load_digits_dataset
-from normbench.data.idx import load_mnist_dataset
+from normbench.data.idx import load_fashion_mnist_dataset, load_mnist_dataset
 from normbench.data.mnist1d import load_mnist1d_dataset, load_mnist1d_varlen_dataset
 from normbench.data.synthetic import load_blobs_dataset
 
@@ -24,6 +24,7 @@ _LOADERS: dict[str, Callable[..., Dataset]] = {
     "blobs": load_blobs_dataset,
     "cifar10": load_cifar10_dataset,
     "digits": load_digits_dataset,
+    "fashion_mnist": load_fashion_mnist_dataset,
     "mnist": load_mnist_dataset,
     "mnist1d": load_mnist1d_dataset,
     "mnist1d_varlen": load_mnist1d_varlen_dataset,
@@ -48,7 +49,7 @@ def dataset_options(name: str) -> dict[str, Any]:
 def load_dataset(name: str, **options: Any) -> Dataset:
     """Load dataset ``name``; ``ValueError`` for an unknown name or option (listing what is allowed).
 
-    File-based datasets (``mnist``, ``cifar10``) raise ``DataNotFoundError`` (a
+    File-based datasets (``mnist``, ``fashion_mnist``, ``cifar10``) raise ``DataNotFoundError`` (a
     ``FileNotFoundError``) when their directory or files are missing and ``DataFormatError`` (a
     ``ValueError``) when a file is not in the expected format.
     """

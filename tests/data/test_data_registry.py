@@ -10,7 +10,7 @@ from normbench.data import Dataset, available_datasets, dataset_options, load_da
 
 def test_available_datasets():
     assert available_datasets() == [
-        "adding", "blobs", "cifar10", "digits", "mnist", "mnist1d", "mnist1d_varlen",
+        "adding", "blobs", "cifar10", "digits", "fashion_mnist", "mnist", "mnist1d", "mnist1d_varlen",
     ]
     assert available_datasets() == sorted(available_datasets())
 
@@ -26,14 +26,16 @@ def test_dataset_options_lists_names_and_defaults():
         "n_samples": 2000, "n_features": 16, "num_classes": 10, "cluster_std": 8.0, "test_fraction": 0.25,
         "split_seed": 0,
     }
-    assert dataset_options("mnist") == dataset_options("cifar10") == {"data_dir": None, "n_train": None, "n_test": None}
+    assert dataset_options("mnist") == dataset_options("cifar10") == dataset_options("fashion_mnist") == {
+        "data_dir": None, "n_train": None, "n_test": None,
+    }
 
 
 def test_unknown_dataset_lists_available_names():
     with pytest.raises(
         ValueError,
-        match=r"unknown dataset 'mnist2'; available datasets: adding, blobs, cifar10, digits, mnist, mnist1d, "
-        r"mnist1d_varlen",
+        match=r"unknown dataset 'mnist2'; available datasets: adding, blobs, cifar10, digits, fashion_mnist, mnist, "
+        r"mnist1d, mnist1d_varlen",
     ):
         load_dataset("mnist2")
 
