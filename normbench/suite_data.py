@@ -15,7 +15,9 @@ from rich.console import Console
 from normbench.suite import Suite, SuiteError
 
 
-def prepare_suite_data(suite: Suite, *, source: str | Path, fetch: bool = False, console: Console | None = None) -> None:
+def prepare_suite_data(
+    suite: Suite, *, source: str | Path, fetch: bool = False, console: Console | None = None
+) -> None:
     """Make sure every fetchable dataset of ``suite`` is usable in its data directory.
 
     Without ``fetch``, raises :class:`SuiteError` (file, field, the fetch command) for each one that

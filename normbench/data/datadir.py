@@ -124,7 +124,8 @@ def find_files(
         + "".join(f"  {name}\n" for name in names)
         + "Searched, in this order:\n"
         + "\n".join(searched)
-        + f"\nFetch the dataset with `{fetch_command(dataset, root)}`, or name a directory that holds it: {HOW_TO_GIVE}."
+        + f"\nFetch the dataset with `{fetch_command(dataset, root)}`, or name a directory that holds it: "
+        + f"{HOW_TO_GIVE}."
     )
     if hint:
         message += f"\n{hint}"
