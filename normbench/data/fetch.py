@@ -191,7 +191,7 @@ def _retrieve(source: DatasetSource, file: RemoteFile, root: Path, mirror: str |
             raise FetchError(f"{source.name}: cannot write {directory / file.name}: {error}") from error
     tried = "\n".join(failures)
     if mismatch is not None and len(failures) == 1:
-        raise HashMismatchError(mismatch.path, mismatch.url, mismatch.expected, mismatch.actual)
+        raise mismatch  # the only URL tried: its own message names the file and both hashes
     raise FetchError(f"{source.name}: could not download {file.name}:\n{tried}\n{manual_instructions(source, root)}")
 
 
