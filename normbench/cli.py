@@ -31,18 +31,19 @@ def _fail(message: str, code: int = EXIT_USAGE) -> typer.Exit:
 
 DataDirOption = Annotated[
     Optional[Path],
-    typer.Option("--data-dir", help="Directory with MNIST IDX files / CIFAR-10 batches [default: $NORMBENCH_DATA]"),
+    typer.Option("--data-dir", help="Directory with MNIST IDX files / CIFAR-10 batches [default: $NORMBENCH_DATA, "
+                                    "else the per-user cache directory that `normbench data fetch` fills]"),
 ]
 
 
-def _use_data_dir(data_dir: Path | None) -> None:
+def _use_data_dir(data_dir: Path | None, create: bool = False) -> None:
     """Hand --data-dir to the loaders (and worker processes) through NORMBENCH_DATA.
 
     The directory is where the data lies, not what the run is, so it stays out of run ids.
     """
     if data_dir is None:
         return
-    if not data_dir.is_dir():
+    if not data_dir.is_dir() and not create:
         raise _fail(f"--data-dir {data_dir}: no such directory")
     from normbench.data import DATA_DIR_ENV
 
@@ -89,11 +90,13 @@ def run(
     address: Annotated[Optional[str], typer.Option(help="Ray cluster for --executor ray: auto or ray://host:port")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Throughput suites: an absent device named in the suite is an error, not skipped")] = False,
     data_dir: DataDirOption = None,
+    fetch_data: Annotated[bool, typer.Option("--fetch-data", help="Download missing datasets first (normbench data fetch)")] = False,
 ) -> None:
     """Train every run of SUITE that is not stored yet (measure it, for `kind: throughput`), then write the report."""
-    _use_data_dir(data_dir)
+    _use_data_dir(data_dir, create=fetch_data)
     # SIGTERM stops like Ctrl-C: finished runs are already stored, the store stays consistent.
     signal.signal(signal.SIGTERM, _terminate)
+    from normbench.data.fetch import FetchError
     from normbench.runner import OutputLockedError, run_suite
     from normbench.store import StoreError
     from normbench.suite import SuiteError
@@ -102,10 +105,12 @@ def run(
         summary = run_suite(
             suite, out_dir=out, overrides=set_ or [], resume=resume, report=report,
             skip_unavailable=skip_unavailable, executor=executor, workers=workers, address=address,
-            console=err_console, strict=strict,
+            console=err_console, strict=strict, fetch_data=fetch_data,
         )
     except (SuiteError, StoreError, OutputLockedError) as exc:
         raise _fail(str(exc))
+    except FetchError as exc:
+        raise _fail(str(exc), EXIT_RUNS_FAILED)
     except ValueError as exc:  # e.g. an unknown executor name
         raise _fail(str(exc))
     except (KeyboardInterrupt, Terminated) as exc:
@@ -226,6 +231,11 @@ def env() -> None:
     from normbench.env import capture_environment
 
     out_console.print_json(json.dumps(capture_environment()))
+
+
+from normbench.data_cli import data_app  # noqa: E402  (the `data` sub-app: list, fetch, verify)
+
+app.add_typer(data_app, name="data")
 
 
 def main() -> None:  # pragma: no cover - console-script shim

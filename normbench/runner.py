@@ -98,19 +98,22 @@ def run_suite(
     console: Console | None = None,
     command: str | None = None,
     strict: bool = False,
+    fetch_data: bool = False,
 ) -> RunSummary:
     """Run a suite of any kind end to end: load → validate → expand → execute → store → report.
 
     Raises SuiteError (bad input, nothing written), ValueError (unknown executor) or
     OutputLockedError. `skip_unavailable` and the executor options apply to training suites (absent
     devices are errors unless skipped); `strict` to throughput suites (an absent device named in one
-    is then an error rather than skipped). `report` writes OUT/report.html when done.
+    is then an error rather than skipped). `report` writes OUT/report.html when done. `fetch_data`
+    downloads a training suite's missing file-based datasets first; without it they stop the run
+    before training (SuiteError naming the `normbench data fetch` command).
     """
     console = console or Console(stderr=True)
     started = time.perf_counter()
     command = command or shlex.join(["normbench", *sys.argv[1:]])
     options = RunOptions(skip_unavailable=skip_unavailable, strict=strict, executor=executor, workers=workers,
-                         address=address)
+                         address=address, fetch_data=fetch_data)
     kind = suite_kind(suite_path)
     with kind.executing(options) as execute:  # entered first: local workers import torch during validation
         plan = plan_suite(suite_path, overrides, options, kind=kind)

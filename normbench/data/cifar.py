@@ -1,4 +1,4 @@
-"""``cifar10``: CIFAR-10, read from the user's copy of the python batches (never downloaded).
+"""``cifar10``: CIFAR-10, read from the python batches in the data directory (never downloaded here).
 
 Source: Krizhevsky, "Learning Multiple Layers of Features from Tiny Images", 2009, and the
 "CIFAR-10 python version" at https://www.cs.toronto.edu/~kriz/cifar.html: six pickled dicts,
@@ -7,8 +7,8 @@ with ``data`` — a uint8 array ``(10000, 3072)`` holding the red, then green, t
 of an image in row-major order — and ``labels``, a list of 10,000 class indices 0-9.
 
 Files and search: all six batches in ``DATA_DIR/cifar-10-batches-py`` (what extracting the
-official ``cifar-10-python.tar.gz`` creates) or in ``DATA_DIR`` itself, whichever holds all six;
-``DATA_DIR`` itself is searched first.
+official ``cifar-10-python.tar.gz`` creates, as torchvision and ``normbench data fetch cifar10``
+do) or in ``DATA_DIR`` itself, whichever holds all six; ``DATA_DIR`` itself is searched first.
 
 Pickle safety: unpickling can run arbitrary code, and the batches come from a directory the user
 names, so they are read with :class:`RestrictedUnpickler`, which builds nothing but plain
@@ -35,7 +35,12 @@ import numpy as np
 import torch
 
 from normbench.data.cifar_protocol import check_protocol_options, prepare_cifar_splits
-from normbench.data.datadir import DataFormatError, find_files, resolve_data_dir
+from normbench.data.datadir import (
+    DataFormatError,
+    fetch_command,
+    find_files,
+    resolve_data_dir,
+)
 from normbench.data.dataset import Dataset
 from normbench.options import Owner, check_int, optional
 
@@ -159,9 +164,9 @@ def load_cifar10_dataset(
 ) -> Dataset:
     """Load ``cifar10`` from the user's python batches as ``(N, 3, 32, 32)``, standardized per channel.
 
-    ``data_dir`` defaults to ``$NORMBENCH_DATA``; ``n_train``/``n_test`` (default all) keep the
-    first n images in the official order. ``standardize``, ``validation``, ``train_subset`` and
-    ``split_seed`` give the authors' BLN protocol (:mod:`~normbench.data.cifar_protocol`).
+    ``data_dir`` defaults to ``$NORMBENCH_DATA``, else the per-user cache; ``n_train``/``n_test``
+    (default all) keep the first n images in the official order. ``standardize``, ``validation``,
+    ``train_subset`` and ``split_seed`` give the authors' BLN protocol (:mod:`~normbench.data.cifar_protocol`).
     """
     n_train = optional(check_int, Owner("dataset", NAME), "n_train", n_train, 1)
     n_test = optional(check_int, Owner("dataset", NAME), "n_test", n_test, 1)
@@ -169,7 +174,8 @@ def load_cifar10_dataset(
     root, origin = resolve_data_dir(NAME, data_dir)
     hint = ""
     if (root / ARCHIVE).is_file():
-        hint = f"{root / ARCHIVE} exists: extract it (tar -xzf {ARCHIVE}) to create cifar-10-batches-py/."
+        hint = (f"{root / ARCHIVE} exists: extract it (tar -xzf {ARCHIVE}) to create cifar-10-batches-py/, or "
+                f"run `{fetch_command(NAME, root)}` (verifies and extracts it without downloading).")
     paths = find_files(NAME, root, origin, SUBDIRS, TRAIN_BATCHES + TEST_BATCHES, hint=hint)
     x_train, y_train = _read_split(paths, TRAIN_BATCHES, n_train, "n_train")
     x_test, y_test = _read_split(paths, TEST_BATCHES, n_test, "n_test")

@@ -1,24 +1,33 @@
-"""Where the user's dataset files are: the ``data_dir`` option, else ``$NORMBENCH_DATA``.
+"""Where the dataset files are: the ``data_dir`` option, else ``$NORMBENCH_DATA``, else a per-user cache.
 
-normbench never downloads data. The file-based datasets (``mnist``, ``cifar10``) read files the
-user already has, from a directory named by the ``data_dir`` option or, when that is not given, by
-the environment variable ``NORMBENCH_DATA`` (which ``normbench run --data-dir DIR`` sets). Suites
-should rely on the environment variable: a ``data_dir`` written into a suite's dataset options
-becomes part of every run id, so the same experiment on two machines would get different ids.
+normbench never downloads data at run time. The file-based datasets (``mnist``, ``fashion_mnist``,
+``cifar10``) read files from one data directory: the ``data_dir`` option when given, else the
+environment variable ``NORMBENCH_DATA`` (which ``normbench run --data-dir DIR`` sets), else the
+per-user cache directory chosen the platform's way (platformdirs), which is where
+``normbench data fetch`` puts what it downloads. :func:`data_root` is the one resolver that
+``run``, ``validate`` and ``data`` share. Suites should rely on the command line or the variable:
+a ``data_dir`` written into a suite's dataset options becomes part of every run id, so the same
+experiment on two machines would get different ids.
 
 A loader names the files it needs and the sub-directories it searches; :func:`find_files` returns
 them all from the first directory that holds every one, or raises :class:`DataNotFoundError`
-listing what was expected where and what each directory lacked. There is no partial match across
-directories and no fallback to other data.
+listing what was expected where, what each directory lacked and the command that fetches the
+dataset. There is no partial match across directories and no fallback to other data.
 """
 
 from __future__ import annotations
 
 import os
+import shlex
 from collections.abc import Sequence
 from pathlib import Path
 
+import platformdirs
+
+from normbench.options import Owner, option_error
+
 DATA_DIR_ENV = "NORMBENCH_DATA"
+DEFAULT_ORIGIN = "the per-user cache directory"
 
 HOW_TO_GIVE = f"pass --data-dir DIR to normbench (or the dataset option data_dir), or set {DATA_DIR_ENV}=DIR"
 
@@ -31,25 +40,46 @@ class DataFormatError(ValueError):
     """A data file exists but is not in the format its loader reads (the message names the file)."""
 
 
-def resolve_data_dir(dataset: str, data_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:
-    """The data directory and where it came from (``"option data_dir"`` or the variable's name).
+def default_data_dir() -> Path:
+    """The per-user cache directory for datasets (e.g. ``~/.cache/normbench`` on Linux)."""
+    return platformdirs.user_cache_path("normbench")
 
-    Raises :class:`DataNotFoundError` when neither is set or the directory does not exist.
+
+def data_root(data_dir: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
+    """The data directory and where it came from: ``data_dir``, else ``$NORMBENCH_DATA``, else the cache.
+
+    The directory need not exist (``normbench data fetch`` creates it). An empty ``data_dir`` or
+    variable counts as not given.
+    """
+    if data_dir is not None and str(data_dir) != "":
+        return Path(data_dir).expanduser(), "option data_dir"
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]).expanduser(), f"environment variable {DATA_DIR_ENV}"
+    return default_data_dir(), DEFAULT_ORIGIN
+
+
+def fetch_command(dataset: str, root: Path) -> str:
+    """The exact ``normbench data fetch`` command that puts ``dataset`` into ``root``."""
+    words = ["normbench", "data", "fetch", dataset]
+    if Path(root).expanduser().absolute() != default_data_dir().absolute():
+        words += ["--data-dir", str(root)]
+    return shlex.join(words)
+
+
+def resolve_data_dir(dataset: str, data_dir: str | os.PathLike[str] | None) -> tuple[Path, str]:
+    """The existing data directory for ``dataset`` and where it came from (see :func:`data_root`).
+
+    Raises :class:`DataNotFoundError` when the directory does not exist, with the command that
+    fetches the dataset into it.
     """
     if data_dir is not None and not isinstance(data_dir, (str, os.PathLike)):
-        raise ValueError(f"dataset {dataset!r}: option 'data_dir' must be a path; got {data_dir!r}")
-    if data_dir is not None and str(data_dir) != "":
-        root, origin = Path(data_dir).expanduser(), "option data_dir"
-    elif os.environ.get(DATA_DIR_ENV):
-        root, origin = Path(os.environ[DATA_DIR_ENV]).expanduser(), f"environment variable {DATA_DIR_ENV}"
-    else:
-        raise DataNotFoundError(
-            f"dataset {dataset!r} is read from files you provide and no data directory is set: {HOW_TO_GIVE}"
-        )
+        raise option_error(Owner("dataset", dataset), "data_dir", data_dir, "a path")
+    root, origin = data_root(data_dir)
     if not root.is_dir():
         raise DataNotFoundError(
             f"dataset {dataset!r}: data directory {str(root)!r} (from {origin}) does not exist or is not a "
-            f"directory; {HOW_TO_GIVE}"
+            f"directory; fetch the dataset with `{fetch_command(dataset, root)}`, or name a directory that holds it: "
+            f"{HOW_TO_GIVE}"
         )
     return root, origin
 
@@ -96,7 +126,8 @@ def find_files(
         + "".join(f"  {name}\n" for name in names)
         + "Searched, in this order:\n"
         + "\n".join(searched)
-        + f"\n{HOW_TO_GIVE}."
+        + f"\nFetch the dataset with `{fetch_command(dataset, root)}`, or name a directory that holds it: "
+        + f"{HOW_TO_GIVE}."
     )
     if hint:
         message += f"\n{hint}"

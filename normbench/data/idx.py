@@ -1,4 +1,4 @@
-"""``mnist``: the MNIST handwritten digits, read from the user's IDX files (never downloaded).
+"""``mnist`` and ``fashion_mnist``: 28×28 grayscale images read from IDX files (never downloaded here).
 
 The IDX format (LeCun, Cortes & Burges, "The MNIST database of handwritten digits",
 http://yann.lecun.com/exdb/mnist/): a 4-byte magic number — two zero bytes, a type code
@@ -12,8 +12,13 @@ Files and search: the four files ``train-images-idx3-ubyte``, ``train-labels-idx
 ``.gz`` suffix (the uncompressed one is used when both exist), all four in one of
 ``DATA_DIR``, ``DATA_DIR/mnist`` or ``DATA_DIR/MNIST/raw`` (torchvision's layout), searched in that
 order. Whether a file is gzipped is decided by its content (the gzip magic bytes), not its name.
-Fashion-MNIST ships under the same names in the same format and cannot be told apart from MNIST
-by the files; the dataset is whatever the user's directory holds.
+
+Fashion-MNIST (Xiao, Rasul & Vollgraf 2017, https://github.com/zalandoresearch/fashion-mnist)
+ships under the same four names in the same format and cannot be told apart from MNIST by its
+files, so ``fashion_mnist`` searches only its own sub-directories, ``DATA_DIR/fashion_mnist`` and
+``DATA_DIR/FashionMNIST/raw`` (torchvision's layout), never ``DATA_DIR`` itself.
+``normbench data fetch`` stores the gzipped files in torchvision's layout (``MNIST/raw``,
+``FashionMNIST/raw``).
 
 Split: the official 60,000 / 10,000 train/test split (no seed involved); ``n_train``/``n_test``
 keep the first n images of each file in the official order. Images become float32
@@ -38,10 +43,13 @@ from normbench.data.standardize import standardize_uint8, uint8_moments
 from normbench.options import Owner, check_int, optional
 
 NAME = "mnist"
+FASHION_NAME = "fashion_mnist"
 NUM_CLASSES = 10
 IMAGE_SIZE = (28, 28)
 INPUT_SHAPE = (1, *IMAGE_SIZE)
 SUBDIRS = ("", "mnist", os.path.join("MNIST", "raw"))
+FASHION_SUBDIRS = ("fashion_mnist", os.path.join("FashionMNIST", "raw"))
+SUFFIXES = ("", ".gz")
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),
     "test": ("t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"),
@@ -146,14 +154,35 @@ def load_mnist_dataset(
 ) -> Dataset:
     """Load ``mnist`` from the user's IDX files as ``(N, 1, 28, 28)``, standardized with train statistics.
 
-    ``data_dir`` defaults to ``$NORMBENCH_DATA``; ``n_train``/``n_test`` (default all) keep the
-    first n images of the official files.
+    ``data_dir`` defaults to ``$NORMBENCH_DATA``, else the per-user cache; ``n_train``/``n_test``
+    (default all) keep the first n images of the official files.
     """
     n_train = optional(check_int, Owner("dataset", NAME), "n_train", n_train, 1)
     n_test = optional(check_int, Owner("dataset", NAME), "n_test", n_test, 1)
-    root, origin = resolve_data_dir(NAME, data_dir)
-    names = [name for pair in FILES.values() for name in pair]
-    paths = find_files(NAME, root, origin, SUBDIRS, names, suffixes=("", ".gz"))
+    return _load_idx_images(NAME, "MNIST (LeCun et al.", SUBDIRS, data_dir, n_train, n_test)
+
+
+def load_fashion_mnist_dataset(
+    *, data_dir: str | None = None, n_train: int | None = None, n_test: int | None = None
+) -> Dataset:
+    """Load ``fashion_mnist`` from its IDX files as ``(N, 1, 28, 28)``, standardized with train statistics.
+
+    Options as for ``mnist``; the files are searched in ``fashion_mnist/`` and ``FashionMNIST/raw/``.
+    """
+    n_train = optional(check_int, Owner("dataset", FASHION_NAME), "n_train", n_train, 1)
+    n_test = optional(check_int, Owner("dataset", FASHION_NAME), "n_test", n_test, 1)
+    return _load_idx_images(
+        FASHION_NAME, "Fashion-MNIST (Xiao et al. 2017", FASHION_SUBDIRS, data_dir, n_train, n_test
+    )
+
+
+def _load_idx_images(
+    name: str, title: str, subdirs: tuple[str, ...], data_dir: str | None, n_train: int | None, n_test: int | None
+) -> Dataset:
+    """The dataset ``name`` from the four MNIST-format files found under ``subdirs`` of the data directory."""
+    root, origin = resolve_data_dir(name, data_dir)
+    names = [file_name for pair in FILES.values() for file_name in pair]
+    paths = find_files(name, root, origin, subdirs, names, suffixes=SUFFIXES)
     splits = {}
     for split, wanted in (("train", n_train), ("test", n_test)):
         images_name, labels_name = FILES[split]
@@ -161,7 +190,7 @@ def load_mnist_dataset(
         if wanted is not None:
             if wanted > len(labels):
                 raise ValueError(
-                    f"dataset {NAME!r}: option 'n_{split}' is {wanted} but {paths[images_name]} holds "
+                    f"dataset {name!r}: option 'n_{split}' is {wanted} but {paths[images_name]} holds "
                     f"{len(labels)} images"
                 )
             images, labels = images[:wanted], labels[:wanted]
@@ -172,7 +201,7 @@ def load_mnist_dataset(
     x_train, x_test = (standardize_uint8(splits[s][0], mean, std).unsqueeze(1) for s in ("train", "test"))
     y_train, y_test = splits["train"][1], splits["test"][1]
     return Dataset(
-        name=NAME,
+        name=name,
         x_train=x_train,
         y_train=torch.from_numpy(np.ascontiguousarray(y_train)),
         x_test=x_test,
@@ -180,7 +209,7 @@ def load_mnist_dataset(
         num_classes=NUM_CLASSES,
         input_shape=INPUT_SHAPE,
         description=(
-            f"MNIST (LeCun et al., IDX files from {paths[FILES['train'][0]].parent}): {len(y_train)} train / "
+            f"{title}, IDX files from {paths[FILES['train'][0]].parent}): {len(y_train)} train / "
             f"{len(y_test)} test, official split{' (first n of each)' if n_train or n_test else ''}, "
             f"standardized with the train mean {float(mean):.2f} and std {float(std):.2f} (pixel values 0-255)"
         ),

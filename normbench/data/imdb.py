@@ -1,7 +1,7 @@
 """``imdb``: the IMDB movie-review sentiment set, read from Keras' ``imdb.npz`` in the data directory.
 
 Source: Maas et al., "Learning Word Vectors for Sentiment Analysis", ACL 2011, as Keras ships it
-(https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz, sha256 ``SHA256`` below):
+(https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz, its sha256 in :mod:`normbench.data.sources`):
 an ``np.savez`` archive of ``x_train``, ``x_test`` (object arrays of 25,000 reviews each, every
 review a list of word ranks, 1 = most frequent word) and ``y_train``, ``y_test`` (0 = negative,
 1 = positive). ``normbench data fetch imdb`` puts it in the data directory; the loader never
@@ -42,7 +42,6 @@ import torch
 from normbench.data.cifar import RestrictedUnpickler
 from normbench.data.datadir import (
     DataFormatError,
-    DataNotFoundError,
     find_files,
     resolve_data_dir,
 )
@@ -54,12 +53,9 @@ from normbench.options import Owner, check_int, check_seed
 NAME = "imdb"
 OWNER = Owner("dataset", NAME)
 FILE = "imdb.npz"
-URL = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/imdb.npz"
-SHA256 = "69664113be75683a8fe16e3ed0ab59fda8886cb3cd7ada244f7d9544e4676b9f"
 SUBDIRS = ("", "imdb")
 ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 KERAS_SEED, START_CHAR, OOV_CHAR, INDEX_FROM = 113, 1, 2, 3
-FETCH_HINT = "Fetch it with: normbench data fetch imdb"
 
 
 class _ReviewUnpickler(RestrictedUnpickler):
@@ -131,13 +127,8 @@ def keras_token_ids(reviews: np.ndarray, num_words: int, maxlen: int, path: Path
 
 def _find_file(data_dir: str | None) -> Path:
     """Path of ``imdb.npz``; ``DataNotFoundError`` naming the place and the fetch command."""
-    try:
-        root, origin = resolve_data_dir(NAME, data_dir)
-        return find_files(NAME, root, origin, SUBDIRS, [FILE], hint=FETCH_HINT)[FILE]
-    except DataNotFoundError as error:
-        if FETCH_HINT in str(error):
-            raise
-        raise DataNotFoundError(f"{error}\nThen put Keras' {FILE} there. {FETCH_HINT}") from None
+    root, origin = resolve_data_dir(NAME, data_dir)
+    return find_files(NAME, root, origin, SUBDIRS, [FILE])[FILE]
 
 
 def load_imdb_dataset(

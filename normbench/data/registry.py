@@ -14,7 +14,7 @@ from normbench.data.adding import load_adding_dataset
 from normbench.data.cifar import load_cifar10_dataset
 from normbench.data.dataset import Dataset
 from normbench.data.digits import load_digits_dataset
-from normbench.data.idx import load_mnist_dataset
+from normbench.data.idx import load_fashion_mnist_dataset, load_mnist_dataset
 from normbench.data.imdb import load_imdb_dataset
 from normbench.data.mnist1d import load_mnist1d_dataset, load_mnist1d_varlen_dataset
 from normbench.data.synthetic import load_blobs_dataset
@@ -26,6 +26,7 @@ DATASETS.register("adding", load_adding_dataset)
 DATASETS.register("blobs", load_blobs_dataset)
 DATASETS.register("cifar10", load_cifar10_dataset)
 DATASETS.register("digits", load_digits_dataset)
+DATASETS.register("fashion_mnist", load_fashion_mnist_dataset)
 DATASETS.register("imdb", load_imdb_dataset)
 DATASETS.register("mnist", load_mnist_dataset)
 DATASETS.register("mnist1d", load_mnist1d_dataset)
@@ -46,7 +47,7 @@ def dataset_options(name: str) -> dict[str, Any]:
 def load_dataset(name: str, **options: Any) -> Dataset:
     """Load dataset ``name``; ``ValueError`` for an unknown name or option (listing what is allowed).
 
-    File-based datasets (``mnist``, ``cifar10``) raise ``DataNotFoundError`` (a
+    File-based datasets (``mnist``, ``fashion_mnist``, ``cifar10``) raise ``DataNotFoundError`` (a
     ``FileNotFoundError``) when their directory or files are missing and ``DataFormatError`` (a
     ``ValueError``) when a file is not in the expected format.
     """

@@ -39,6 +39,7 @@ class RunOptions:
     executor: str = "local"  # training: serial, local or ray
     workers: int | None = None
     address: str | None = None
+    fetch_data: bool = False  # training: download missing file-based datasets instead of stopping
 
 
 class SuiteKind(abc.ABC):

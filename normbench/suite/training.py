@@ -52,9 +52,12 @@ class TrainingKind(SuiteKind):
             container.setdefault("options", {})[option] = value
 
     def check(self, suite: Suite, *, source: str | Path, options: RunOptions) -> dict[str, str]:
-        """Registry, data and device checks (normbench.checks); absent devices are skipped with
-        --skip-unavailable, errors otherwise."""
+        """Data presence (fetched first with --fetch-data), registry, data and device checks
+        (normbench.checks); absent devices are skipped with --skip-unavailable, errors otherwise."""
         from normbench.checks import check_suite
+        from normbench.suite_data import prepare_suite_data
+
+        prepare_suite_data(suite, source=source, fetch=options.fetch_data)
 
         return check_suite(suite, source=source, skip_unavailable=options.skip_unavailable).unavailable_devices
 

@@ -74,8 +74,9 @@ def test_unextracted_archive_gets_a_hint(tmp_path):
         load_dataset("cifar10", data_dir=str(tmp_path))
 
 
-def test_no_data_dir():
-    with pytest.raises(DataNotFoundError, match=r"dataset 'cifar10' .*--data-dir.*NORMBENCH_DATA"):
+def test_no_data_dir_means_the_cache_and_names_the_fetch_command():
+    with pytest.raises(DataNotFoundError, match=r"dataset 'cifar10': .*per-user cache directory.*"
+                       r"`normbench data fetch cifar10`.*--data-dir.*NORMBENCH_DATA"):
         load_dataset("cifar10")
 
 

@@ -10,7 +10,7 @@ from normbench.data import Dataset, available_datasets, dataset_options, load_da
 
 def test_available_datasets():
     assert available_datasets() == [
-        "adding", "blobs", "cifar10", "digits", "imdb", "mnist", "mnist1d", "mnist1d_varlen", "tokens",
+        "adding", "blobs", "cifar10", "digits", "fashion_mnist", "imdb", "mnist", "mnist1d", "mnist1d_varlen", "tokens",
     ]
     assert available_datasets() == sorted(available_datasets())
 
@@ -26,7 +26,7 @@ def test_dataset_options_lists_names_and_defaults():
         "n_samples": 2000, "n_features": 16, "num_classes": 10, "cluster_std": 8.0, "test_fraction": 0.25,
         "split_seed": 0,
     }
-    assert dataset_options("mnist") == {"data_dir": None, "n_train": None, "n_test": None}
+    assert dataset_options("mnist") == dataset_options("fashion_mnist") == {"data_dir": None, "n_train": None, "n_test": None}
     assert dataset_options("cifar10") == {
         "data_dir": None, "n_train": None, "n_test": None, "standardize": "channel", "validation": 0,
         "train_subset": None, "split_seed": 0,
@@ -39,8 +39,8 @@ def test_dataset_options_lists_names_and_defaults():
 def test_unknown_dataset_lists_available_names():
     with pytest.raises(
         ValueError,
-        match=r"unknown dataset 'mnist2'; available datasets: adding, blobs, cifar10, digits, imdb, mnist, mnist1d, "
-        r"mnist1d_varlen, tokens",
+        match=r"unknown dataset 'mnist2'; available datasets: adding, blobs, cifar10, digits, fashion_mnist, imdb, mnist, "
+        r"mnist1d, mnist1d_varlen, tokens",
     ):
         load_dataset("mnist2")
 

@@ -107,7 +107,7 @@ def test_missing_file_names_the_place_and_the_fetch_command(tmp_path):
         load_dataset("imdb", data_dir=str(tmp_path))
     assert "imdb.npz" in str(err.value) and str(tmp_path) in str(err.value)
     assert "normbench data fetch imdb" in str(err.value)
-    with pytest.raises(DataNotFoundError, match="no data directory is set(.|\n)*normbench data fetch imdb"):
+    with pytest.raises(DataNotFoundError, match="does not exist(.|\n)*normbench data fetch imdb"):
         load_dataset("imdb")
 
 

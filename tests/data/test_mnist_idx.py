@@ -129,10 +129,14 @@ def test_first_n_subset_uses_its_own_statistics(tmp_path, mnist_files):
         load_dataset("mnist", data_dir=str(tmp_path), n_train=31)
 
 
-def test_no_data_dir_says_how_to_give_one():
-    with pytest.raises(DataNotFoundError, match=r"dataset 'mnist' .*no data directory is set: pass --data-dir DIR"
-                       r".*set NORMBENCH_DATA=DIR"):
+def test_without_a_data_dir_the_cache_is_used_and_its_absence_names_the_fetch_command(no_data_dir_env):
+    with pytest.raises(DataNotFoundError) as info:
         load_dataset("mnist")
+    assert str(info.value) == (
+        f"dataset 'mnist': data directory {str(no_data_dir_env)!r} (from the per-user cache directory) does not "
+        "exist or is not a directory; fetch the dataset with `normbench data fetch mnist`, or name a directory "
+        "that holds it: pass --data-dir DIR to normbench (or the dataset option data_dir), or set NORMBENCH_DATA=DIR"
+    )
 
 
 def test_missing_directory_names_it_and_its_origin(tmp_path, monkeypatch):
@@ -155,6 +159,7 @@ def test_missing_files_are_listed_with_where_they_were_expected(tmp_path, mnist_
     assert f"  {tmp_path / 'mnist'}: missing {', '.join(NAMES)}\n" in message
     assert f"  {tmp_path / 'MNIST' / 'raw'}: no such directory" in message
     assert "(from option data_dir)" in message and "--data-dir" in message
+    assert f"Fetch the dataset with `normbench data fetch mnist --data-dir {tmp_path}`" in message
 
 
 def test_files_split_across_directories_are_not_combined(tmp_path, mnist_files):
