@@ -60,6 +60,7 @@ def test_noise_only_change_passes(tmp_path, write_results):
     new = write_results(tmp_path / "new", noise_seed=2)
     result = compare(base, new)
     assert not result.failed
+    assert (len(result.accuracy), len(result.throughput)) == (6 + 1, 6)  # six cells (and the pooled accuracy row)
     assert all(not row["fails"] for row in result.accuracy + result.throughput)
     assert all(abs(row["change"]) < 1.0 for row in result.accuracy)
 
@@ -116,6 +117,7 @@ def test_big_slowdown_fails_and_small_jitter_does_not(tmp_path, write_results):
     # ratio of medians, independently: samples/s = batch size / step time
     assert row["ratio"] == pytest.approx(row["new_median"] / row["base_median"])
     others = [r for r in result.throughput if r is not row]
+    assert len(others) == 5
     assert not any(r["fails"] for r in others)
     assert all(abs(r["slowdown"]) < 0.05 for r in others)
 
@@ -169,6 +171,7 @@ def test_formats_carry_the_numbers(tmp_path, write_results):
     result = compare(base, new)
     data = json.loads(result.render("json"))
     assert data["failed"] is False and data["fail_on"] == DEFAULT_FAIL_ON
+    assert len(data["accuracy"]) == 6 + 1
     for row in data["accuracy"]:
         for key in ("test", "statistic", "p_value", "p_holm", "effect_size", "n", "change"):
             assert key in row

@@ -21,7 +21,7 @@ def test_serial_and_local_give_bitwise_identical_metrics(make_spec):
         make_spec(seed=0, norm="group", norm_label="group", norm_options=freeze_options({"num_groups": 4}))]
     serial = {r.spec.run_id: fingerprint(r) for r in SerialExecutor().run(specs)}
     local = {r.spec.run_id: fingerprint(r) for r in LocalExecutor(workers=2).run(specs)}
-    assert serial == local
+    assert len(serial) == 4 and serial == local
     assert all(outcome == "completed" for outcome, _ in serial.values())
 
 
@@ -46,6 +46,7 @@ def test_longest_runs_are_dispatched_first_and_unused_workers_stop(make_spec):
     executor = LocalExecutor(workers=2)
     executor.start()
     started = [w.process for w in executor._started]
+    assert len(started) == 2
     results = list(executor.run([short]))  # one run: the second worker is not needed
     assert [r.outcome for r in results] == ["completed"]
     assert all(not p.is_alive() for p in started)

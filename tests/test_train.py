@@ -58,6 +58,7 @@ def test_batch_order_is_a_seeded_permutation_per_epoch():
 def test_same_seed_same_initial_weights_whatever_the_norm(digits, make_spec):
     models = [train.build_model(make_spec(norm=name), digits) for name in ("none", "batch", "layer", "group")]
     linears = [[m for m in model.modules() if isinstance(m, torch.nn.Linear)] for model in models]
+    assert [len(layers) for layers in linears] == [2] * 4  # hidden layer and head in every model
     for other in linears[1:]:
         for a, b in zip(linears[0], other):
             assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)

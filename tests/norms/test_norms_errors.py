@@ -40,6 +40,7 @@ def test_unknown_option_names_it_and_the_allowed_ones():
         create_norm("batch", 8, momentun=0.2)
     message = str(err.value)
     assert "'momentun'" in message
+    assert norm_options("batch")
     for option in norm_options("batch"):
         assert option in message
     with pytest.raises(ValueError, match="takes no options"):

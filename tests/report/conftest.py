@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -87,36 +85,3 @@ def frames_with_failures() -> ResultFrames:
         ("mlp", "layer", 64, 0): ("failed", "RuntimeError: shape mismatch"),
         ("mlp", "group(num_groups=4)", 64, 1): ("skipped", "device cuda unavailable"),
     })
-
-
-@pytest.fixture(scope="session")
-def frames_to_store(make_spec, make_result, write_store):
-    """A writer of synthetic frames through the real Store, run by run, as `normbench run` would."""
-    from normbench.spec import freeze_options
-    from normbench.store import CurvePoint
-
-    def clean(value):
-        return None if value is None or (isinstance(value, float) and np.isnan(value)) else value
-
-    def store_frames(frames: ResultFrames, out_dir) -> None:
-        results = []
-        for row in frames.runs.itertuples(index=False):
-            spec = make_spec(suite=row.suite, model=row.model, dataset=row.dataset, norm=row.norm,
-                             batch_size=int(row.batch_size), seed=int(row.seed), device=row.device,
-                             steps=int(row.steps), optimizer=row.optimizer, lr=float(row.lr), eval_every=50,
-                             norm_label=row.norm_label, norm_options=freeze_options(json.loads(row.norm_options)),
-                             model_options=freeze_options(json.loads(row.model_options)), kind=row.kind)
-            points = frames.curves[frames.curves.run_id == row.run_id]
-            curve = [CurvePoint(int(p.step), float(p.epoch), int(p.samples_seen), p.train_loss, p.test_loss,
-                                clean(p.test_accuracy), float(p.wall_time_s)) for p in points.itertuples()]
-            results.append(make_result(
-                spec, outcome=row.outcome, error=row.error or "", curve=curve,
-                final_test_accuracy=clean(row.final_test_accuracy), final_test_loss=clean(row.final_test_loss),
-                final_train_loss=clean(row.final_train_loss), step_time_median_s=row.step_time_median_s,
-                steps_done=int(row.steps_done), wall_time_s=float(row.wall_time_s), started_at=row.started_at,
-                finished_at=row.finished_at))
-        write_store(out_dir, results, name=frames.suite_name, description=frames.suite_description,
-                    yaml_text=frames.suite_yaml, command=frames.command, environment=frames.environment,
-                    written_at="2025-01-01T00:00:00")
-
-    return store_frames

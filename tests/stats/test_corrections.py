@@ -40,5 +40,6 @@ def test_holm_rows_equal_holm_per_row():
     p = rng.uniform(0, 0.1, size=(20, 5))
     p[rng.random(p.shape) < 0.2] = np.nan
     adjusted = stats.holm(p)
+    assert adjusted.shape == p.shape
     for row, expected in zip(p, adjusted):
         np.testing.assert_allclose(stats.holm(row), expected, rtol=0, atol=0)
