@@ -1,19 +1,17 @@
-"""Builders shared by every test: run specs, finished runs and hand-made result stores.
+"""Builders shared by the tests: run specs and finished runs.
 
-Test modules receive them as fixtures of the same name (``make_spec``, ``make_result``,
-``write_store``): with ``--import-mode=importlib`` a test module cannot import a conftest.
-A subprocess started from the repository root can (``from tests.conftest import make_spec``).
+Test modules receive them as fixtures of the same name (``make_spec``, ``make_result``): with
+``--import-mode=importlib`` a test module cannot import a conftest.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
 from normbench.spec import RunSpec, freeze_options
-from normbench.store import CurvePoint, RunResult, Store, store_path
+from normbench.store import CurvePoint, RunResult
 
 # A small valid training run: an MLP of width 32 with BN on digits, 20 SGD steps, 3 evaluations.
 SPEC_DEFAULTS: dict[str, Any] = dict(
@@ -39,23 +37,6 @@ def make_result(spec: RunSpec, *, outcome: str = "completed", accuracy: float = 
     return RunResult(spec=spec, outcome=outcome, **{**values, **overrides})
 
 
-def write_store(
-    out_dir: Path, results: Iterable[RunResult], *, name: str = "s", description: str = "",
-    yaml_text: str | None = None, command: str = "normbench run s.yaml", environment: dict | None = None,
-    written_at: str = "now",
-) -> Path:
-    """Write ``results`` through the real Store into ``out_dir`` as one suite run (environment,
-    runs, then the suite listing them); return ``out_dir``."""
-    results = list(results)
-    with Store(store_path(out_dir)) as store:
-        store.record_environment(environment if environment is not None else {"torch": "test"}, written_at)
-        for result in results:
-            store.write_run(result)
-        store.record_suite(name, description, yaml_text if yaml_text is not None else f"name: {name}", command,
-                           [result.spec.run_id for result in results], written_at)
-    return out_dir
-
-
 @pytest.fixture(name="make_spec", scope="session")
 def make_spec_fixture():
     """:func:`make_spec`."""
@@ -66,9 +47,3 @@ def make_spec_fixture():
 def make_result_fixture():
     """:func:`make_result`."""
     return make_result
-
-
-@pytest.fixture(name="write_store", scope="session")
-def write_store_fixture():
-    """:func:`write_store`."""
-    return write_store

@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from normbench.compare import DEFAULT_FAIL_ON, compare, parse_fail_on
-from normbench.store import CurvePoint, StoreError, store_path
+from normbench.store import CurvePoint, Store, StoreError, store_path
 
 N_TEST = 360  # digits' test split: accuracies are multiples of 1/360 as in real runs
 NORMS = ("batch", "layer", "group")
@@ -19,7 +19,7 @@ BATCH_SIZES = (4, 64)
 
 
 @pytest.fixture
-def write_results(make_spec, make_result, write_store):
+def write_results(make_spec, make_result):
     """A writer of stores like the quick suite's; ``accuracy``/``step_time`` map (norm, batch size, seed) to values."""
 
     def write(out_dir, *, seeds=range(5), accuracy=None, step_time=None, noise_seed=0, cells=None, outcome=None):
@@ -27,19 +27,21 @@ def write_results(make_spec, make_result, write_store):
         cells = cells or [(n, b) for n in NORMS for b in BATCH_SIZES]
         specs = [make_spec(suite="quick", norm=n, batch_size=b, seed=s, steps=100, eval_every=50)
                  for n, b in cells for s in seeds]
-        results = []
-        for spec in specs:
-            key = (spec.norm, spec.batch_size, spec.seed)
-            base = 0.90 + 0.01 * spec.seed  # seed effects shared by both sets: what pairing removes
-            acc = (accuracy or {}).get(key, round((base + rng.normal(0, 0.003)) * N_TEST) / N_TEST)
-            step = (step_time or {}).get(key, 0.002 * (1 + rng.normal(0, 0.01)))
-            kind = (outcome or {}).get(key, "completed")
-            results.append(make_result(
-                spec, outcome=kind, curve=[CurvePoint(100, 1.0, 100 * spec.batch_size, 0.1, 0.2, acc, 0.5)],
-                final_test_accuracy=acc if kind == "completed" else None, final_test_loss=0.2,
-                step_time_median_s=step, steps_done=100, wall_time_s=0.5))
-        return write_store(out_dir, results, name="quick", description="synthetic", yaml_text="name: quick",
-                           command="normbench run suites/quick.yaml")
+        with Store(store_path(out_dir)) as store:
+            store.record_environment({"torch": "test"}, "now")
+            store.record_suite("quick", "synthetic", "name: quick", "normbench run suites/quick.yaml",
+                               [s.run_id for s in specs], "now")
+            for spec in specs:
+                key = (spec.norm, spec.batch_size, spec.seed)
+                base = 0.90 + 0.01 * spec.seed  # seed effects shared by both sets: what pairing removes
+                acc = (accuracy or {}).get(key, round((base + rng.normal(0, 0.003)) * N_TEST) / N_TEST)
+                step = (step_time or {}).get(key, 0.002 * (1 + rng.normal(0, 0.01)))
+                kind = (outcome or {}).get(key, "completed")
+                store.write_run(make_result(
+                    spec, outcome=kind, curve=[CurvePoint(100, 1.0, 100 * spec.batch_size, 0.1, 0.2, acc, 0.5)],
+                    final_test_accuracy=acc if kind == "completed" else None, final_test_loss=0.2,
+                    step_time_median_s=step, steps_done=100, wall_time_s=0.5))
+        return out_dir
 
     return write
 

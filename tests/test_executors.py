@@ -16,6 +16,7 @@ def fingerprint(result):
                              for p in result.curve])
 
 
+@pytest.mark.slow
 def test_serial_and_local_give_bitwise_identical_metrics(make_spec):
     specs = [make_spec(seed=seed) for seed in range(3)] + [
         make_spec(seed=0, norm="group", norm_label="group", norm_options=freeze_options({"num_groups": 4}))]
@@ -25,6 +26,7 @@ def test_serial_and_local_give_bitwise_identical_metrics(make_spec):
     assert all(outcome == "completed" for outcome, _ in serial.values())
 
 
+@pytest.mark.slow
 def test_spawned_workers_match_forkserver_workers_and_serial(monkeypatch, make_spec):
     """Workers from the forkserver (default on Linux) and from spawn compute the same bits."""
     from normbench.executors import worker_context
@@ -37,6 +39,7 @@ def test_spawned_workers_match_forkserver_workers_and_serial(monkeypatch, make_s
     assert spawned == {r.spec.run_id: fingerprint(r) for r in SerialExecutor().run(specs)}
 
 
+@pytest.mark.slow
 def test_longest_runs_are_dispatched_first_and_unused_workers_stop(make_spec):
     from normbench.executors import expected_cost
 
@@ -52,6 +55,7 @@ def test_longest_runs_are_dispatched_first_and_unused_workers_stop(make_spec):
     assert all(not p.is_alive() for p in started)
 
 
+@pytest.mark.slow
 def test_a_raising_run_is_failed_and_the_others_finish(make_spec):
     specs = [make_spec(seed=0), make_spec(seed=1, optimizer="lbfgs"), make_spec(seed=2)]
     results = {r.spec.seed: r for r in LocalExecutor(workers=2).run(specs)}
@@ -73,6 +77,7 @@ def _kill_running(executor, times, victims):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kills, expected", [(1, "completed"), (2, "failed")])
 def test_killed_worker_is_retried_once_then_failed(kills, expected, make_spec):
     specs = [make_spec(seed=0, steps=400), make_spec(seed=1), make_spec(seed=2)]
@@ -95,6 +100,7 @@ def test_unknown_executor():
         create_executor("threads")
 
 
+@pytest.mark.slow
 def test_ray_executor_matches_serial(make_spec):
     ray = pytest.importorskip("ray", reason="install the ray extra: pip install 'normbench[ray]'")
     specs = [make_spec(seed=seed) for seed in range(2)]

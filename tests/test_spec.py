@@ -18,10 +18,11 @@ def test_run_id_is_stable_across_processes(make_spec):
     import subprocess
     import sys
 
-    code = "from tests.conftest import make_spec; print(make_spec().run_id)"
+    code = ("import json, sys; from normbench.spec import RunSpec; "
+            "print(RunSpec.from_dict(json.loads(sys.argv[1])).run_id)")
     ids = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+        subprocess.run([sys.executable, "-c", code, json.dumps(make_spec().to_dict())], capture_output=True,
+                       text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
         for seed in ("1", "2")
     }
     assert ids == {make_spec().run_id}

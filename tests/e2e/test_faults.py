@@ -11,6 +11,8 @@ from contextlib import closing
 import pytest
 import yaml
 
+pytestmark = pytest.mark.slow  # each test drives `normbench run` in a subprocess
+
 SUITE = {
     "name": "faults",
     "dataset": "digits",

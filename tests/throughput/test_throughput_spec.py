@@ -7,6 +7,8 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import pytest
+
 from conftest import tiny_suite
 
 from normbench.spec import freeze_options
@@ -32,6 +34,7 @@ def test_spec_id_is_pinned():
     assert make_spec().spec_id == "4aab668c8c6c194e"
 
 
+@pytest.mark.slow
 def test_spec_id_is_stable_across_processes():
     # Python salts str hashes per process; one other process with another salt must agree.
     code = (
