@@ -127,15 +127,18 @@ def test_sigkill_then_rerun_trains_exactly_the_missing_runs(tmp_path):
 def test_second_driver_on_the_same_output_is_refused(tmp_path):
     out = tmp_path / "out"
     first = start(tmp_path, out, "--set", "steps=3000")  # long enough to be still training below
-    # Holding the lock: its pid is in the lock file, and the store it opens next has its schema.
-    wait_until(lambda: lock_holder(out) == first.pid and has_runs_table(out), first, "first driver holds the lock")
-    assert first.poll() is None
-    second = start(tmp_path, out, "--set", "steps=3000")
-    _, err = second.communicate(timeout=60)
+    try:
+        # Holding the lock: its pid is in the lock file, and the store it opens next has its schema.
+        wait_until(lambda: lock_holder(out) == first.pid and has_runs_table(out), first, "first driver holds the lock")
+        assert first.poll() is None
+        first.send_signal(signal.SIGSTOP)  # paused, it keeps the lock and leaves the cores to the second driver
+        second = start(tmp_path, out, "--set", "steps=3000")
+        _, err = second.communicate(timeout=60)
+    finally:
+        first.kill()
+        first.wait(timeout=30)
     assert second.returncode == 2
     assert "another `normbench run` is writing here" in " ".join(err.split())
-    first.kill()
-    first.wait(timeout=30)
     check_store(out, points=3000 // 50 + 1)
 
 
