@@ -11,7 +11,7 @@ import pytest
 from scipy import stats as sps
 
 from normbench.compare import DEFAULT_FAIL_ON, compare, parse_fail_on
-from normbench.spec import CurvePoint, RunResult, RunSpec
+from normbench.spec import CurvePoint
 from normbench.store import Store, StoreError, store_path
 
 N_TEST = 360  # digits' test split: accuracies are multiples of 1/360 as in real runs
@@ -19,36 +19,35 @@ NORMS = ("batch", "layer", "group")
 BATCH_SIZES = (4, 64)
 
 
-def _spec(norm: str, batch_size: int, seed: int, model: str = "mlp") -> RunSpec:
-    return RunSpec(suite="quick", model=model, dataset="digits", norm=norm, batch_size=batch_size, seed=seed,
-                   device="cpu", steps=100, epochs=None, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0,
-                   eval_every=50, norm_label=norm)
+@pytest.fixture
+def write_results(make_spec, make_result):
+    """A writer of stores like the quick suite's; ``accuracy``/``step_time`` map (norm, batch size, seed) to values."""
+
+    def write(out_dir, *, seeds=range(5), accuracy=None, step_time=None, noise_seed=0, cells=None, outcome=None):
+        rng = np.random.default_rng(noise_seed)
+        cells = cells or [(n, b) for n in NORMS for b in BATCH_SIZES]
+        specs = [make_spec(suite="quick", norm=n, batch_size=b, seed=s, steps=100, eval_every=50)
+                 for n, b in cells for s in seeds]
+        with Store(store_path(out_dir)) as store:
+            store.record_environment({"torch": "test"}, "now")
+            store.record_suite("quick", "synthetic", "name: quick", "normbench run suites/quick.yaml",
+                               [s.run_id for s in specs], "now")
+            for spec in specs:
+                key = (spec.norm, spec.batch_size, spec.seed)
+                base = 0.90 + 0.01 * spec.seed  # seed effects shared by both sets: what pairing removes
+                acc = (accuracy or {}).get(key, round((base + rng.normal(0, 0.003)) * N_TEST) / N_TEST)
+                step = (step_time or {}).get(key, 0.002 * (1 + rng.normal(0, 0.01)))
+                kind = (outcome or {}).get(key, "completed")
+                store.write_run(make_result(
+                    spec, outcome=kind, curve=[CurvePoint(100, 1.0, 100 * spec.batch_size, 0.1, 0.2, acc, 0.5)],
+                    final_test_accuracy=acc if kind == "completed" else None, final_test_loss=0.2,
+                    step_time_median_s=step, steps_done=100, wall_time_s=0.5))
+        return out_dir
+
+    return write
 
 
-def write_results(out_dir, *, seeds=range(5), accuracy=None, step_time=None, noise_seed=0, cells=None,
-                  outcome=None):
-    """A store like the quick suite's; ``accuracy``/``step_time`` map (norm, batch size, seed) to values."""
-    rng = np.random.default_rng(noise_seed)
-    cells = cells or [(n, b) for n in NORMS for b in BATCH_SIZES]
-    specs = [_spec(n, b, s) for n, b in cells for s in seeds]
-    with Store(store_path(out_dir)) as store:
-        store.record_environment({"torch": "test"}, "now")
-        store.record_suite("quick", "synthetic", "name: quick", "normbench run suites/quick.yaml",
-                           [s.run_id for s in specs], "now")
-        for spec in specs:
-            key = (spec.norm, spec.batch_size, spec.seed)
-            base = 0.90 + 0.01 * spec.seed  # seed effects shared by both sets: what pairing removes
-            acc = (accuracy or {}).get(key, round((base + rng.normal(0, 0.003)) * N_TEST) / N_TEST)
-            step = (step_time or {}).get(key, 0.002 * (1 + rng.normal(0, 0.01)))
-            kind = (outcome or {}).get(key, "completed")
-            store.write_run(RunResult(
-                spec=spec, outcome=kind, curve=[CurvePoint(100, 1.0, 100 * spec.batch_size, 0.1, 0.2, acc, 0.5)],
-                final_test_accuracy=acc if kind == "completed" else None, final_test_loss=0.2, final_train_loss=0.1,
-                step_time_median_s=step, steps_done=100, wall_time_s=0.5, started_at="t0", finished_at="t1"))
-    return out_dir
-
-
-def test_identical_results_pass_with_zero_change(tmp_path):
+def test_identical_results_pass_with_zero_change(tmp_path, write_results):
     base = write_results(tmp_path / "base")
     new = write_results(tmp_path / "new")
     result = compare(base, new)
@@ -59,16 +58,17 @@ def test_identical_results_pass_with_zero_change(tmp_path):
     assert result.only_in_base == [] and result.only_in_new == []
 
 
-def test_noise_only_change_passes(tmp_path):
+def test_noise_only_change_passes(tmp_path, write_results):
     base = write_results(tmp_path / "base", noise_seed=1)
     new = write_results(tmp_path / "new", noise_seed=2)
     result = compare(base, new)
     assert not result.failed
+    assert (len(result.accuracy), len(result.throughput)) == (6 + 1, 6)  # six cells (and the pooled accuracy row)
     assert all(not row["fails"] for row in result.accuracy + result.throughput)
     assert all(abs(row["change"]) < 1.0 for row in result.accuracy)
 
 
-def test_real_five_point_drop_over_five_seeds_fails(tmp_path):
+def test_real_five_point_drop_over_five_seeds_fails(tmp_path, write_results):
     base = write_results(tmp_path / "base", noise_seed=1)
     rng = np.random.default_rng(3)
     # LN at batch 4 loses 5 points on every seed (give or take 0.5): a real regression.
@@ -89,7 +89,7 @@ def test_real_five_point_drop_over_five_seeds_fails(tmp_path):
     assert {r["label"] for r in result.accuracy if r["fails"] and r["cell"]} == {row["label"]}
 
 
-def test_small_significant_drop_within_threshold_passes(tmp_path):
+def test_small_significant_drop_within_threshold_passes(tmp_path, write_results):
     base = write_results(tmp_path / "base", noise_seed=1)
     # Every seed of GN at 64 exactly 1/360 (0.28 points) lower: significant at n = 5? Wilcoxon cannot be
     # (min p = 0.0625), and it is within the 1-point threshold anyway: no failure.
@@ -106,7 +106,7 @@ def test_small_significant_drop_within_threshold_passes(tmp_path):
     assert not result.failed
 
 
-def test_big_slowdown_fails_and_small_jitter_does_not(tmp_path):
+def test_big_slowdown_fails_and_small_jitter_does_not(tmp_path, write_results):
     base = write_results(tmp_path / "base", noise_seed=1)
     rng = np.random.default_rng(9)
     slow = {(n, b, s): 0.003 * (1 + rng.normal(0, 0.01)) for n in NORMS for b in BATCH_SIZES for s in range(5)
@@ -120,11 +120,12 @@ def test_big_slowdown_fails_and_small_jitter_does_not(tmp_path):
     # ratio of medians, independently: samples/s = batch size / step time
     assert row["ratio"] == pytest.approx(row["new_median"] / row["base_median"])
     others = [r for r in result.throughput if r is not row]
+    assert len(others) == 5
     assert not any(r["fails"] for r in others)
     assert all(abs(r["slowdown"]) < 0.05 for r in others)
 
 
-def test_unmatched_cells_are_reported_not_compared(tmp_path):
+def test_unmatched_cells_are_reported_not_compared(tmp_path, write_results):
     base = write_results(tmp_path / "base", cells=[("batch", 4), ("layer", 4)])
     new = write_results(tmp_path / "new", cells=[("batch", 4), ("group", 4)])
     result = compare(base, new)
@@ -135,14 +136,14 @@ def test_unmatched_cells_are_reported_not_compared(tmp_path):
     assert "only in base: mlp/digits/layer/b4/cpu" in text and "only in new: mlp/digits/group/b4/cpu" in text
 
 
-def test_unpaired_seeds_use_welch_or_mann_whitney(tmp_path):
+def test_unpaired_seeds_use_welch_or_mann_whitney(tmp_path, write_results):
     base = write_results(tmp_path / "base", seeds=range(0, 5), cells=[("batch", 4)])
     new = write_results(tmp_path / "new", seeds=range(10, 15), cells=[("batch", 4)])
     row = compare(base, new).accuracy[0]
     assert not row["paired"] and row["test"] in ("welch t-test", "mann-whitney") and row["n"] == 10
 
 
-def test_diverged_runs_count_as_zero_accuracy(tmp_path):
+def test_diverged_runs_count_as_zero_accuracy(tmp_path, write_results):
     base = write_results(tmp_path / "base", cells=[("batch", 4)])
     new = write_results(tmp_path / "new", cells=[("batch", 4)], outcome={("batch", 4, s): "diverged" for s in range(5)})
     result = compare(base, new)
@@ -151,7 +152,7 @@ def test_diverged_runs_count_as_zero_accuracy(tmp_path):
     assert row["fails"] and result.failed
 
 
-def test_a_drop_five_seeds_cannot_confirm_is_flagged_not_hidden(tmp_path):
+def test_a_drop_five_seeds_cannot_confirm_is_flagged_not_hidden(tmp_path, write_results):
     # Exactly 10 points lower on every seed: a constant difference goes to Wilcoxon, which with 5 pairs
     # cannot reach p < 0.05 two-sided (min p = 2 / 2^5). The gate passes and says it could not check.
     base = write_results(tmp_path / "base", cells=[("batch", 4)])
@@ -167,12 +168,13 @@ def test_a_drop_five_seeds_cannot_confirm_is_flagged_not_hidden(tmp_path):
     assert not result.failed and any("could not detect" in n for n in result.notes)
 
 
-def test_formats_carry_the_numbers(tmp_path):
+def test_formats_carry_the_numbers(tmp_path, write_results):
     base = write_results(tmp_path / "base", noise_seed=1)
     new = write_results(tmp_path / "new", noise_seed=2)
     result = compare(base, new)
     data = json.loads(result.render("json"))
     assert data["failed"] is False and data["fail_on"] == DEFAULT_FAIL_ON
+    assert len(data["accuracy"]) == 6 + 1
     for row in data["accuracy"]:
         for key in ("test", "statistic", "p_value", "p_holm", "effect_size", "n", "change"):
             assert key in row
@@ -182,7 +184,7 @@ def test_formats_carry_the_numbers(tmp_path):
     assert "mlp/digits/batch/b4/cpu" in md
 
 
-def test_fail_on_parsing_and_thresholds(tmp_path):
+def test_fail_on_parsing_and_thresholds(tmp_path, write_results):
     assert parse_fail_on(["accuracy_drop=2", "slowdown=0.1"]) == {"accuracy_drop": 2.0, "slowdown": 0.1, "alpha": 0.05}
     for bad in (["speed=1"], ["slowdown"], ["slowdown=fast"], ["alpha=2"]):
         with pytest.raises(ValueError, match="fail-on"):
@@ -196,13 +198,13 @@ def test_fail_on_parsing_and_thresholds(tmp_path):
         compare(base, new, fail_on={"speed": 1})
 
 
-def test_missing_store_is_a_clear_error(tmp_path):
+def test_missing_store_is_a_clear_error(tmp_path, write_results):
     base = write_results(tmp_path / "base")
     with pytest.raises(StoreError, match="no results store"):
         compare(base, tmp_path / "nothing")
 
 
-def test_hostile_labels_are_escaped_in_markdown(tmp_path):
+def test_hostile_labels_are_escaped_in_markdown(tmp_path, write_results):
     base = write_results(tmp_path / "base", cells=[("batch", 4)])
     new = write_results(tmp_path / "new", cells=[("batch", 4)])
     result = compare(base, new)
@@ -267,7 +269,7 @@ def test_throughput_without_raw_samples_is_reported_not_tested():
     assert "only in base: layer batch" in gone.render("text")
 
 
-def test_text_format_keeps_terminal_control_characters_out(tmp_path):
+def test_text_format_keeps_terminal_control_characters_out(tmp_path, write_results):
     base = write_results(tmp_path / "base", cells=[("batch", 4)])
     result = compare(base, base)
     result.accuracy[0]["label"] = "evil\x1b[2J"
@@ -275,7 +277,7 @@ def test_text_format_keeps_terminal_control_characters_out(tmp_path):
     assert "\x1b" not in text and "evil?[2J" in text
 
 
-def test_speed_never_fails_across_different_machines(tmp_path):
+def test_speed_never_fails_across_different_machines(tmp_path, write_results):
     import sqlite3
 
     base = write_results(tmp_path / "base", noise_seed=1)

@@ -8,17 +8,7 @@ import time
 import pytest
 
 from normbench.executors import LocalExecutor, SerialExecutor, create_executor
-from normbench.spec import RunSpec, freeze_options
-
-
-def make_spec(seed=0, **changes):
-    values = dict(
-        suite="x", model="mlp", dataset="digits", norm="batch", batch_size=16, seed=seed, device="cpu",
-        steps=20, epochs=None, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0, eval_every=10,
-        norm_label="batch", model_options=freeze_options({"widths": [32]}),
-    )
-    values.update(changes)
-    return RunSpec(**values)
+from normbench.spec import freeze_options
 
 
 def fingerprint(result):
@@ -26,43 +16,48 @@ def fingerprint(result):
                              for p in result.curve])
 
 
-def test_serial_and_local_give_bitwise_identical_metrics():
-    specs = [make_spec(seed) for seed in range(3)] + [make_spec(0, norm="group", norm_label="group",
-                                                                norm_options=freeze_options({"num_groups": 4}))]
+@pytest.mark.slow
+def test_serial_and_local_give_bitwise_identical_metrics(make_spec):
+    specs = [make_spec(seed=seed) for seed in range(3)] + [
+        make_spec(seed=0, norm="group", norm_label="group", norm_options=freeze_options({"num_groups": 4}))]
     serial = {r.spec.run_id: fingerprint(r) for r in SerialExecutor().run(specs)}
     local = {r.spec.run_id: fingerprint(r) for r in LocalExecutor(workers=2).run(specs)}
-    assert serial == local
+    assert len(serial) == 4 and serial == local
     assert all(outcome == "completed" for outcome, _ in serial.values())
 
 
-def test_spawned_workers_match_forkserver_workers_and_serial(monkeypatch):
+@pytest.mark.slow
+def test_spawned_workers_match_forkserver_workers_and_serial(monkeypatch, make_spec):
     """Workers from the forkserver (default on Linux) and from spawn compute the same bits."""
     from normbench.executors import worker_context
 
     assert worker_context().get_start_method() in ("forkserver", "spawn")
     monkeypatch.setenv("NORMBENCH_START_METHOD", "spawn")
     assert worker_context().get_start_method() == "spawn"
-    specs = [make_spec(0), make_spec(1)]
+    specs = [make_spec(seed=0), make_spec(seed=1)]
     spawned = {r.spec.run_id: fingerprint(r) for r in LocalExecutor(workers=2).run(specs)}
     assert spawned == {r.spec.run_id: fingerprint(r) for r in SerialExecutor().run(specs)}
 
 
-def test_longest_runs_are_dispatched_first_and_unused_workers_stop():
+@pytest.mark.slow
+def test_longest_runs_are_dispatched_first_and_unused_workers_stop(make_spec):
     from normbench.executors import expected_cost
 
-    short, long = make_spec(0, steps=10), make_spec(1, steps=40)
-    by_epochs = make_spec(2, steps=None, epochs=2.0, batch_size=4)
+    short, long = make_spec(seed=0, steps=10), make_spec(seed=1, steps=40)
+    by_epochs = make_spec(seed=2, steps=None, epochs=2.0, batch_size=4)
     assert expected_cost(long) > expected_cost(short) and expected_cost(by_epochs) == 0.5
     executor = LocalExecutor(workers=2)
     executor.start()
     started = [w.process for w in executor._started]
+    assert len(started) == 2
     results = list(executor.run([short]))  # one run: the second worker is not needed
     assert [r.outcome for r in results] == ["completed"]
     assert all(not p.is_alive() for p in started)
 
 
-def test_a_raising_run_is_failed_and_the_others_finish():
-    specs = [make_spec(0), make_spec(1, optimizer="lbfgs"), make_spec(2)]
+@pytest.mark.slow
+def test_a_raising_run_is_failed_and_the_others_finish(make_spec):
+    specs = [make_spec(seed=0), make_spec(seed=1, optimizer="lbfgs"), make_spec(seed=2)]
     results = {r.spec.seed: r for r in LocalExecutor(workers=2).run(specs)}
     assert results[1].outcome == "failed" and "unknown optimizer 'lbfgs'" in results[1].error
     assert results[0].outcome == results[2].outcome == "completed"
@@ -82,9 +77,10 @@ def _kill_running(executor, times, victims):
         time.sleep(0.05)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kills, expected", [(1, "completed"), (2, "failed")])
-def test_killed_worker_is_retried_once_then_failed(kills, expected):
-    specs = [make_spec(0, steps=400), make_spec(1), make_spec(2)]
+def test_killed_worker_is_retried_once_then_failed(kills, expected, make_spec):
+    specs = [make_spec(seed=0, steps=400), make_spec(seed=1), make_spec(seed=2)]
     executor = LocalExecutor(workers=2, retries=1)
     victims: list[int] = []
     killer = threading.Thread(target=_kill_running, args=(executor, kills, victims))
@@ -104,9 +100,10 @@ def test_unknown_executor():
         create_executor("threads")
 
 
-def test_ray_executor_matches_serial():
+@pytest.mark.slow
+def test_ray_executor_matches_serial(make_spec):
     ray = pytest.importorskip("ray", reason="install the ray extra: pip install 'normbench[ray]'")
-    specs = [make_spec(seed) for seed in range(2)]
+    specs = [make_spec(seed=seed) for seed in range(2)]
     serial = {r.spec.run_id: fingerprint(r) for r in SerialExecutor().run(specs)}
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:

@@ -17,7 +17,7 @@ from normbench.probes import (
     record_percentiles,
     record_smoothness,
 )
-from normbench.spec import RunSpec, freeze_options
+from normbench.spec import freeze_options
 
 
 def test_percentiles_match_numpy():
@@ -88,12 +88,10 @@ def test_probe_config_from_suite_options():
     assert not config.grad_norms and not ProbeConfig().any
 
 
-def test_probes_do_not_change_the_run_they_observe():
+def test_probes_do_not_change_the_run_they_observe(make_spec):
     data = load_dataset("digits")
-    spec = RunSpec(
-        suite="t", model="mlp", dataset="digits", norm="batch", batch_size=16, seed=0, device="cpu", steps=30,
-        epochs=None, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0, eval_every=10,
-        model_options=freeze_options({"preset": "ioffe2015"}),
+    spec = make_spec(
+        steps=30, model_options=freeze_options({"preset": "ioffe2015"}),
         probes=freeze_options({"percentiles": True, "train_eval_gap": True, "grad_norms": True,
                                "smoothness": {"every": 10}}),
     )

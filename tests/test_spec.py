@@ -6,53 +6,45 @@ import json
 from normbench.spec import SPEC_VERSION, RunSpec, canonical_json, freeze_options
 
 
-def make_spec(**changes):
-    values = dict(
-        suite="s", model="mlp", dataset="digits", norm="batch", batch_size=4, seed=0, device="cpu",
-        steps=10, epochs=None, optimizer="sgd", lr=0.1, momentum=0.9, weight_decay=0.0, eval_every=5,
-        norm_label="batch", model_options=freeze_options({"widths": [8, 8]}),
-    )
-    values.update(changes)
-    return RunSpec(**values)
-
-
-def test_run_id_is_sha256_of_canonical_json_with_version():
+def test_run_id_is_sha256_of_canonical_json_with_version(make_spec):
     spec = make_spec()
     payload = json.dumps({"spec_version": SPEC_VERSION, "spec": spec.to_dict()}, sort_keys=True, separators=(",", ":"))
     assert spec.run_id == hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
-def test_run_id_is_stable_across_processes():
+def test_run_id_is_stable_across_processes(make_spec):
     # Python's str hash is salted per process; the id must not depend on it.
     import os
     import subprocess
     import sys
 
-    code = "from tests.test_spec import make_spec; print(make_spec().run_id)"
+    code = ("import json, sys; from normbench.spec import RunSpec; "
+            "print(RunSpec.from_dict(json.loads(sys.argv[1])).run_id)")
     ids = {
-        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
-                       env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
+        subprocess.run([sys.executable, "-c", code, json.dumps(make_spec().to_dict())], capture_output=True,
+                       text=True, check=True, env={**os.environ, "PYTHONHASHSEED": seed}).stdout.strip()
         for seed in ("1", "2")
     }
     assert ids == {make_spec().run_id}
     assert hash(make_spec()) == hash(make_spec())
 
 
-def test_option_order_does_not_change_id():
+def test_option_order_does_not_change_id(make_spec):
     a = make_spec(norm_options=freeze_options({"eps": 1e-5, "momentum": 0.1}))
     b = make_spec(norm_options=freeze_options({"momentum": 0.1, "eps": 1e-5}))
     assert a.run_id == b.run_id
 
 
-def test_every_field_changes_the_id():
+def test_every_field_changes_the_id(make_spec):
     base = make_spec()
     for change in [dict(seed=1), dict(batch_size=8), dict(norm="layer"), dict(lr=0.2), dict(device="cuda"),
                    dict(model_options=freeze_options({"widths": [8, 16]})), dict(steps=11)]:
         assert make_spec(**change).run_id != base.run_id, change
 
 
-def test_round_trip_through_dict_and_nested_options():
-    spec = make_spec(dataset_options=freeze_options({"nested": {"a": [1, 2]}, "pairs": [["x", 1]]}))
+def test_round_trip_through_dict_and_nested_options(make_spec):
+    spec = make_spec(model_options=freeze_options({"widths": [8, 8]}),
+                     dataset_options=freeze_options({"nested": {"a": [1, 2]}, "pairs": [["x", 1]]}))
     data = json.loads(canonical_json(spec.to_dict()))
     assert data["dataset_options"] == {"nested": {"a": [1, 2]}, "pairs": [["x", 1]]}
     again = RunSpec.from_dict(data)

@@ -5,7 +5,6 @@ from types import SimpleNamespace
 
 import pytest
 
-from normbench.spec import CurvePoint, RunResult, RunSpec
 from normbench.store import SCHEMA_VERSION, Store, StoreError, load_frames, store_path
 from normbench.tables import RUNS, STORE_TABLES, THROUGHPUT_TABLES, Column, Table
 from normbench.throughput.store import create_throughput_tables
@@ -78,47 +77,34 @@ CREATE TABLE IF NOT EXISTS throughput_samples (
 """
 
 
-def spec(seed=0, norm="batch"):
-    return RunSpec(suite="s", model="mlp", dataset="digits", norm=norm, batch_size=4, seed=seed, device="cpu",
-                   steps=10, epochs=None, optimizer="sgd", lr=0.1, momentum=0.0, weight_decay=0.0, eval_every=5,
-                   norm_label=norm)
-
-
-def result(s, outcome="completed", acc=0.9):
-    curve = [CurvePoint(step=k, epoch=k / 10, samples_seen=4 * k, train_loss=1.0 / (k + 1), test_loss=0.5,
-                        test_accuracy=acc * k / 10, wall_time_s=0.01 * k) for k in (0, 5, 10)]
-    return RunResult(spec=s, outcome=outcome, curve=curve, final_test_accuracy=acc, final_test_loss=0.5,
-                     final_train_loss=0.1, step_time_median_s=0.002, steps_done=10, wall_time_s=0.1,
-                     started_at="t0", finished_at="t1")
-
-
-def test_write_and_read_frames(tmp_path):
+def test_write_and_read_frames(tmp_path, make_spec, make_result):
+    seed_0, seed_1 = make_spec(batch_size=4, seed=0), make_spec(batch_size=4, seed=1)
     with Store(store_path(tmp_path)) as store:
         store.record_environment({"torch": "x"}, "now")
-        store.record_suite("s", "d", "name: s", "normbench run s.yaml", [spec(0).run_id], "now")
-        store.write_run(result(spec(0)))
-        store.write_run(result(spec(1), outcome="diverged"))
+        store.record_suite("s", "d", "name: s", "normbench run s.yaml", [seed_0.run_id], "now")
+        store.write_run(make_result(seed_0))
+        store.write_run(make_result(seed_1, outcome="diverged"))
         assert store.integrity_ok()
-        assert store.final_run_ids() == {spec(0).run_id, spec(1).run_id}
+        assert store.final_run_ids() == {seed_0.run_id, seed_1.run_id}
     frames = load_frames(tmp_path)  # latest suite only lists seed 0
-    assert list(frames.runs["run_id"]) == [spec(0).run_id]
+    assert list(frames.runs["run_id"]) == [seed_0.run_id]
     assert len(frames.curves) == 3
     assert frames.runs.loc[0, "samples_per_s"] == pytest.approx(4 / 0.002)
     assert frames.environment == {"torch": "x"} and frames.command == "normbench run s.yaml"
     assert len(load_frames(tmp_path, all_runs=True).runs) == 2
 
 
-def test_rewrite_replaces_failed_run_without_duplicates(tmp_path):
+def test_rewrite_replaces_failed_run_without_duplicates(tmp_path, make_spec, make_result):
     with Store(store_path(tmp_path)) as store:
-        store.write_run(result(spec(), outcome="failed"))
+        store.write_run(make_result(make_spec(), outcome="failed"))
         assert store.final_run_ids() == set()  # failed runs are retried on resume
-        store.write_run(result(spec()))
+        store.write_run(make_result(make_spec()))
         assert store.conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1
         assert store.conn.execute("SELECT COUNT(*) FROM curves").fetchone()[0] == 3
 
 
-def test_write_is_atomic(tmp_path):
-    bad = result(spec())
+def test_write_is_atomic(tmp_path, make_spec, make_result):
+    bad = make_result(make_spec())
     bad.curve.append(bad.curve[-1])  # duplicate (run_id, step) violates the primary key mid-transaction
     with Store(store_path(tmp_path)) as store:
         with pytest.raises(sqlite3.IntegrityError):
@@ -185,15 +171,15 @@ def test_fresh_store_has_the_version_1_layout(tmp_path):
     legacy.close()
 
 
-def test_store_made_with_the_version_1_schema_opens_and_round_trips(tmp_path):
+def test_store_made_with_the_version_1_schema_opens_and_round_trips(tmp_path, make_spec, make_result):
     conn = sqlite3.connect(store_path(tmp_path))
     conn.executescript(SCHEMA_V1)
     conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
     conn.commit()
     conn.close()
     with Store(store_path(tmp_path)) as store:
-        store.write_run(result(spec(0)))
-        assert store.final_run_ids() == {spec(0).run_id}
+        store.write_run(make_result(make_spec(seed=0)))
+        assert store.final_run_ids() == {make_spec(seed=0).run_id}
     frames = load_frames(tmp_path, all_runs=True)
     assert frames.runs.loc[0, "final_test_accuracy"] == 0.9 and list(frames.curves["step"]) == [0, 5, 10]
 

@@ -3,7 +3,13 @@
 import pytest
 import yaml
 
-from normbench.suite import SuiteError, apply_override, expand, load_suite, validate_suite
+from normbench.suite import (
+    SuiteError,
+    apply_override,
+    expand,
+    load_suite,
+    validate_suite,
+)
 
 BASE = {
     "name": "t", "dataset": "digits", "models": ["mlp"], "norms": ["bn", "ln"], "batch_sizes": [4, 8],

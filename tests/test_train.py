@@ -7,7 +7,6 @@ import torch
 
 import normbench.train as train
 from normbench.data import load_dataset
-from normbench.spec import RunSpec, freeze_options
 
 
 @pytest.fixture(scope="module")
@@ -15,22 +14,12 @@ def digits():
     return load_dataset("digits")
 
 
-def make_spec(**changes):
-    values = dict(
-        suite="t", model="mlp", dataset="digits", norm="batch", batch_size=16, seed=0, device="cpu",
-        steps=30, epochs=None, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0, eval_every=10,
-        norm_label="batch", model_options=freeze_options({"widths": [32]}),
-    )
-    values.update(changes)
-    return RunSpec(**values)
-
-
 def curve_tuples(result):
     # repr keeps every bit of a float and makes NaN (no training loss yet at step 0) compare equal
     return [tuple(repr(v) for v in (p.step, p.train_loss, p.test_loss, p.test_accuracy)) for p in result.curve]
 
 
-def test_same_spec_gives_bitwise_identical_metrics(digits):
+def test_same_spec_gives_bitwise_identical_metrics(digits, make_spec):
     first = train.run_training(make_spec(), digits)
     second = train.run_training(make_spec(), digits)
     assert first.outcome == "completed"
@@ -39,7 +28,7 @@ def test_same_spec_gives_bitwise_identical_metrics(digits):
     assert curve_tuples(train.run_training(make_spec(seed=1), digits)) != curve_tuples(first)
 
 
-def test_eval_points_and_final_metrics(digits):
+def test_eval_points_and_final_metrics(digits, make_spec):
     result = train.run_training(make_spec(steps=25), digits)
     assert [p.step for p in result.curve] == [0, 10, 20, 25]
     assert [p.samples_seen for p in result.curve] == [0, 160, 320, 400]
@@ -50,7 +39,7 @@ def test_eval_points_and_final_metrics(digits):
     assert result.curve[-1].test_accuracy > 0.5  # it learns digits in 25 steps
 
 
-def test_epoch_budget_counts_full_batches(digits):
+def test_epoch_budget_counts_full_batches(digits, make_spec):
     spec = make_spec(steps=None, epochs=2.0, batch_size=100)
     assert train.total_steps(spec, digits.n_train) == 2 * (digits.n_train // 100)
 
@@ -66,15 +55,16 @@ def test_batch_order_is_a_seeded_permutation_per_epoch():
     assert not all(torch.equal(a, other.next()) for a in epoch)
 
 
-def test_same_seed_same_initial_weights_whatever_the_norm(digits):
+def test_same_seed_same_initial_weights_whatever_the_norm(digits, make_spec):
     models = [train.build_model(make_spec(norm=name), digits) for name in ("none", "batch", "layer", "group")]
     linears = [[m for m in model.modules() if isinstance(m, torch.nn.Linear)] for model in models]
+    assert [len(layers) for layers in linears] == [2] * 4  # hidden layer and head in every model
     for other in linears[1:]:
         for a, b in zip(linears[0], other):
             assert torch.equal(a.weight, b.weight) and torch.equal(a.bias, b.bias)
 
 
-def test_divergence_is_an_outcome(digits):
+def test_divergence_is_an_outcome(digits, make_spec):
     result = train.run_training(make_spec(norm="none", lr=1e6, momentum=0.0, steps=40), digits)
     assert result.outcome == "diverged"
     assert "NaN/inf" in result.error
@@ -82,18 +72,18 @@ def test_divergence_is_an_outcome(digits):
     assert result.steps_done <= 40
 
 
-def test_undefined_norm_is_an_outcome(digits):
+def test_undefined_norm_is_an_outcome(digits, make_spec):
     result = train.run_training(make_spec(norm="instance"), digits)
     assert result.outcome == "undefined"
     assert result.error  # the reason, in words
 
 
-def test_batch_norm_with_one_sample_is_undefined(digits):
+def test_batch_norm_with_one_sample_is_undefined(digits, make_spec):
     result = train.run_training(make_spec(batch_size=1, steps=3), digits)
     assert result.outcome == "undefined"
 
 
-def test_an_error_fails_the_run_with_its_text(digits, monkeypatch):
+def test_an_error_fails_the_run_with_its_text(digits, monkeypatch, make_spec):
     def broken(*args, **kwargs):
         raise RuntimeError("shape mismatch in layer 3")
 
@@ -103,13 +93,13 @@ def test_an_error_fails_the_run_with_its_text(digits, monkeypatch):
     assert "RuntimeError: shape mismatch in layer 3" in result.error
 
 
-def test_adam_and_unknown_optimizer(digits):
+def test_adam_and_unknown_optimizer(digits, make_spec):
     assert train.run_training(make_spec(optimizer="adam", lr=1e-3), digits).outcome == "completed"
     failed = train.run_training(make_spec(optimizer="lbfgs"), digits)
     assert failed.outcome == "failed" and "unknown optimizer" in failed.error
 
 
-def test_bln_population_statistics_restart_each_epoch(digits):
+def test_bln_population_statistics_restart_each_epoch(digits, make_spec):
     # Reference BLN resets its population statistics at every epoch start: after training exactly
     # 1.5 epochs, the batch-mean counter holds only the second epoch's batches.
     from normbench.norms.batch_layer import BatchLayerNorm
@@ -132,7 +122,7 @@ def test_bln_population_statistics_restart_each_epoch(digits):
     assert int(bln.num_batches_tracked) == per_epoch // 2
 
 
-def test_a_run_that_raises_keeps_the_curve_it_recorded(digits):
+def test_a_run_that_raises_keeps_the_curve_it_recorded(digits, make_spec):
     # BN evaluates at step 0 (running statistics), then has no statistics for the first batch of one.
     result = train.run_training(make_spec(batch_size=1, steps=3), digits)
     assert result.outcome == "undefined"

@@ -27,6 +27,7 @@ def test_shapes_dtypes_and_regression_convention():
 def test_targets_are_the_sum_of_the_two_marked_values(split):
     ds = _small(split_seed=4)
     x, y, mask = (getattr(ds, f"{f}_{split}").numpy() for f in ("x", "y", "mask"))
+    assert len(y) > 0
     for i in range(len(y)):
         length = int(mask[i].sum())
         values, markers = x[i, 0], x[i, 1]

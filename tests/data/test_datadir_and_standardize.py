@@ -6,8 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from normbench.data import DATA_DIR_ENV, DataNotFoundError
-from normbench.data import standardize
+from normbench.data import DATA_DIR_ENV, DataNotFoundError, standardize
 from normbench.data.datadir import find_files, resolve_data_dir
 
 

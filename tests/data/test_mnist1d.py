@@ -33,6 +33,7 @@ def _package_dataset(seed: int, num_samples: int) -> dict:
         random.setstate(state[1])
 
 
+@pytest.mark.slow
 def test_default_sizes_shapes_and_dtypes():
     ds = load_dataset("mnist1d")
     assert ds.name == "mnist1d" and ds.num_classes == 10 and ds.input_shape == (1, 40)

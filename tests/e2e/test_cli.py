@@ -44,6 +44,7 @@ def finished_run(tmp_path_factory):
     return tmp_path, suite, out, result
 
 
+@pytest.mark.slow
 def test_run_writes_store_and_report(finished_run):
     _, _, out, result = finished_run
     assert result.exit_code == 0, result.output
@@ -57,6 +58,7 @@ def test_run_writes_store_and_report(finished_run):
     assert "tiny end-to-end suite" in html and "data:image/png;base64," in html
 
 
+@pytest.mark.slow
 def test_second_run_resumes_and_regenerates_the_same_report(finished_run):
     _, suite, out, _ = finished_run
     before = (out / "report.html").read_text()
@@ -70,6 +72,7 @@ def test_second_run_resumes_and_regenerates_the_same_report(finished_run):
     assert strip(after) == strip(before)
 
 
+@pytest.mark.slow
 def test_export_csv_has_promised_columns(finished_run):
     tmp_path, _, out, _ = finished_run
     result = invoke("export", out, "--format", "csv", "-o", tmp_path / "runs.csv")
@@ -86,6 +89,7 @@ def test_export_csv_has_promised_columns(finished_run):
         pd.read_parquet(tmp_path / "runs.parquet")) == 16
 
 
+@pytest.mark.slow
 def test_report_formats(finished_run):
     tmp_path, _, out, _ = finished_run
     for fmt in ("md", "json", "html"):
@@ -112,6 +116,7 @@ def test_set_overrides_change_the_runs(tmp_path):
     assert "valid, 40 runs" in result.output
 
 
+@pytest.mark.slow  # the default local executor starts its workers before validation
 @pytest.mark.parametrize(
     "change, overrides, words",
     [

@@ -6,9 +6,12 @@ import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 
 import pytest
 import yaml
+
+pytestmark = pytest.mark.slow  # each test drives `normbench run` in a subprocess
 
 SUITE = {
     "name": "faults",
@@ -45,13 +48,39 @@ def stored(out):
         return 0
 
 
-def wait_for_runs(out, count, process, timeout=90):
+def has_runs_table(out):
+    """Whether the store exists and holds its schema (read-only: never creates the file)."""
+    path = out / "results.sqlite"
+    if not path.exists():
+        return False
+    try:
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)) as conn:
+            return conn.execute("SELECT COUNT(*) FROM sqlite_master WHERE name = 'runs'").fetchone()[0] == 1
+    except sqlite3.OperationalError:
+        return False
+
+
+def lock_holder(out):
+    """The pid a driver writes into OUT's lock file once it holds the lock (None before)."""
+    try:
+        text = (out / ".normbench.lock").read_text().strip()
+    except FileNotFoundError:
+        return None
+    return int(text) if text.isdigit() else None
+
+
+def wait_until(condition, process, what, timeout=90):
+    """Poll ``condition`` until it holds; fail if ``process`` exits or ``timeout`` s pass first."""
     deadline = time.time() + timeout
     while time.time() < deadline and process.poll() is None:
-        if stored(out) >= count:
+        if condition():
             return
-        time.sleep(0.1)
-    raise AssertionError(f"{count} runs were not stored in time (exit {process.poll()})")
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not in time (exit {process.poll()})")
+
+
+def wait_for_runs(out, count, process, timeout=90):
+    wait_until(lambda: stored(out) >= count, process, f"{count} runs stored", timeout)
 
 
 def check_store(out, points=4):
@@ -97,15 +126,19 @@ def test_sigkill_then_rerun_trains_exactly_the_missing_runs(tmp_path):
 
 def test_second_driver_on_the_same_output_is_refused(tmp_path):
     out = tmp_path / "out"
-    first = start(tmp_path, out, "--set", "steps=3000")
-    wait_for_runs(out, 1, first)
-    assert first.poll() is None
-    second = start(tmp_path, out, "--set", "steps=3000")
-    _, err = second.communicate(timeout=60)
+    first = start(tmp_path, out, "--set", "steps=3000")  # long enough to be still training below
+    try:
+        # Holding the lock: its pid is in the lock file, and the store it opens next has its schema.
+        wait_until(lambda: lock_holder(out) == first.pid and has_runs_table(out), first, "first driver holds the lock")
+        assert first.poll() is None
+        first.send_signal(signal.SIGSTOP)  # paused, it keeps the lock and leaves the cores to the second driver
+        second = start(tmp_path, out, "--set", "steps=3000")
+        _, err = second.communicate(timeout=60)
+    finally:
+        first.kill()
+        first.wait(timeout=30)
     assert second.returncode == 2
     assert "another `normbench run` is writing here" in " ".join(err.split())
-    first.kill()
-    first.wait(timeout=30)
     check_store(out, points=3000 // 50 + 1)
 
 

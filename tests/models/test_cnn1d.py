@@ -134,6 +134,7 @@ def test_padded_positions_stay_zero_after_every_block(placement):
     model = _cnn1d(_norm("batch"), activation="sigmoid", placement=placement)
     x, mask = torch.randn(3, 1, 40), _prefix_mask([40, 11, 25], 40)
     x = x.masked_fill(~mask.unsqueeze(1), 0.0)
+    assert len(model.blocks) == 3
     for block in model.blocks:
         x, mask = block(x, mask)
         assert not mask.all()

@@ -83,6 +83,7 @@ def test_keras_dense_preset_structure(identity_norm):
 def test_options_override_the_preset(identity_norm):
     model = _mlp(identity_norm, preset="ioffe2015", dropout=0.2, init_std=0.05)
     assert model.config["dropout"] == 0.2 and model.config["init_std"] == 0.05
+    assert len(model.blocks) == 3  # the preset's three hidden layers
     assert all(isinstance(b.dropout, nn.Dropout) and b.dropout.p == 0.2 for b in model.blocks)
 
 
@@ -155,6 +156,7 @@ def test_mask_zeroes_padded_inputs_and_is_not_passed_to_feature_norms(recording_
     garbage = x.clone()
     garbage[:, :, 6:] = 1e6
     assert torch.equal(model(x, mask=mask), model(garbage, mask=mask))
+    assert recording_norm.seen  # the norms were called
     assert all(seen_mask is None for _, seen_mask in recording_norm.seen)
     with pytest.raises(ValueError, match="mask shape"):
         model(x, mask=torch.ones(3, 9, dtype=torch.bool))

@@ -195,6 +195,7 @@ def test_a_step_with_one_running_sequence_uses_population_statistics():
     assert torch.isfinite(out).all()
     norm_x = model.cell.norm_x
     assert int(norm_x.trained_steps) == 3
+    assert len(norm_x.steps[3:]) >= 2  # steps 3 and 4
     assert all(torch.count_nonzero(m.running_mean) == 0 for m in norm_x.steps[3:])
     assert all(m.training for m in norm_x.steps)  # eval() for one call only
     strict = _rnn(_norm("batch"), input_shape=(2, 5), single_sample_steps="batch").train()

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import math
 
+import norm_reference as ref
 import numpy as np
 import pytest
 import torch
 
-import norm_reference as ref
 from normbench.norms import create_norm
 from normbench.norms.batch_layer import mixing_weights
 

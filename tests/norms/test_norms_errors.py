@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 import torch
 
-from normbench.norms import ALIASES, NormUndefinedError, available, canonical_name, create_norm, norm_options
+from normbench.norms import (
+    ALIASES,
+    NormUndefinedError,
+    available,
+    canonical_name,
+    create_norm,
+    norm_options,
+)
 
 EXPECTED = ["none", "batch", "layer", "instance", "group", "batch_layer", "batch_renorm", "rms"]
 
@@ -40,6 +47,7 @@ def test_unknown_option_names_it_and_the_allowed_ones():
         create_norm("batch", 8, momentun=0.2)
     message = str(err.value)
     assert "'momentun'" in message
+    assert norm_options("batch")
     for option in norm_options("batch"):
         assert option in message
     with pytest.raises(ValueError, match="takes no options"):

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import zlib
 
+import norm_reference as ref
 import numpy as np
 import pytest
 import torch
+from norm_cases import LAYOUTS, C, random_input, random_mask, randomize_affine, to_torch
 
-import norm_reference as ref
-from norm_cases import C, LAYOUTS, random_input, random_mask, randomize_affine, to_torch
 from normbench.norms import create_norm
 
 TOL = 1e-5

@@ -1,6 +1,5 @@
-"""The report in a real browser: headless Chromium opens a report of a small real run (synthetic
-results written through the real Store when training is not importable) - no console errors,
-every image decodes, every expected section is there, hostile suite text stays inert."""
+"""The report in a real browser: headless Chromium opens a report of a small real run - no console
+errors, every image decodes, every expected section is there, hostile suite text stays inert."""
 
 from __future__ import annotations
 
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 CHROMIUM = shutil.which("chromium") or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
 HOSTILE = "<script>alert(1)</script><img src=x onerror=alert(2)> \"quoted' | pipe"
@@ -64,29 +63,18 @@ def _chromium(tmp_path: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([CHROMIUM, *flags, *args], capture_output=True, text=True, timeout=60)
 
 
-def _report(tmp_path: Path, frames_factory, frames_to_store) -> tuple[Path, str]:
-    """A report of a small real run if training imports, else of synthetic runs in a real store."""
-    try:
-        import normbench.train  # noqa: F401
-    except ImportError:
-        from normbench.report import write_report
-        from normbench.store import load_frames
-
-        frames = frames_factory(models=("mlp",), name="browser", description=SUITE["description"])
-        frames_to_store(frames, tmp_path / "out")
-        path = write_report(load_frames(tmp_path / "out"), tmp_path / "out" / "report.html")
-        return path, "synthetic runs through the real Store (normbench.train not importable)"
+def _report(tmp_path: Path) -> Path:
+    """The report of a small real run."""
     from normbench.runner import run_suite
 
     suite = tmp_path / "browser.yaml"
     suite.write_text(yaml.safe_dump(SUITE, sort_keys=False))
-    summary = run_suite(suite, out_dir=tmp_path / "out", executor="serial")
-    return summary.report_path, "real run"
+    return run_suite(suite, out_dir=tmp_path / "out", executor="serial").report_path
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium not installed (Debian package `chromium`)")
-def test_report_opens_cleanly_in_headless_chromium(tmp_path, frames_factory, frames_to_store):
-    report, source = _report(tmp_path, frames_factory, frames_to_store)
+def test_report_opens_cleanly_in_headless_chromium(tmp_path):
+    report = _report(tmp_path)
     html = report.read_text(encoding="utf-8")
 
     # 1. The report as shipped: a screenshot, and not a single console message.
@@ -104,7 +92,7 @@ def test_report_opens_cleanly_in_headless_chromium(tmp_path, frames_factory, fra
     dump = _chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", probed.as_uri())
     assert dump.returncode == 0, dump.stderr[-2000:]
     found = re.search(r'<pre id="nb-browser-check">(.*?)</pre>', dump.stdout, re.S)
-    assert found, f"probe did not run ({source}): {dump.stdout[-500:]}"
+    assert found, f"probe did not run: {dump.stdout[-500:]}"
     check = json.loads(found.group(1).replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
                        .replace("&quot;", '"'))
     assert check["errors"] == [], check["errors"]

@@ -41,6 +41,7 @@ def _section(context, model):
 
 def test_batch_failure_matches_an_independent_one_sided_test(frames, context):
     for model in ("cnn2d", "mlp"):
+        assert len(_section(context, model)["batch_failure"]) == 3  # one entry per norm
         for entry in _section(context, model)["batch_failure"]:
             small, large = _values(frames, model, entry["norm_label"], 4), _values(frames, model, entry["norm_label"], 64)
             seeds = sorted(set(small) & set(large))
@@ -72,8 +73,8 @@ def test_overall_ranking_is_friedman_over_batch_size_seed_blocks(frames, context
         by_label = {n["norm_label"]: n["average_rank"] for n in ranking["norms"]}
         expected = sps.rankdata(-table, axis=1).mean(axis=0)
         assert [by_label[lbl] for lbl in labels] == pytest.approx(expected.tolist())
-        assert ranking["critical_difference"] == pytest.approx(
-            sps.studentized_range.ppf(0.95, 3, np.inf) / math.sqrt(2) * math.sqrt(3 * 4 / (6 * 10)))
+        # Nemenyi CD by hand: Demsar (2006) table 5a gives q_0.05 = 2.343 for k = 3; sqrt(3 * 4 / (6 * 10)) = 0.4472
+        assert ranking["critical_difference"] == pytest.approx(2.343 * 0.4472, abs=1e-3)  # 1.048
         per_batch = _section(context, model)["ranking"]["by_batch_size"]
         assert [e["batch_size"] for e in per_batch] == [4, 64] and all(e["n_blocks"] == 5 for e in per_batch)
 
@@ -92,6 +93,7 @@ def test_convergence_auc_and_time_to_target_by_hand(frames, context):
     best = max(c["mean"] for c in section["summaries"])
     assert target == pytest.approx(0.9 * best)
     curves = frames.curves
+    assert len(section["convergence"]["cells"]) == 6  # 3 norms x 2 batch sizes
     for cell in section["convergence"]["cells"]:
         runs = frames.runs[(frames.runs.model == "cnn2d") & (frames.runs.norm_label == cell["norm_label"])
                            & (frames.runs.batch_size == cell["batch_size"])].sort_values("seed")
@@ -120,6 +122,7 @@ def test_convergence_auc_and_time_to_target_by_hand(frames, context):
 def test_pareto_points_and_front(frames, context):
     pareto = _section(context, "mlp")["pareto"]
     runs = frames.runs[frames.runs.model == "mlp"]
+    assert len(pareto["points"]) == 6  # 3 norms x 2 batch sizes
     for point in pareto["points"]:
         cell = runs[(runs.norm_label == point["norm_label"]) & (runs.batch_size == point["batch_size"])]
         assert point["samples_per_s"] == pytest.approx(cell.samples_per_s.median())
@@ -132,6 +135,8 @@ def test_pareto_points_and_front(frames, context):
 
 
 def test_power_fields_match_stats(context):
+    # 2 models x 2 batch sizes x 2 norms against BN
+    assert sum(len(family["rows"]) for section in context["sections"] for family in section["comparisons"]) == 8
     for section in context["sections"]:
         for family in section["comparisons"]:
             for row in family["rows"]:
@@ -145,8 +150,8 @@ def test_underpowered_three_seed_comparisons_get_one_warning_per_section(frames_
     context = build_context(frames_factory(seeds=(0, 1, 2)))
     notes = [w["message"] for w in context["warnings"] if "underpowered" in w.get("message", "")]
     rows = [r for f in context["sections"][0]["comparisons"] for r in f["rows"]]
-    if any(r["underpowered"] for r in rows):
-        assert len(notes) == 1 and notes[0].startswith("cnn2d on digits:")
+    assert len(rows) == 4 and any(r["underpowered"] for r in rows)
+    assert len(notes) == 1 and notes[0].startswith("cnn2d on digits:")
     assert "underpowered" in render(context, "md")
 
 
@@ -173,6 +178,7 @@ def test_html_has_every_section_and_markdown_the_new_tables(context):
     html = render(context, "html")
     for anchor in ("verdicts", "warnings", "methods", "reproduce"):
         assert f'id="{anchor}"' in html
+    assert len(context["sections"]) == 2
     for section in context["sections"]:
         for part in ("small-batch", "accuracy", "comparisons", "ranking", "convergence", "speed"):
             assert f'id="{section["id"]}-{part}"' in html

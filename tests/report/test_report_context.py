@@ -92,6 +92,8 @@ def test_diverged_counts_as_zero_and_excluded_runs_do_not_count(frames_with_fail
 def test_comparisons_equal_scipy_and_holm_by_hand(frames_with_failures):
     frames = frames_with_failures
     context = build_context(frames)
+    # 2 models x 2 batch sizes x 2 norms against BN
+    assert sum(len(family["rows"]) for section in context["sections"] for family in section["comparisons"]) == 8
     for section in context["sections"]:
         for family in section["comparisons"]:
             bs = family["batch_size"]
@@ -183,6 +185,7 @@ def test_settings_that_vary_split_sections_but_batch_size_rules_do_not(frames_fa
                           curves=pd.concat([frames_factory().curves, other.curves], ignore_index=True))
     sections = build_context(merged)["sections"]
     assert [s["title"] for s in sections] == ["cnn2d on digits, lr = 0.05", "cnn2d on digits, lr = 0.5"]
+    assert [len(s["summaries"]) for s in sections] == [6, 6]
     assert all(c["n"] == 3 for s in sections for c in s["summaries"])
 
 

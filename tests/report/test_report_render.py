@@ -51,6 +51,8 @@ def test_html_has_every_section(html, context):
     assert "<pre>name: quick&lt;script&gt;" in html  # the suite YAML, escaped, in a <pre>
     assert "<th>torch</th><td>2.13.0</td>" in html and '{&#34;a&#34;: [1, 2]}' in html
     assert "loss nan" in html and "RuntimeError" in html  # warnings list reasons
+    # 2 models x 2 batch sizes x 2 norms against BN
+    assert sum(len(family["rows"]) for section in context["sections"] for family in section["comparisons"]) == 8
     for section in context["sections"]:
         for family in section["comparisons"]:
             for row in family["rows"]:
@@ -101,6 +103,7 @@ def test_markdown_tables_escaped_and_no_images(context):
     assert "# normbench report: quick&lt;script&gt;" in markdown
     assert "\\| pipe" in markdown  # a pipe in user text cannot open a table cell
     assert "````yaml\nname: quick<script>" in markdown  # fence longer than the ``` inside the YAML
+    assert len(context["sections"]) == 2
     for section in context["sections"]:
         assert f"## {section['title']}" in markdown
 

@@ -21,6 +21,7 @@ def test_each_batch_size_against_the_largest_one_sided_with_holm():
     table = _table([60, 80, 92, 94.5, 95, 95, 95])
     result = stats.critical_batch_size(BATCH_SIZES, table, np.random.default_rng(0), n_resamples=300)
     assert result.reference_batch_size == 64 and result.batch_sizes == (1, 2, 4, 8, 16, 32)
+    assert len(result.comparisons) == 6
     raw = []
     for i, comparison in enumerate(result.comparisons):
         d = table[i] - table[-1]

@@ -1,28 +1,20 @@
 """The premise of every paired test in the report: runs that differ only in the norm start from the
 same weights in every non-norm layer and see the same mini-batches (pairing by seed is legitimate).
 
-Checked on the real training code; skipped with a reason while it cannot be imported.
+Checked on the real training code.
 """
 
 from __future__ import annotations
 
 import pytest
+import torch
 
-torch = pytest.importorskip("torch")
-train = pytest.importorskip("normbench.train", reason="normbench.train (norms/models) not importable yet")
-
-from normbench.data import load_dataset  # noqa: E402
-from normbench.spec import RunSpec, freeze_options  # noqa: E402
+import normbench.train as train
+from normbench.data import load_dataset
+from normbench.spec import freeze_options
 
 NORMS = [("none", {}), ("batch", {}), ("layer", {}), ("group", {"num_groups": 8}), ("batch_layer", {}),
          ("instance", {})]
-
-
-def _spec(model: str, norm: str, options: dict, seed: int, batch_size: int = 8) -> RunSpec:
-    return RunSpec(suite="pairing", model=model, dataset="digits", norm=norm, batch_size=batch_size, seed=seed,
-                   device="cpu", steps=10, epochs=None, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=0.0,
-                   eval_every=5, norm_label=norm, norm_options=freeze_options(options),
-                   model_options=freeze_options({"widths": [32, 32]} if model == "mlp" else {}))
 
 
 def _non_norm_weights(model: torch.nn.Module) -> list[torch.Tensor]:
@@ -31,19 +23,25 @@ def _non_norm_weights(model: torch.nn.Module) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("model", ["mlp", "cnn2d"])
-def test_same_seed_same_initial_weights_whatever_the_norm(model):
+def test_same_seed_same_initial_weights_whatever_the_norm(model, make_spec):
     dataset = load_dataset("digits")
     norms = [n for n in NORMS if not (model == "mlp" and n[0] == "instance")]  # IN needs a spatial axis
+    model_options = freeze_options({"widths": [32, 32]} if model == "mlp" else {})
+
+    def spec(norm, options, seed):  # this model, batch size 8
+        return make_spec(suite="pairing", model=model, norm=norm, norm_options=freeze_options(options), seed=seed,
+                         batch_size=8, model_options=model_options)
+
     for seed in (0, 1):
-        reference = _non_norm_weights(train.build_model(_spec(model, "none", {}, seed), dataset))
+        reference = _non_norm_weights(train.build_model(spec("none", {}, seed), dataset))
         assert reference, "the model has no linear/conv layers to compare"
         for norm, options in norms[1:]:
-            weights = _non_norm_weights(train.build_model(_spec(model, norm, options, seed), dataset))
+            weights = _non_norm_weights(train.build_model(spec(norm, options, seed), dataset))
             assert len(weights) == len(reference)
             for a, b in zip(weights, reference):
                 assert torch.equal(a, b), f"{model} with {norm}: initial weights differ from the no-norm run"
-    other = _non_norm_weights(train.build_model(_spec(model, "none", {}, 1), dataset))
-    first = _non_norm_weights(train.build_model(_spec(model, "none", {}, 0), dataset))
+    other = _non_norm_weights(train.build_model(spec("none", {}, 1), dataset))
+    first = _non_norm_weights(train.build_model(spec("none", {}, 0), dataset))
     assert not all(torch.equal(a, b) for a, b in zip(first, other))  # and seeds do differ
 
 

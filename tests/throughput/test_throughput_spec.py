@@ -7,10 +7,16 @@ import subprocess
 import sys
 from dataclasses import replace
 
+import pytest
 from conftest import tiny_suite
 
 from normbench.spec import freeze_options
-from normbench.throughput import ThroughputSpec, expand_throughput, layer_spec, validate_throughput_suite
+from normbench.throughput import (
+    ThroughputSpec,
+    expand_throughput,
+    layer_spec,
+    validate_throughput_suite,
+)
 from normbench.throughput.spec import THROUGHPUT_SPEC_VERSION
 
 
@@ -32,6 +38,7 @@ def test_spec_id_is_pinned():
     assert make_spec().spec_id == "4aab668c8c6c194e"
 
 
+@pytest.mark.slow
 def test_spec_id_is_stable_across_processes():
     # Python salts str hashes per process; one other process with another salt must agree.
     code = (

@@ -130,6 +130,7 @@ def test_override_nested_field_and_every_grid(write_suite):
     path = write_suite(tiny_suite(layers=[grid, dict(grid, modes=["eval"])]))
     suite, text = load_throughput_suite(path, ["timing.min_run_time=0.04", "layers.dtypes=[bfloat16]", "threads=[2]"])
     assert suite.timing.min_run_time == 0.04 and suite.threads == [2]
+    assert len(suite.layers) == 2
     assert all(g.dtypes == ["bfloat16"] for g in suite.layers)  # a dotted key reaches every grid
     assert "min_run_time: 0.04" in text  # the text stored is the suite as run, and loads as the same suite
     assert load_throughput_suite(write_suite(text, "as_run.yaml"))[0] == suite
