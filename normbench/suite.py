@@ -10,6 +10,7 @@ from typing import Any, Callable, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from normbench.analysis_config import AnalysisConfig
 from normbench.spec import RunSpec, canonical_json, freeze_options
 
 
@@ -140,6 +141,7 @@ class Suite(_Strict):
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
 
     @field_validator("batch_sizes")
     @classmethod
