@@ -30,7 +30,7 @@ def interval_text(row: dict[str, Any]) -> str:
 def excluded_text(row: dict[str, Any]) -> str:
     """``, 1 run excluded`` when runs of the two cells did not enter the comparison ('' otherwise)."""
     count = row.get("n_excluded", 0)
-    return f", {count} run{'s' if count != 1 else ''} excluded (see the cell table)" if count else ""
+    return f", {count} run{'s' if count != 1 else ''} excluded" if count else ""
 
 
 def power_text(row: dict[str, Any]) -> str:
