@@ -100,9 +100,10 @@ def finish_glance(glance: dict[str, Any], cells: Cells, labels: list[tuple[str, 
             if cell is None:
                 continue
             mark, why = marks.get(label, ("inconclusive", "no results"))
+            empty = "" if cell["n"] else ("every run diverged" if cell["n_diverged"] else "no results")
             glance["cells"].append({"norm_label": label, "norm_name": cell["norm_name"],
                                     "batch_size": column["batch_size"], "mean": cell["mean"], "n": cell["n"],
-                                    "n_diverged": cell["n_diverged"], "mark": mark, "why": why})
+                                    "n_diverged": cell["n_diverged"], "mark": mark, "why": why, "empty": empty})
     glance["regimes"] = regimes(glance, cells, labels, analysis=analysis, reference_label=reference_label)
     glance["sentence"] = "; ".join(r["text"] for r in glance["regimes"])
 
@@ -135,7 +136,8 @@ def regimes(glance: dict[str, Any], cells: Cells, labels: list[tuple[str, str]],
     for column in glance["columns"]:
         if column["top"] is None:
             continue
-        key = _recommendation(column, labels) or ("", column["top"])
+        alone = "alone" if not (column["rows"] or column["divergence"]) else ""
+        key = _recommendation(column, labels) or ("", column["top"], alone)
         if groups and groups[-1][0] == key:
             groups[-1][1].append(column)
         else:
@@ -148,10 +150,12 @@ def regimes(glance: dict[str, Any], cells: Cells, labels: list[tuple[str, str]],
             text = f"{names[key[0]]} best"
             if len(key) > 1:
                 text += f", {', '.join(names[k] for k in key[1:])} within {analysis.margin:g} point"
+        elif key[2]:
+            text = f"only {names[key[1]]} has results"
         else:
             top = key[1]
-            means = ", ".join(f"{cells[(b, top)]['mean']:.1f} %" for b in sizes)
-            text = f"no norm clearly best at these seeds (highest mean {names[top]}, {means})"
+            means = ", ".join(f"{cells[(b, top)]['mean']:.1f} % at batch {b}" for b in sizes)
+            text = f"no norm clearly best at these seeds (highest mean: {names[top]}, {means})"
         text = f"{_range_text(sizes, all_sizes)}: {text}" + _reference_clause(columns, names, reference_label, key)
         out.append({"batch_sizes": sizes, "recommended": list(key) if key[0] else [], "text": text})
     return out

@@ -49,7 +49,7 @@ def glance_figure(section: dict[str, Any]) -> str | None:
 
 def _annotate(ax: Any, i: int, j: int, cell: dict[str, Any] | None, image: Any) -> None:
     if cell is None or not math.isfinite(cell["mean"]):
-        text = "diverged" if cell and cell.get("n_diverged") else "n/a"
+        text = cell["empty"].replace("every run ", "") if cell else "n/a"
         ax.add_patch(Rectangle((j - 0.5, i - 0.5), 1, 1, facecolor="#eeeeee", edgecolor="white"))
         ax.text(j, i, text, ha="center", va="center", fontsize=8, color="#555555")
         return
