@@ -45,10 +45,11 @@ def methods(analysis: AnalysisConfig, source: str, family: dict[str, Any]) -> li
         f"{interval}; a cell with one value has no interval, a cell whose seeds all agree the value itself "
         "(degenerate). IQM is the interquartile mean (mean of the middle 50 % of seeds, as in rliable).",
         "Divergence: per cell the diverged runs among those that trained, with the rate's 95 % Clopper-Pearson "
-        f"interval; each norm's rate is compared with {reference}'s at the same batch size by Fisher's exact test "
-        "(two-sided).",
-        f"Paired comparisons: each norm against {reference} at the same model, dataset and batch size, paired by seed "
-        f"(same seed = same initial weights and mini-batch order), by {TEST_WORDS[analysis.test]}, two-sided; the "
+        f"interval; each norm's rate is compared with the reference norm's ({reference}) at the same batch size by "
+        "Fisher's exact test (two-sided).",
+        f"Paired comparisons: each norm against the reference norm ({reference}) at the same model, dataset and batch "
+        f"size, paired by seed (same seed = same initial weights and mini-batch order), by {TEST_WORDS[analysis.test]}, "
+        "two-sided; the "
         f"mean difference with its {100 * (1 - analysis.alpha):.0f} % t-interval, Cohen's d_z, and the share of seeds "
         "better (the fraction of seeds on which the norm beats the other, ties half: a description of these seeds, "
         f"not a probability). Equivalence: two one-sided tests (TOST) of |mean difference| < {analysis.margin:g} point.",

@@ -356,3 +356,27 @@ def test_duplicate_seeds_use_the_first_run_and_say_so(frames_factory):
     cell = context["sections"][0]["summaries"][0]
     assert cell["n"] == 3 and cell["n_runs"] == 4 and 10.0 not in cell["values"]
     assert any("appear more than once" in w.get("message", "") for w in context["warnings"])
+
+
+def test_declared_permutation_test_says_when_it_cannot_reach_the_level(frames_factory):
+    frames = frames_factory(seeds=(0, 1, 2))
+    frames.suite_yaml += "analysis: {test: permutation}\n"
+    context = build_context(frames)
+    rows = [r for f in context["sections"][0]["comparisons"] for r in f["rows"]]
+    assert rows and all(r["test"] == "sign-flip permutation" and r["min_p"] == pytest.approx(0.25) for r in rows)
+    assert all(r["cannot_reach"] and r["direction"] == "inconclusive" for r in rows)
+    assert all("cannot reach the family's level" in r["verdict"] and "smallest possible p is 0.25" in r["verdict"]
+               for r in rows)
+    assert any("sign-flip permutation test" in m for m in context["methods"])
+
+
+def test_declared_bca_intervals_are_used_with_their_caveat(frames_factory):
+    frames = frames_factory(seeds=(0, 1, 2))
+    frames.suite_yaml += "analysis: {interval: bca, correction: bh, margin: 2}\n"
+    context = build_context(frames)
+    cell = context["sections"][0]["summaries"][0]
+    assert cell["ci_method"] == "BCa" and cell["ci_low"] < cell["mean"] < cell["ci_high"]
+    assert any("undercover" in w.get("message", "") or "far less often" in w.get("message", "")
+               for w in context["warnings"])
+    assert context["family"]["correction"] == "bh" and context["power"]["margin"] == 2.0
+    assert any("Benjamini-Hochberg" in m for m in context["methods"])
