@@ -51,6 +51,14 @@ class AnalysisConfig(BaseModel):
         return value
 
 
+def check_against_suite(config: AnalysisConfig, batch_sizes: list[int]) -> None:
+    """Raise ValueError when the declared reference batch size is not one the suite runs (a suite-level
+    check: the block alone cannot know the batch sizes)."""
+    if config.reference_batch_size is not None and config.reference_batch_size not in batch_sizes:
+        raise ValueError(f"analysis.reference_batch_size {config.reference_batch_size} is not one of the suite's "
+                         f"batch_sizes {sorted(batch_sizes)}; declare one of them or leave it out (the largest)")
+
+
 def declared_analysis(suite_yaml: str | None) -> tuple[AnalysisConfig, str]:
     """The analysis declared in a stored suite's YAML text, and where it came from.
 

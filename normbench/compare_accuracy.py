@@ -145,11 +145,15 @@ def power_summary(rows: list[dict[str, Any]], threshold: float, declared: Analys
     seeds = sorted({r["n"] for r in rows if r["paired"] and r["cell"] is not None})
     enough = None if not known else bool(worst <= threshold)
     text = "no paired cell: the detectable drop is not known"
-    if known:
+    if known and math.isinf(worst):
+        text = (f"with {', '.join(map(str, seeds))} paired seed(s) the declared {declared.test} test cannot reach the "
+                f"per-comparison level {family.per_comparison_alpha:.2g} in some cell: no drop there, however large, is "
+                f"sure to fail this gate; the threshold is {threshold:g} point")
+    elif known:
         text = (f"with {', '.join(map(str, seeds))} paired seed(s) this gate detects ({100 * declared.power:.0f} % power, "
                 f"one-sided at the per-comparison level {family.per_comparison_alpha:.2g}) a drop of "
                 f"{analysis.format_detectable(worst)} points in any one cell")
-        if not math.isnan(pooled):
+        if math.isfinite(pooled):
             text += f" and {analysis.format_detectable(pooled)} points averaged over all cells"
         text += f"; the threshold is {threshold:g} point"
         if not enough:

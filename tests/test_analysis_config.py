@@ -43,3 +43,12 @@ def test_the_report_reads_the_block_back_from_the_stored_yaml():
     config, source = declared_analysis(yaml.safe_dump({**SUITE, "analysis": {"margin": -1}}))
     assert config == AnalysisConfig() and source.startswith("defaults (the stored analysis block is invalid: margin")
     assert declared_analysis("a: [")[1].startswith("defaults (the stored suite YAML cannot be read")
+
+
+def test_a_reference_batch_size_the_suite_does_not_run_is_named():
+    from normbench.analysis_config import check_against_suite
+
+    check_against_suite(AnalysisConfig(reference_batch_size=4), [4, 64])
+    check_against_suite(AnalysisConfig(), [4, 64])
+    with pytest.raises(ValueError, match=r"reference_batch_size 16 is not one of the suite's batch_sizes \[4, 64\]"):
+        check_against_suite(AnalysisConfig(reference_batch_size=16), [64, 4])

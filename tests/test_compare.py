@@ -368,3 +368,16 @@ def test_cli_exit_codes_nothing_compared_and_require_power(tmp_path):
     underpowered = runner.invoke(app, ["compare", str(base), str(same), "--require-power",
                                        "--fail-on", "accuracy_drop=0.01"])
     assert underpowered.exit_code == 1 and "power:" in underpowered.output
+
+
+def test_a_sign_flip_gate_at_three_seeds_says_it_cannot_reach_the_level(tmp_path):
+    import sqlite3
+
+    base = write_results(tmp_path / "base", seeds=range(3), cells=[("batch", 4), ("layer", 4)])
+    with sqlite3.connect(store_path(base)) as conn:
+        conn.execute("UPDATE suites SET yaml = ?", ("name: quick\nanalysis: {test: permutation}\n",))
+    result = compare(base, base)
+    assert result.analysis["test"] == "permutation" and result.analysis["source"] == "suite"
+    assert all(row["test"] == "sign-flip permutation" and math.isinf(row["detectable"])
+               for row in result.accuracy if row["cell"])
+    assert result.power["enough"] is False and "cannot reach" in result.power["text"]
