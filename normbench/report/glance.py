@@ -52,7 +52,9 @@ def glance_tests(cells: Cells, labels: list[tuple[str, str]], batch_sizes: list[
             if cells[(b, lbl)]["n"] > 0:
                 rows.append(pair_row(cells, b, lbl, top, section_id=section_id, analysis=analysis, family=family,
                                      rng_for=rng_for))
-            rates.append({"norm_label": lbl, **rate_test(cells, b, lbl, top, section_id=section_id, family=family)})
+            rate = rate_test(cells, b, lbl, top, section_id=section_id, family=family)
+            rate["norm_label"] = lbl  # the registered row itself: the family writes p_adjusted into it
+            rates.append(rate)
         columns.append({"batch_size": b, "top": top, "rows": rows, "divergence": rates})
     return {"batch_sizes": batch_sizes, "columns": columns}
 

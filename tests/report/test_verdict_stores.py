@@ -131,3 +131,19 @@ def test_an_undertrained_largest_batch_is_not_the_reference_when_another_is_decl
     default = write_store(tmp_path / "default", accuracy, seeds=range(8))
     assert all(e["reference_batch_size"] == 64 and e["critical_batch_size"] is None
                for e in default["sections"][0]["batch_failure"])
+
+
+def test_a_cell_whose_runs_all_diverged_is_marked_worse_in_the_glance(tmp_path):
+    accuracy = {("batch", 4): 90.0, ("layer", 4): 91.0, ("group", 4): 91.5}
+    diverged = {("batch", 4, s) for s in range(8)}
+    context = write_store(tmp_path / "s", accuracy, seeds=range(8), diverged=diverged)
+    section = context["sections"][0]
+    marks = {c["norm_label"]: (c["mark"], c["empty"]) for c in section["glance"]["cells"]}
+    # 8 of 8 against 0 of 8: Fisher's p = 2 / C(16, 8) = 1.6e-4, significant in this family.
+    assert marks["batch"] == ("worse", "every run diverged")
+    column = section["glance"]["columns"][0]
+    rate = next(r for r in column["divergence"] if r["norm_label"] == "batch")
+    assert rate["p_value"] == pytest.approx(2 / math.comb(16, 8)) and rate["p_adjusted"] < 0.05
+    verdicts = [v for v in context["verdicts"] if v["kind"] == "divergence"]
+    assert {v["norm_label"] for v in verdicts} == {"layer", "group"} and all(v["direction"] == "better" for v in verdicts)
+    assert "every run diverged (worse)" in render(context, "md")
