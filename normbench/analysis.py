@@ -1,17 +1,18 @@
 """The analysis rules that the report and `normbench compare` share: between stats and presenters.
 
 ``normbench.stats`` computes (arrays in, numbers out); ``normbench.report`` and ``normbench.compare``
-present. Everything in between - what a run's outcome contributes, which runs count for speed,
-how comparisons are paired, corrected and given a direction, which generator a cell draws from,
-how p-values are written - is decided here, once, so both presenters always agree. No torch.
+present. Everything in between - what a run's outcome contributes under the declared
+``diverged_as``, which runs count for speed, how comparisons are paired and tested, which generator
+a cell draws from, how p-values are written - is decided here, once, so both presenters always
+agree. The declared analysis itself is :class:`normbench.analysis_config.AnalysisConfig`; the
+family a comparison is corrected in, and the verdict it then allows, :mod:`normbench.family`. No torch.
 
 Where to change a policy:
 
 * what a run contributes (outcome -> accuracy): :func:`accuracy_values` (and its words,
   :func:`value_note`); one value per (cell, seed): :func:`accuracy_by_seed`;
-* the paired test and its power: :func:`paired_test`, :func:`detectable_difference`;
-* a family of comparisons corrected together: :func:`correct_family`; significance: :func:`is_significant`;
-* the direction a verdict states: :func:`verdict_direction`.
+* the paired comparison of two cells: :func:`comparison_row`;
+* significance of a (corrected) p-value: :func:`is_significant`.
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ import numpy as np
 import pandas as pd
 
 from normbench import stats
+from normbench.analysis_config import AnalysisConfig
 from normbench.spec import COMPLETED, DIVERGED
 
 # Frames hold accuracies as fractions in [0, 1]; readers think in percentage points.
 ACCURACY_SCALE = 100.0
-ALPHA = 0.05
-POWER = 0.8
-# A "no significant difference" resting on a comparison that could not have detected this many
-# accuracy points (at POWER, ALPHA) is underpowered; it is also compare's default accuracy threshold.
-RELEVANT_EFFECT = 1.0
+# Defaults of the declared analysis (AnalysisConfig), for callers that have no suite to read.
+ALPHA = AnalysisConfig().alpha
+POWER = AnalysisConfig().power
+# The smallest accuracy change worth acting on: the equivalence margin, and compare's default threshold.
+RELEVANT_EFFECT = AnalysisConfig().margin
 # Runs of these kinds are training runs (stores written before suite kinds existed have none).
 TRAINING_KINDS = ("training", "", None)
 # Runs that trained at a measured speed until they stopped: both count for samples per second.
@@ -90,31 +92,38 @@ def is_training(kind: Any) -> bool:
 # --- what runs contribute -----------------------------------------------------------------------
 
 
-def accuracy_values(runs: pd.DataFrame) -> np.ndarray:
-    """Accuracy in percent per run of ``runs`` (shape ``(len(runs),)``, row order): a completed
-    run's final test accuracy x 100, a diverged run 0 (a failure of the configuration is a result),
-    NaN for runs that contribute nothing (undefined, failed, skipped, completed without accuracy)."""
+def accuracy_values(runs: pd.DataFrame, diverged_as: str = "exclude") -> np.ndarray:
+    """Accuracy in percent per run of ``runs`` (shape ``(len(runs),)``, row order) for accuracy statistics.
+
+    A completed run gives its final test accuracy x 100; a diverged run 0 under ``diverged_as``
+    "zero" and NaN (excluded, and counted as diverged) under "exclude" and "worst_rank"
+    (``stats.accuracy_values``); undefined, failed, skipped runs and completed runs without an
+    accuracy contribute nothing (NaN).
+    """
     accuracy = pd.to_numeric(runs["final_test_accuracy"], errors="coerce").astype(float).to_numpy()
     value = np.full(len(runs), np.nan)
     completed = (runs["outcome"] == COMPLETED).to_numpy() & np.isfinite(accuracy)
     value[completed] = accuracy[completed] * ACCURACY_SCALE
-    value[(runs["outcome"] == DIVERGED).to_numpy()] = 0.0
-    return value
+    diverged = (runs["outcome"] == DIVERGED).to_numpy()
+    return stats.accuracy_values(np.where(diverged, 0.0, value), diverged, diverged_as)
 
 
-def value_note(outcome: Any, final_accuracy: Any) -> str:
+def value_note(outcome: Any, final_accuracy: Any, diverged_as: str = "exclude") -> str:
     """What :func:`accuracy_values` does with a run, in words for a warning ('' = a clean result)."""
     if outcome == COMPLETED:
         return "" if math.isfinite(finite_number(final_accuracy)) else "excluded: completed without a final test accuracy"
     if outcome == DIVERGED:
-        return "counted as 0 % accuracy"
+        return {"zero": "counted as 0 % accuracy",
+                "exclude": "excluded from accuracy statistics, counted in the divergence rate",
+                "worst_rank": "excluded from accuracy statistics, ranked last, counted in the divergence rate",
+                }[diverged_as]
     return "excluded from statistics"
 
 
-def accuracy_by_seed(runs: pd.DataFrame) -> dict[int, float]:
+def accuracy_by_seed(runs: pd.DataFrame, diverged_as: str = "exclude") -> dict[int, float]:
     """One cell's accuracy per seed (:func:`accuracy_values`), the first contributing run by run id
     of each seed; the dict is in run-id order of those runs. See :func:`repeated_seeds`."""
-    values = accuracy_values(runs)
+    values = accuracy_values(runs, diverged_as)
     order = np.argsort(runs["run_id"].to_numpy(), kind="stable")
     out: dict[int, float] = {}
     for seed, value in zip(runs["seed"].to_numpy()[order], values[order]):
@@ -123,9 +132,15 @@ def accuracy_by_seed(runs: pd.DataFrame) -> dict[int, float]:
     return out
 
 
-def repeated_seeds(runs: pd.DataFrame) -> list[int]:
+def diverged_seeds(runs: pd.DataFrame) -> list[int]:
+    """Seeds (ascending) of a cell's diverged runs that no completed run of the same seed stands for."""
+    completed = set(int(s) for s in runs.loc[runs["outcome"] == COMPLETED, "seed"])
+    return sorted({int(s) for s in runs.loc[runs["outcome"] == DIVERGED, "seed"]} - completed)
+
+
+def repeated_seeds(runs: pd.DataFrame, diverged_as: str = "exclude") -> list[int]:
     """Seeds (ascending) with more than one contributing run in one cell; only the first counts."""
-    seeds = runs["seed"].to_numpy()[np.isfinite(accuracy_values(runs))]
+    seeds = runs["seed"].to_numpy()[np.isfinite(accuracy_values(runs, diverged_as))]
     unique, counts = np.unique(seeds.astype(np.int64), return_counts=True)
     return [int(s) for s in unique[counts > 1]]
 
@@ -152,40 +167,37 @@ def aligned_by_seed(a: dict[int, float], b: dict[int, float]) -> tuple[list[int]
     return common, [a[s] for s in common], [b[s] for s in common]
 
 
-def paired_test(a: Any, b: Any) -> stats.PairedResult:
-    """The paired comparison of ``a`` against ``b`` (shapes ``(n,)``, pairs by position) that every
-    presenter runs."""
-    return stats.paired_comparison(a, b)
+def comparison_row(a: Any, b: Any, analysis: AnalysisConfig, *, rng: np.random.Generator | None = None) -> dict[str, Any]:
+    """Paired comparison of ``a`` against ``b`` (shapes ``(n,)``, pairs by position = seed) as the
+    report states it: the declared two-sided test, TOST within the margin, the (1 - alpha) t-interval
+    of the mean difference and the share of seeds better.
 
-
-def detectable_difference(n: int, sd_difference: float, test: str, *, alpha: float = ALPHA,
-                          relevant: float | None = None) -> dict[str, Any]:
-    """Power of one paired comparison at :data:`POWER` (see ``stats.detectable_difference``)."""
-    return stats.detectable_difference(n, sd_difference, test, alpha=alpha, power=POWER, relevant=relevant)
-
-
-def underpowered(row: dict[str, Any], relevant: float) -> bool:
-    """A tested, non-significant comparison whose detectable difference (``mde``) exceeds
-    ``relevant``: its "no difference" says little."""
-    return bool(row["test"] != "none" and not row["significant"] and not row["mde"] <= relevant)
+    The family fields (``p_adjusted``, ``equivalence_p_adjusted``, ``family``) and the verdict
+    (``direction`` and the rest) are filled in by :mod:`normbench.family` once the report's
+    family is complete; until then ``direction`` is "inconclusive". ``rng`` is needed by the
+    permutation test beyond 16 seeds.
+    """
+    test = stats.paired_test(a, b, test=analysis.test, rng=rng)
+    equivalence = stats.equivalence_test(a, b, margin=analysis.margin, alpha=analysis.alpha, test=analysis.test,
+                                         rng=rng)
+    d = stats.snapped_differences(a, b)
+    low = high = math.nan
+    if d.size >= 2:
+        low, high = (float(v[0]) for v in stats.t_interval_rows(d[None, :], confidence=1 - analysis.alpha))
+    return {
+        "test": test.test, "alternative": test.alternative, "statistic": test.statistic, "p_value": test.p_value,
+        "p_adjusted": math.nan, "family": "", "mean_difference": test.mean_difference,
+        "sd_difference": test.sd_difference, "ci_low": low, "ci_high": high, "confidence": 1 - analysis.alpha,
+        "effect_size": test.effect_size, "effect_name": "d_z", "direction": "inconclusive", "n": test.n,
+        "min_p": test.min_p, "exact": test.exact, "reason": test.reason,
+        "equivalence_p": equivalence.p_value, "equivalence_p_adjusted": math.nan, "margin": analysis.margin,
+        "share_of_seeds_better": stats.share_of_seeds_better(d) if d.size else math.nan,
+    }
 
 
 def is_significant(p_value: float, alpha: float) -> bool:
     """A (corrected) p-value below ``alpha``; NaN (not tested) never is."""
     return bool(np.isfinite(p_value) and p_value < alpha)
-
-
-def correct_family(rows: list[dict[str, Any]], alpha: float) -> None:
-    """Correct ``rows`` as one family: set each row's ``p_holm`` (Holm over the rows' ``p_value``)
-    and ``significant`` in place."""
-    for row, p_holm in zip(rows, stats.holm([row["p_value"] for row in rows])):
-        row["p_holm"] = float(p_holm)
-        row["significant"] = is_significant(p_holm, alpha)
-
-
-def verdict_direction(row: dict[str, Any]) -> str:
-    """``better`` or ``worse``: the direction a significant comparison row states (by its effect size)."""
-    return "better" if row["effect_size"] > 0 else "worse"
 
 
 # --- generators ---------------------------------------------------------------------------------

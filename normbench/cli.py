@@ -180,17 +180,22 @@ def compare(
         "--fail-on", help="Threshold KEY=VALUE, repeatable: accuracy_drop (points, default 1), "
                           "slowdown (fraction, default 0.05), alpha (default 0.05)")] = None,
     all_runs: Annotated[bool, typer.Option("--all", help="Every stored run, not only the latest suite's")] = False,
+    require_power: Annotated[bool, typer.Option(
+        "--require-power", help="Fail when some cell's seeds could not detect a drop of accuracy_drop")] = False,
 ) -> None:
-    """Compare NEW with BASE; exit 1 only when a change is significant and beyond its threshold."""
+    """Compare NEW with BASE; exit 1 when a change is significant and beyond its threshold, 2 when nothing matched."""
     from normbench.compare import compare as compare_results
     from normbench.compare import parse_fail_on
     from normbench.store import StoreError
 
     try:
-        result = compare_results(base, new, fail_on=parse_fail_on(fail_on), all_runs=all_runs)
+        result = compare_results(base, new, fail_on=parse_fail_on(fail_on), all_runs=all_runs,
+                                 require_power=require_power)
     except (StoreError, ValueError) as exc:
         raise _fail(str(exc))
     typer.echo(result.render(format_.value), nl=False)  # plain echo: rich markup would eat "[...]"
+    if result.nothing_compared:
+        raise _fail("nothing compared: BASE and NEW share no cell with results, so this is not a pass")
     if result.failed:
         raise typer.Exit(EXIT_RUNS_FAILED)
 

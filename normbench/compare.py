@@ -1,21 +1,28 @@
 """`normbench compare`: match the cells of two result sets and decide whether NEW regressed.
 
 A cell is everything that defines a run except its seed (model, dataset, norm label, batch size,
-device, options, optimizer, budget, kind). For each matched cell:
+device, options, optimizer, budget, kind). The analysis is the one BASE's suite declared (its
+``analysis:`` block: test, correction, diverged_as, power; defaults when absent), with alpha from
+``--fail-on alpha``. Three metrics, each one family corrected together (``normbench.family``):
 
-* accuracy (percent; diverged runs count 0, undefined/failed/skipped runs nothing - the report's
-  policy, both from ``normbench.analysis``): paired by seed where both sets have at least two common seeds (same seed = same
-  initial weights and data order, so a code change that alters nothing gives zero differences),
-  otherwise Welch or Mann-Whitney (``normbench.stats``); plus one pooled row over every paired
-  (cell, seed) difference, which catches small drops spread over many cells;
-* speed: ratio of median training samples/s (new / base) with a bootstrap interval; the test is
-  Welch or Mann-Whitney on log samples/s (runs are independent timings, never paired). Throughput
-  measurements (``ResultFrames.throughput``) the same way from their raw timing samples.
+* accuracy (percent, completed runs; diverged runs as ``diverged_as`` says - by default excluded
+  and gated by the divergence metric instead): paired by seed where both sets share at least two
+  seeds (same seed = same initial weights and data order), by the declared paired test, one-sided
+  (new below base); otherwise Welch's t-test, one-sided. Plus one pooled row: each seed's mean
+  difference over the paired cells (one value per seed - cells share seeds, so pooling every
+  (cell, seed) difference would count a seed once per cell). A row fails when its drop is
+  significant *and* larger than ``accuracy_drop``. Every metric states the smallest drop it could
+  detect at its seeds (declared power, the family's per-comparison level);
+  ``require_power`` fails the comparison when one cell's detectable drop exceeds the threshold.
+* divergence: Fisher's exact test that NEW diverges more often than BASE, per cell where a run
+  diverged; fails when significant.
+* speed: ratio of median training samples/s (new / base) with a bootstrap interval; Welch or
+  Mann-Whitney on log samples/s (runs are independent timings, never paired); throughput
+  measurements (``ResultFrames.throughput``) the same way from their raw timing samples. Fails
+  when significant and beyond ``slowdown``, never across different machines.
 
-p-values are Holm-corrected within each metric, and a change fails the comparison only when it is
-significant *and* beyond its threshold (default: accuracy drop > 1 point, slowdown > 5 %), so
-seed noise and timing jitter do not fail builds. Speed never fails when the two sets were timed
-on different machines (CPU, cores, threads or GPUs differ in their recorded environment).
+Two result sets that share no cell compare nothing: :attr:`CompareResult.nothing_compared`, which
+the CLI turns into exit code 2 rather than a pass.
 """
 
 from __future__ import annotations
@@ -30,7 +37,17 @@ import numpy as np
 import pandas as pd
 
 from normbench import analysis, stats
-from normbench.spec import COMPLETED, DIVERGED
+from normbench.analysis_config import AnalysisConfig, declared_analysis
+from normbench.compare_accuracy import (
+    accuracy_row,
+    cell_label,
+    divergence_row,
+    judge_accuracy,
+    judge_divergence,
+    pooled_row,
+)
+from normbench.family import Family
+from normbench.spec import COMPLETED
 from normbench.store import load_frames
 
 CELL_COLUMNS = ("kind", "model", "model_label", "dataset", "norm", "norm_label", "batch_size", "device",
@@ -58,17 +75,26 @@ class CompareResult:
     only_in_new: list[dict[str, Any]]
     failures: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    divergence: list[dict[str, Any]] = field(default_factory=list)
+    power: dict[str, Any] = field(default_factory=dict)
+    analysis: dict[str, Any] = field(default_factory=dict)
 
     @property
     def failed(self) -> bool:
-        """True when some change is significant and beyond its threshold."""
+        """True when some change is significant and beyond its threshold (or power was required and lacking)."""
         return bool(self.failures)
+
+    @property
+    def nothing_compared(self) -> bool:
+        """True when the two sets share no cell with a result: no evidence either way, not a pass."""
+        return not (self.accuracy or self.divergence or self.throughput)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain, JSON-able dict of every number (NaN kept; the renderer writes null)."""
         return {
             "base": self.base, "new": self.new, "fail_on": dict(self.fail_on), "failed": self.failed,
-            "failures": list(self.failures), "notes": list(self.notes), "accuracy": self.accuracy,
+            "nothing_compared": self.nothing_compared, "failures": list(self.failures), "notes": list(self.notes),
+            "analysis": self.analysis, "power": self.power, "accuracy": self.accuracy, "divergence": self.divergence,
             "throughput": self.throughput, "only_in_base": self.only_in_base, "only_in_new": self.only_in_new,
         }
 
@@ -99,12 +125,13 @@ def parse_fail_on(items: list[str] | None) -> dict[str, float]:
 
 
 def compare(base_dir: str | Path, new_dir: str | Path, *, fail_on: dict[str, float] | None = None,
-            all_runs: bool = False, rng_seed: int = 0) -> CompareResult:
+            all_runs: bool = False, rng_seed: int = 0, require_power: bool = False) -> CompareResult:
     """Compare the stores in ``base_dir`` and ``new_dir`` (each holding ``results.sqlite``).
 
     ``fail_on`` overrides :data:`DEFAULT_FAIL_ON` keys: ``accuracy_drop`` (points),
-    ``slowdown`` (fraction: 0.05 = 5 % more time per sample), ``alpha``. Raises
-    ``normbench.store.StoreError`` when a directory holds no readable store.
+    ``slowdown`` (fraction: 0.05 = 5 % more time per sample), ``alpha``. The analysis is the one
+    BASE's suite declares. ``require_power``: fail when some paired cell could not detect a drop of
+    ``accuracy_drop``. Raises ``normbench.store.StoreError`` when a directory holds no readable store.
     """
     unknown = set(fail_on or {}) - set(DEFAULT_FAIL_ON)
     if unknown:
@@ -112,11 +139,14 @@ def compare(base_dir: str | Path, new_dir: str | Path, *, fail_on: dict[str, flo
     thresholds = {**DEFAULT_FAIL_ON, **(fail_on or {})}
     base_frames = load_frames(base_dir, all_runs=all_runs)
     new_frames = load_frames(new_dir, all_runs=all_runs)
+    declared, source = declared_analysis(base_frames.suite_yaml)
     differs = machine_difference(base_frames.environment, new_frames.environment)
-    return compare_cells(_cells(base_frames.runs), _cells(new_frames.runs), thresholds, base_name=str(base_dir),
-                         new_name=str(new_dir), rng_seed=rng_seed,
-                         measurements=(_measurements(base_frames), _measurements(new_frames)),
-                         speed_comparable=not differs, machine_note=differs)
+    result = compare_cells(_cells(base_frames.runs), _cells(new_frames.runs), thresholds, base_name=str(base_dir),
+                           new_name=str(new_dir), rng_seed=rng_seed, declared=declared, require_power=require_power,
+                           measurements=(_measurements(base_frames), _measurements(new_frames)),
+                           speed_comparable=not differs, machine_note=differs)
+    result.analysis["source"] = source
+    return result
 
 
 def machine_difference(base: dict[str, Any], new: dict[str, Any]) -> str:
@@ -131,59 +161,73 @@ def machine_difference(base: dict[str, Any], new: dict[str, Any]) -> str:
 
 
 def compare_cells(base: dict[str, pd.DataFrame], new: dict[str, pd.DataFrame], thresholds: dict[str, float], *,
-                  base_name: str, new_name: str, rng_seed: int,
+                  base_name: str, new_name: str, rng_seed: int, declared: AnalysisConfig | None = None,
                   measurements: tuple[dict[str, dict], dict[str, dict]] = ({}, {}), speed_comparable: bool = True,
-                  machine_note: str = "") -> CompareResult:
+                  machine_note: str = "", require_power: bool = False) -> CompareResult:
     """Compare training cells grouped by :func:`_cells` (keys are canonical cell JSON) and, when
-    given, throughput measurements grouped by :func:`_measurements`."""
+    given, throughput measurements grouped by :func:`_measurements`, under the ``declared`` analysis
+    (defaults when None)."""
+    declared = declared or AnalysisConfig()
     alpha = thresholds["alpha"]
     matched = sorted(set(base) & set(new))
-    accuracy = [_accuracy_row(key, base[key], new[key]) for key in matched]
-    accuracy = [row for row in accuracy if row is not None]
-    pooled = _pooled_row(accuracy)
+    accuracy = [row for key in matched
+                if (row := accuracy_row(key, base[key], new[key], declared, _rng(rng_seed, key))) is not None]
+    pooled = pooled_row(accuracy, declared, _rng(rng_seed, "pooled"))
     if pooled is not None:
         accuracy.append(pooled)
-    throughput = [_throughput_row(key, base[key], new[key], analysis.seeded_generator(rng_seed, key)) for key in matched]
-    throughput = [row for row in throughput if row is not None]
+    divergence = [row for key in matched if (row := divergence_row(key, base[key], new[key])) is not None]
+    throughput = [row for key in matched
+                  if (row := _throughput_row(key, base[key], new[key], _rng(rng_seed, key))) is not None]
     base_specs, new_specs = measurements
     for key in sorted(set(base_specs) & set(new_specs)):
-        throughput.append(_measurement_row(key, base_specs[key], new_specs[key],
-                                           analysis.seeded_generator(rng_seed, key)))
+        throughput.append(_measurement_row(key, base_specs[key], new_specs[key], _rng(rng_seed, key)))
 
-    failures = []
-    # Each metric is one family: Holm over all its cells (and the pooled row).
-    analysis.correct_family(accuracy, alpha)
-    for row in accuracy:
-        row["beyond_threshold"] = bool(row["change"] < -thresholds["accuracy_drop"])
-        row["fails"] = row["significant"] and row["beyond_threshold"]
-        if row["fails"]:
-            failures.append(f"accuracy {row['label']}: {row['change']:+.2f} points "
-                            f"(p_holm {analysis.format_p(row['p_holm'])}, {row['test']}, n = {row['n']})")
-    analysis.correct_family(throughput, alpha)
-    for row in throughput:
-        row["beyond_threshold"] = bool(row["slowdown"] > thresholds["slowdown"])
-        row["fails"] = row["significant"] and row["beyond_threshold"] and speed_comparable
-        if row["fails"]:
-            failures.append(f"throughput {row['label']}: {100 * row['slowdown']:+.1f} % time per sample "
-                            f"(ratio {row['ratio']:.3f}, 95 % CI [{row['ratio_low']:.3f}, {row['ratio_high']:.3f}], "
-                            f"p_holm {analysis.format_p(row['p_holm'])})")
+    failures, power = judge_accuracy(accuracy, thresholds, declared, require_power=require_power)
+    failures += judge_divergence(divergence, declared, alpha)
+    failures += _judge_speed(throughput, thresholds, declared, speed_comparable)
     notes = []
     if not speed_comparable and throughput:
         notes.append(f"speed is not compared across machines ({machine_note}): speed changes are shown, never failed")
-    weak = [r for r in accuracy if r["paired"] and analysis.underpowered(r, thresholds["accuracy_drop"])]
-    if weak:
-        notes.append(f"{len(weak)} of {len(accuracy)} accuracy comparisons could not detect a drop of "
-                     f"{thresholds['accuracy_drop']:g} point with their seeds (80 % power, before Holm); see 'detectable'")
+    if accuracy:
+        notes.append(power["text"])
+    if not (accuracy or divergence or throughput):
+        notes.append("nothing compared: the two result sets share no cell with results (a changed setting gives "
+                     "every cell a new identity)")
     return CompareResult(
         base=base_name, new=new_name, fail_on=thresholds, accuracy=accuracy, throughput=throughput,
         only_in_base=_unmatched(set(base) - set(new), set(base_specs) - set(new_specs)),
         only_in_new=_unmatched(set(new) - set(base), set(new_specs) - set(base_specs)),
-        failures=failures, notes=notes,
+        failures=failures, notes=notes, divergence=divergence, power=power,
+        analysis={**declared.model_dump(), "alpha": alpha},
     )
 
 
+def _rng(rng_seed: int, key: str) -> np.random.Generator:
+    return analysis.seeded_generator(rng_seed, key)
+
+
+def _judge_speed(rows: list[dict[str, Any]], thresholds: dict[str, float], declared: AnalysisConfig,
+                 comparable: bool) -> list[str]:
+    """Correct the speed family; a row fails when significant, beyond ``slowdown`` and timed on the same machine."""
+    alpha = thresholds["alpha"]
+    family = Family("speed", declared.correction, alpha)
+    for row in rows:
+        family.add(row["label"], "regression", row["p_value"], row)
+    family.adjust()
+    failures = []
+    for row in rows:
+        row["significant"] = analysis.is_significant(row["p_adjusted"], alpha)
+        row["beyond_threshold"] = bool(row["slowdown"] > thresholds["slowdown"])
+        row["fails"] = row["significant"] and row["beyond_threshold"] and comparable
+        if row["fails"]:
+            failures.append(f"throughput {row['label']}: {100 * row['slowdown']:+.1f} % time per sample "
+                            f"(ratio {row['ratio']:.3f}, 95 % CI [{row['ratio_low']:.3f}, {row['ratio_high']:.3f}], "
+                            f"p_adj {analysis.format_p(row['p_adjusted'])})")
+    return failures
+
+
 def _unmatched(cells: set[str], specs: set[str]) -> list[dict[str, Any]]:
-    out = [{"kind": json.loads(k)["kind"], "label": _label(json.loads(k)), "cell": json.loads(k)} for k in sorted(cells)]
+    out = [{"kind": json.loads(k)["kind"], "label": cell_label(json.loads(k)), "cell": json.loads(k)} for k in sorted(cells)]
     out += [{"kind": "throughput", "label": _spec_label(json.loads(k)), "cell": json.loads(k)} for k in sorted(specs)]
     return out
 
@@ -202,59 +246,6 @@ def _cells(runs: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return {key: group.drop(columns="_cell") for key, group in runs.assign(_cell=keys).groupby("_cell", sort=True)}
 
 
-def _label(cell: dict[str, Any]) -> str:
-    return f"{cell['model']}/{cell['dataset']}/{cell['norm_label']}/b{cell['batch_size']}/{cell['device']}"
-
-
-def _accuracy_row(key: str, base: pd.DataFrame, new: pd.DataFrame) -> dict[str, Any] | None:
-    cell = json.loads(key)
-    if not analysis.is_training(cell["kind"]):
-        return None
-    before, after = analysis.accuracy_by_seed(base), analysis.accuracy_by_seed(new)
-    if not before and not after:
-        return None
-    common, a, b = analysis.aligned_by_seed(after, before)
-    row: dict[str, Any] = {
-        "cell": cell, "label": _label(cell), "n_base": len(before), "n_new": len(after),
-        "base_mean": float(np.mean(list(before.values()))) if before else math.nan,
-        "new_mean": float(np.mean(list(after.values()))) if after else math.nan,
-        "n_diverged_base": analysis.count_outcome(base, DIVERGED),
-        "n_diverged_new": analysis.count_outcome(new, DIVERGED),
-    }
-    if len(common) >= 2:
-        result = analysis.paired_test(a, b)
-        power = analysis.detectable_difference(result.n, result.sd_difference, result.test)
-        row.update(paired=True, seeds=common, test=result.test, statistic=result.statistic, p_value=result.p_value,
-                   effect_size=result.effect_size, effect_name=result.effect_name, n=result.n,
-                   change=result.mean_difference, mde=power["mde"], differences=list(stats.snapped_differences(a, b)))
-    else:
-        result = stats.unpaired_comparison(list(after.values()), list(before.values()))
-        row.update(paired=False, seeds=[], test=result.test, statistic=result.statistic, p_value=result.p_value,
-                   effect_size=result.effect_size, effect_name=result.effect_name, n=result.n_a + result.n_b,
-                   change=result.mean_difference, mde=math.nan, differences=[])
-    return row
-
-
-def _pooled_row(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """Every paired (cell, seed) difference at once: a broad small regression shows up here."""
-    paired = [r for r in rows if r["paired"]]
-    differences = [d for r in paired for d in r["differences"]]
-    if len(paired) < 2 or len(differences) < 2:
-        return None
-    result = analysis.paired_test(differences, [0.0] * len(differences))
-    power = analysis.detectable_difference(result.n, result.sd_difference, result.test)
-    return {
-        "cell": None, "label": f"all {len(paired)} paired cells (pooled)", "paired": True, "seeds": [],
-        "n_base": sum(r["n_base"] for r in paired), "n_new": sum(r["n_new"] for r in paired),
-        "base_mean": float(np.mean([r["base_mean"] for r in paired])),
-        "new_mean": float(np.mean([r["new_mean"] for r in paired])),
-        "n_diverged_base": sum(r["n_diverged_base"] for r in paired), "n_diverged_new": sum(r["n_diverged_new"] for r in paired),
-        "test": result.test, "statistic": result.statistic, "p_value": result.p_value, "effect_size": result.effect_size,
-        "effect_name": result.effect_name, "n": result.n, "change": result.mean_difference, "mde": power["mde"],
-        "differences": [],
-    }
-
-
 def _speeds(runs: pd.DataFrame) -> np.ndarray:
     speed = analysis.training_speeds(runs).to_numpy()
     return speed[speed > 0]  # compared on a log scale
@@ -268,7 +259,7 @@ def _throughput_row(key: str, base: pd.DataFrame, new: pd.DataFrame, rng: np.ran
     ratio, low, high = stats.median_ratio(after, before, rng)
     result = stats.unpaired_comparison(np.log(after), np.log(before))
     return {
-        "cell": cell, "label": _label(cell), "n_base": int(before.size), "n_new": int(after.size),
+        "cell": cell, "label": cell_label(cell), "n_base": int(before.size), "n_new": int(after.size),
         "base_median": float(np.median(before)), "new_median": float(np.median(after)),
         "ratio": ratio, "ratio_low": low, "ratio_high": high,
         # Slowdown in time per sample: samples/s falling to 1/1.05 of before is a 5 % slowdown.

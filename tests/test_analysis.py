@@ -18,12 +18,16 @@ def _runs(*rows: tuple) -> pd.DataFrame:
 def test_accuracy_values_follow_the_outcome_policy():
     runs = _runs(("a", 0, "completed", 0.9, 1.0), ("b", 1, "completed", None, 1.0), ("c", 2, "diverged", 0.5, 1.0),
                  ("d", 3, "undefined", 0.8, 1.0), ("e", 4, "failed", None, 1.0), ("f", 5, "skipped", 0.7, 1.0))
-    values = analysis.accuracy_values(runs)
-    assert values[0] == pytest.approx(90.0) and values[2] == 0.0
-    assert np.isnan(values[[1, 3, 4, 5]]).all()
+    values = analysis.accuracy_values(runs)  # default diverged_as: exclude
+    assert values[0] == pytest.approx(90.0)
+    assert np.isnan(values[1:]).all()
+    assert analysis.accuracy_values(runs, "zero")[2] == 0.0 and np.isnan(analysis.accuracy_values(runs, "zero")[3])
+    assert np.isnan(analysis.accuracy_values(runs, "worst_rank")[2])  # worst_rank acts on rankings only
     assert analysis.value_note("completed", 0.9) == ""
     assert "excluded" in analysis.value_note("completed", None)
-    assert analysis.value_note("diverged", math.nan) == "counted as 0 % accuracy"
+    assert analysis.value_note("diverged", math.nan) == "excluded from accuracy statistics, counted in the divergence rate"
+    assert analysis.value_note("diverged", math.nan, "zero") == "counted as 0 % accuracy"
+    assert "ranked last" in analysis.value_note("diverged", math.nan, "worst_rank")
     assert analysis.value_note("failed", 0.9) == "excluded from statistics"
 
 
@@ -31,8 +35,10 @@ def test_accuracy_by_seed_keeps_the_first_contributing_run_of_each_seed():
     runs = _runs(("r3", 7, "completed", 0.70, 1.0), ("r1", 7, "completed", 0.60, 1.0),  # r1 is first by run id
                  ("r0", 9, "undefined", 0.95, 1.0), ("r2", 9, "diverged", None, 1.0), ("r4", 2, "completed", 0.5, 1.0))
     by_seed = analysis.accuracy_by_seed(runs)
-    assert by_seed == {7: pytest.approx(60.0), 9: 0.0, 2: pytest.approx(50.0)}
-    assert list(by_seed) == [7, 9, 2]  # run-id order of the runs kept: r1, r2, r4
+    assert by_seed == {7: pytest.approx(60.0), 2: pytest.approx(50.0)}  # seed 9 diverged: excluded
+    assert analysis.accuracy_by_seed(runs, "zero") == {7: pytest.approx(60.0), 9: 0.0, 2: pytest.approx(50.0)}
+    assert list(analysis.accuracy_by_seed(runs, "zero")) == [7, 9, 2]  # run-id order of the runs kept: r1, r2, r4
+    assert analysis.diverged_seeds(runs) == [9]
     # Seed 9's undefined run contributes nothing, so only seed 7 is repeated.
     assert analysis.repeated_seeds(runs) == [7]
     assert analysis.count_outcome(runs, "completed") == 3
@@ -50,24 +56,30 @@ def test_aligned_by_seed_pairs_common_seeds_in_ascending_order():
     assert (seeds, a, b) == ([1, 3], [10.0, 30.0], [0.1, 0.3])
 
 
-def test_correct_family_is_holm_over_the_tested_rows():
-    rows = [{"p_value": p} for p in (0.01, 0.04, 0.03, math.nan)]
-    analysis.correct_family(rows, 0.05)
-    # By hand, m = 3 tested: 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> running max 0.06.
-    assert [r["p_holm"] for r in rows[:3]] == pytest.approx([0.03, 0.06, 0.06]) and math.isnan(rows[3]["p_holm"])
-    assert [r["significant"] for r in rows] == [True, False, False, False]
+def test_comparison_row_is_the_declared_paired_test_with_tost():
+    from scipy import stats as sps
+    from statsmodels.stats.weightstats import ttost_paired
+
+    from normbench.analysis_config import AnalysisConfig
+
+    a, b = [91.0, 92.5, 90.0, 93.0, 91.5], [90.0, 92.0, 90.5, 91.5, 91.0]
+    row = analysis.comparison_row(a, b, AnalysisConfig())
+    d = np.subtract(a, b)
+    assert row["test"] == "paired t-test" and row["n"] == 5
+    assert (row["statistic"], row["p_value"]) == pytest.approx(tuple(sps.ttest_rel(a, b)))
+    assert row["mean_difference"] == pytest.approx(d.mean()) and row["effect_size"] == pytest.approx(d.mean() / d.std(ddof=1))
+    assert row["equivalence_p"] == pytest.approx(ttost_paired(np.array(a), np.array(b), -1.0, 1.0)[0])
+    low, high = sps.t.interval(0.95, 4, loc=d.mean(), scale=sps.sem(d))
+    assert (row["ci_low"], row["ci_high"]) == pytest.approx((low, high))
+    assert row["share_of_seeds_better"] == pytest.approx(0.8)  # 4 of 5 seeds better
+    assert row["direction"] == "inconclusive" and math.isnan(row["p_adjusted"])  # until the family is adjusted
+    permutation = analysis.comparison_row(a, b, AnalysisConfig(test="permutation"))
+    assert permutation["test"] == "sign-flip permutation" and permutation["min_p"] == pytest.approx(2 / 2**5)
 
 
-def test_significance_direction_and_power_flags():
+def test_significance_needs_a_finite_p_below_alpha():
     assert analysis.is_significant(0.049, 0.05) and not analysis.is_significant(0.05, 0.05)
     assert not analysis.is_significant(math.nan, 0.05)
-    assert analysis.verdict_direction({"effect_size": 0.4}) == "better"
-    assert analysis.verdict_direction({"effect_size": -0.4}) == "worse"
-    row = {"test": "t-test", "significant": False, "mde": 2.5}
-    assert analysis.underpowered(row, 1.0) and not analysis.underpowered(row, 3.0)
-    assert analysis.underpowered({**row, "mde": math.inf}, 1.0)
-    assert not analysis.underpowered({**row, "significant": True}, 1.0)
-    assert not analysis.underpowered({**row, "test": "none"}, 1.0)
 
 
 def test_seeded_generators_depend_on_seed_and_identity_only():

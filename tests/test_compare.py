@@ -1,5 +1,6 @@
 """`normbench compare` on synthetic result sets written through the real Store: noise passes, a real
-accuracy drop or slowdown fails, unmatched cells are reported, every format carries the numbers."""
+accuracy drop, more divergence or a slowdown fails, unmatched cells are reported, a comparison of
+nothing is not a pass, the gate states what it could detect, every format carries the numbers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
+from normbench import stats
 from normbench.compare import DEFAULT_FAIL_ON, compare, parse_fail_on
 from normbench.spec import CurvePoint
 from normbench.store import Store, StoreError, store_path
@@ -51,10 +53,11 @@ def test_identical_results_pass_with_zero_change(tmp_path, write_results):
     base = write_results(tmp_path / "base")
     new = write_results(tmp_path / "new")
     result = compare(base, new)
-    assert not result.failed and result.failures == []
+    assert not result.failed and result.failures == [] and not result.nothing_compared
     assert len(result.accuracy) == 6 + 1  # six cells and the pooled row
     for row in result.accuracy:
-        assert row["change"] == 0.0 and row["p_value"] == 1.0 and row["test"] == "none" and row["paired"]
+        # The declared paired t-test, one-sided (new below base): no difference at all gives p = 1.
+        assert row["change"] == 0.0 and row["p_value"] == 1.0 and row["test"] == "paired t-test" and row["paired"]
     assert result.only_in_base == [] and result.only_in_new == []
 
 
@@ -78,12 +81,12 @@ def test_real_five_point_drop_over_five_seeds_fails(tmp_path, write_results):
     assert result.failed
     row = next(r for r in result.accuracy if r["cell"] and (r["cell"]["norm_label"], r["cell"]["batch_size"]) == ("layer", 4))
     assert row["fails"] and row["paired"] and row["n"] == 5 and row["change"] < -4
-    # Independent check: the paired t-test on the same per-seed accuracies (the differences pass Shapiro-Wilk).
+    # Independent check: the declared paired t-test, one-sided, on the same per-seed accuracies (no pre-test).
     diffs = np.array(row["differences"])
-    assert sps.shapiro(diffs).pvalue >= 0.05 and row["test"] == "paired t-test"
-    assert row["p_value"] == pytest.approx(sps.ttest_1samp(diffs, 0.0).pvalue, rel=1e-9)
+    assert row["test"] == "paired t-test"
+    assert row["p_value"] == pytest.approx(sps.ttest_1samp(diffs, 0.0, alternative="less").pvalue, rel=1e-9)
     m = len(result.accuracy)
-    assert row["p_holm"] <= min(1.0, m * row["p_value"]) + 1e-15
+    assert row["p_adjusted"] <= min(1.0, m * row["p_value"]) + 1e-15 and row["family"] == "accuracy"
     assert any("layer/b4" in f for f in result.failures)
     # Only that cell fails (the pooled row may too: a 5-point drop in one of six cells is ~0.8 on average).
     assert {r["label"] for r in result.accuracy if r["fails"] and r["cell"]} == {row["label"]}
@@ -91,8 +94,8 @@ def test_real_five_point_drop_over_five_seeds_fails(tmp_path, write_results):
 
 def test_small_significant_drop_within_threshold_passes(tmp_path, write_results):
     base = write_results(tmp_path / "base", noise_seed=1)
-    # Every seed of GN at 64 exactly 1/360 (0.28 points) lower: significant at n = 5? Wilcoxon cannot be
-    # (min p = 0.0625), and it is within the 1-point threshold anyway: no failure.
+    # Every seed of GN at 64 exactly 1/360 (0.28 points) lower: a constant shift the t-test detects, but
+    # within the 1-point threshold: significant, not a failure.
     same = write_results(tmp_path / "same", noise_seed=1)
     from normbench.store import load_frames
 
@@ -103,6 +106,7 @@ def test_small_significant_drop_within_threshold_passes(tmp_path, write_results)
     result = compare(base, new)
     row = next(r for r in result.accuracy if r["cell"] and (r["cell"]["norm_label"], r["cell"]["batch_size"]) == ("group", 64))
     assert row["change"] == pytest.approx(-100 / N_TEST) and not row["beyond_threshold"] and not row["fails"]
+    assert row["significant"] and row["p_value"] == 0.0
     assert not result.failed
 
 
@@ -136,36 +140,92 @@ def test_unmatched_cells_are_reported_not_compared(tmp_path, write_results):
     assert "only in base: mlp/digits/layer/b4/cpu" in text and "only in new: mlp/digits/group/b4/cpu" in text
 
 
-def test_unpaired_seeds_use_welch_or_mann_whitney(tmp_path, write_results):
+def test_unpaired_seeds_use_the_declared_welch_test_one_sided(tmp_path, write_results):
     base = write_results(tmp_path / "base", seeds=range(0, 5), cells=[("batch", 4)])
     new = write_results(tmp_path / "new", seeds=range(10, 15), cells=[("batch", 4)])
+    from normbench.store import load_frames
+
+    before = load_frames(base).runs.final_test_accuracy.to_numpy() * 100
+    after = load_frames(new).runs.final_test_accuracy.to_numpy() * 100
     row = compare(base, new).accuracy[0]
-    assert not row["paired"] and row["test"] in ("welch t-test", "mann-whitney") and row["n"] == 10
+    assert not row["paired"] and row["test"] == "welch t-test" and row["n"] == 10
+    expected = sps.ttest_ind(after, before, equal_var=False, alternative="less").pvalue
+    assert row["p_value"] == pytest.approx(expected, rel=1e-9)
 
 
-def test_diverged_runs_count_as_zero_accuracy(tmp_path, write_results):
+def test_diverged_runs_fail_through_the_divergence_metric(tmp_path, write_results):
     base = write_results(tmp_path / "base", cells=[("batch", 4)])
     new = write_results(tmp_path / "new", cells=[("batch", 4)], outcome={("batch", 4, s): "diverged" for s in range(5)})
     result = compare(base, new)
+    # diverged_as: exclude - NEW has no accuracy to compare; its divergence rate is the regression.
     row = result.accuracy[0]
-    assert row["new_mean"] == 0.0 and row["n_diverged_new"] == 5 and row["change"] < -80
-    assert row["fails"] and result.failed
+    assert math.isnan(row["new_mean"]) and row["n_diverged_new"] == 5 and not row["fails"]
+    divergence = result.divergence[0]
+    assert (divergence["diverged_new"], divergence["total_new"], divergence["diverged_base"]) == (5, 5, 0)
+    assert divergence["p_value"] == pytest.approx(sps.fisher_exact([[5, 0], [0, 5]], alternative="greater").pvalue)
+    assert divergence["fails"] and result.failed and any(f.startswith("divergence mlp/digits/batch/b4") for f in result.failures)
 
 
-def test_a_drop_five_seeds_cannot_confirm_is_flagged_not_hidden(tmp_path, write_results):
-    # Exactly 10 points lower on every seed: a constant difference goes to Wilcoxon, which with 5 pairs
-    # cannot reach p < 0.05 two-sided (min p = 2 / 2^5). The gate passes and says it could not check.
-    base = write_results(tmp_path / "base", cells=[("batch", 4)])
+def test_a_constant_drop_is_caught_at_three_seeds(tmp_path, write_results):
+    # Issue 11: every seed exactly 5 points lower passed as "wilcoxon, p_holm 1.000". The declared
+    # t-test takes a constant shift as its limit (t = -inf, p = 0): the gate fails.
+    base = write_results(tmp_path / "base", seeds=range(3), cells=[("batch", 4), ("layer", 4)])
     from normbench.store import load_frames
 
     runs = load_frames(base).runs
-    lower = {("batch", 4, int(r.seed)): r.final_test_accuracy - 36 / N_TEST for r in runs.itertuples()}
-    new = write_results(tmp_path / "new", cells=[("batch", 4)], accuracy=lower)
+    lower = {("batch", 4, int(r.seed)): r.final_test_accuracy - 18 / N_TEST for r in runs.itertuples() if r.norm == "batch"}
+    new = write_results(tmp_path / "new", seeds=range(3), cells=[("batch", 4), ("layer", 4)], accuracy=lower)
     result = compare(base, new)
-    row = result.accuracy[0]
-    assert row["change"] == pytest.approx(-10.0) and row["test"] == "wilcoxon"
-    assert row["p_value"] == pytest.approx(2 / 2**5) and math.isinf(row["mde"])
-    assert not result.failed and any("could not detect" in n for n in result.notes)
+    row = next(r for r in result.accuracy if r["cell"] and r["cell"]["norm"] == "batch")
+    assert row["change"] == pytest.approx(-5.0) and row["test"] == "paired t-test" and row["n"] == 3
+    assert row["p_value"] == 0.0 and row["fails"] and result.failed
+
+
+def test_the_committed_baseline_lowered_five_points_fails(tmp_path):
+    import shutil
+    import sqlite3
+    from pathlib import Path
+
+    baseline = Path(__file__).resolve().parent.parent / "reports" / "baseline"
+    new = tmp_path / "new"
+    shutil.copytree(baseline, new)
+    with sqlite3.connect(new / "results.sqlite") as conn:
+        changed = conn.execute("UPDATE runs SET final_test_accuracy = final_test_accuracy - 0.05 "
+                               "WHERE model = 'cnn2d' AND norm = 'batch' AND outcome = 'completed'").rowcount
+    assert changed == 6  # BN on cnn2d: 2 batch sizes x 3 seeds
+    result = compare(baseline, new, fail_on=parse_fail_on(["accuracy_drop=1"]))
+    failing = {r["label"] for r in result.accuracy if r["fails"]}
+    assert failing == {"cnn2d/digits/batch/b4/cpu", "cnn2d/digits/batch/b64/cpu"} and result.failed
+    assert "detects" in result.power["text"] and result.power["largest_cell_detectable"] > 1.0
+
+
+def test_the_gate_states_what_it_could_detect_and_require_power_fails_on_it(tmp_path, write_results):
+    base = write_results(tmp_path / "base", noise_seed=1)
+    new = write_results(tmp_path / "new", noise_seed=2)
+    result = compare(base, new)
+    power = result.power
+    level = 0.05 / power["family_size"]
+    cells = [r for r in result.accuracy if r["cell"]]
+    for row in cells:  # the declared t-test, one-sided, at the family's first-step level, observed SD
+        expected = stats.smallest_detectable_effect(5, row["sd_difference"], alpha=level, power=0.8,
+                                                    alternative="less")
+        assert row["detectable"] == pytest.approx(expected) and row["sd_source"] == "observed SD of the differences"
+    assert power["largest_cell_detectable"] == pytest.approx(max(r["detectable"] for r in cells))
+    assert power["enough"] == (power["largest_cell_detectable"] <= 1.0)
+    assert any(note == power["text"] for note in result.notes)
+    lenient = compare(base, new, fail_on={"accuracy_drop": 100.0}, require_power=True)
+    assert lenient.power["enough"] and not lenient.failed
+    strict = compare(base, new, fail_on={"accuracy_drop": 0.01}, require_power=True)
+    assert not strict.power["enough"] and strict.failed and strict.failures[-1].startswith("power: ")
+
+
+def test_nothing_compared_is_not_a_pass(tmp_path, write_results):
+    base = write_results(tmp_path / "base", cells=[("batch", 4)])
+    new = write_results(tmp_path / "new", cells=[("layer", 64)])
+    result = compare(base, new)
+    assert result.nothing_compared and not result.failed
+    assert any(n.startswith("nothing compared") for n in result.notes)
+    assert "NOTHING COMPARED" in result.render("text") and "nothing compared" in result.render("md")
 
 
 def test_formats_carry_the_numbers(tmp_path, write_results):
@@ -176,10 +236,12 @@ def test_formats_carry_the_numbers(tmp_path, write_results):
     assert data["failed"] is False and data["fail_on"] == DEFAULT_FAIL_ON
     assert len(data["accuracy"]) == 6 + 1
     for row in data["accuracy"]:
-        for key in ("test", "statistic", "p_value", "p_holm", "effect_size", "n", "change"):
+        for key in ("test", "statistic", "p_value", "p_adjusted", "family", "effect_size", "n", "change", "detectable"):
             assert key in row
+    assert data["power"]["threshold"] == 1.0 and data["nothing_compared"] is False
+    assert data["analysis"]["test"] == "t" and data["analysis"]["source"] == "defaults"
     md = result.render("md")
-    assert "| cell | base | new | change | test | p | p_holm | detectable | result |" in md
+    assert "| cell | base | new | change | test (one-sided) | p | p_adj | detectable drop | result |" in md
     assert "no significant regression" in md
     assert "mlp/digits/batch/b4/cpu" in md
 
@@ -289,3 +351,35 @@ def test_speed_never_fails_across_different_machines(tmp_path, write_results):
     assert not result.failed and any("not compared across machines" in n and "other cpu" in n for n in result.notes)
     row = next(r for r in result.throughput if r["cell"]["norm_label"] == "batch" and r["cell"]["batch_size"] == 64)
     assert row["significant"] and row["beyond_threshold"] and not row["fails"]
+
+
+def test_cli_exit_codes_nothing_compared_and_require_power(tmp_path, write_results):
+    from typer.testing import CliRunner
+
+    from normbench.cli import app
+
+    runner = CliRunner()
+    base = write_results(tmp_path / "base", cells=[("batch", 4)])
+    other = write_results(tmp_path / "other", cells=[("layer", 64)])
+    same = write_results(tmp_path / "same", cells=[("batch", 4)])
+    nothing = runner.invoke(app, ["compare", str(base), str(other)])
+    assert nothing.exit_code == 2 and "nothing compared" in nothing.output
+    assert runner.invoke(app, ["compare", str(base), str(same)]).exit_code == 0
+    # Identical results carry no noise estimate: the gate plans with sqrt(2) x the base SD over seeds,
+    # which at 5 seeds cannot promise a 0.01-point drop.
+    underpowered = runner.invoke(app, ["compare", str(base), str(same), "--require-power",
+                                       "--fail-on", "accuracy_drop=0.01"])
+    assert underpowered.exit_code == 1 and "power:" in underpowered.output
+
+
+def test_a_sign_flip_gate_at_three_seeds_says_it_cannot_reach_the_level(tmp_path, write_results):
+    import sqlite3
+
+    base = write_results(tmp_path / "base", seeds=range(3), cells=[("batch", 4), ("layer", 4)])
+    with sqlite3.connect(store_path(base)) as conn:
+        conn.execute("UPDATE suites SET yaml = ?", ("name: quick\nanalysis: {test: permutation}\n",))
+    result = compare(base, base)
+    assert result.analysis["test"] == "permutation" and result.analysis["source"] == "suite"
+    assert all(row["test"] == "sign-flip permutation" and math.isinf(row["detectable"])
+               for row in result.accuracy if row["cell"])
+    assert result.power["enough"] is False and "cannot reach" in result.power["text"]

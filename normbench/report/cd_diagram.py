@@ -15,7 +15,10 @@ _ROW_HEIGHT = 0.28  # inches per label row
 
 
 def cd_diagram(ranking: dict[str, Any], palette: dict[str, Any]) -> str | None:
-    """Draw one ranking (``section["ranking"]["overall"]``); None when there is nothing to rank.
+    """Draw one ranking (``section["ranking"]``); None when there is nothing to rank.
+
+    Cliques (the bars) are the context's, gated on the Friedman test: without a rejection they join
+    every norm, so the diagram draws no difference the omnibus test did not find.
 
     Rank 1 (best) is on the left. The better half of the norms is labelled on the left, the
     other half on the right, each on its own row so labels never overlap.

@@ -4,9 +4,10 @@ All numbers a report shows are computed here (figures and templates only draw an
 so tests assert on this dict and the JSON format is this dict. Accuracies in the context are
 percentages (frames store fractions); NaN marks "not available" and becomes null in JSON.
 
-Outcome policy (stated in the report's methods list): a completed run contributes its final
-test accuracy; a diverged run counts as 0 % - a failure of the configuration is a result and is
-never dropped; undefined, failed and skipped runs contribute nothing and are listed as warnings.
+The analysis is the one the suite declared (its ``analysis:`` block in the stored suite YAML,
+``normbench.analysis_config``; defaults when absent), and every test whose outcome can become a
+sentence belongs to the report's one family (``normbench.family``): sections are built (tests
+registered), the family is adjusted, then the verdicts are drawn.
 """
 
 from __future__ import annotations
@@ -17,29 +18,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from normbench import stats
-from normbench.analysis import (
-    ACCURACY_SCALE,
-    ALPHA,
-    POWER,
-    RELEVANT_EFFECT,
-    accuracy_values,
-    cell_rng,
-    is_training,
-    plain_text,
-    plain_value,
-    value_note,
-    verdict_direction,
-)
+from normbench.analysis import ACCURACY_SCALE, accuracy_values, cell_rng, is_training, plain_text, plain_value, value_note
+from normbench.analysis_config import BCA_CAVEAT, AnalysisConfig, declared_analysis
+from normbench.family import Family
 from normbench.frames import RUN_COLUMNS, ResultFrames
-from normbench.report.convergence import TARGET_FRACTION
+from normbench.spec import COMPLETED, DIVERGED, OUTCOMES, SKIPPED
+from normbench.report.methods import methods
 from normbench.report.names import norm_sort_key
-from normbench.report.sections import build_sections
+from normbench.report.sections import build_sections, finish_sections
 from normbench.report.throughput import throughput_context
-from normbench.spec import COMPLETED, OUTCOMES, SKIPPED
+from normbench.report.verdicts import collect_verdicts
 
-CONTEXT_VERSION = 2
-REFERENCE_NORM = "batch"
+CONTEXT_VERSION = 3
+FAMILY_NAME = "verdicts"
 
 # Settings that split the report into separate sections when they vary within one
 # model x dataset x batch size (an lr sweep, two devices). A setting that only follows the batch
@@ -51,33 +42,38 @@ SETTING_COLUMNS = ("model_label", "model_options", "dataset_options", "device", 
 def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:
     """Compute everything the report shows from ``frames``; returns a plain, JSON-able dict.
 
-    Top-level keys: ``context_version``, ``rng_seed``, ``alpha``, ``power``, ``suite``,
-    ``environment``, ``outcomes``, ``warnings``, ``methods``, ``verdicts``, ``norms``, ``sections``
-    (training results), ``throughput`` (None unless the store holds throughput measurements:
-    ``frames.throughput``). ``rng_seed`` (>= 0) seeds every bootstrap, so the same frames always
-    give the same context. ``frames.probes`` adds probe curves to the sections when recorded.
+    Top-level keys: ``context_version``, ``rng_seed``, ``alpha``, ``power``, ``analysis`` (the
+    declared analysis and its ``source``), ``family`` (name, correction, size m, counts by kind),
+    ``suite``, ``environment``, ``outcomes``, ``warnings``, ``methods``, ``verdicts``, ``norms``,
+    ``sections`` (training results, each with its ``glance``), ``throughput`` (None unless the store
+    holds throughput measurements). ``rng_seed`` (>= 0) seeds every resampling, so the same frames
+    always give the same context. ``frames.probes`` adds probe curves to the sections when recorded.
     """
+    analysis, source = declared_analysis(frames.suite_yaml)
+    family = Family(FAMILY_NAME, analysis.correction, analysis.alpha)
     runs = _checked_runs(frames.runs)
-    warnings_list: list[dict[str, Any]] = []
-    runs = _attach_values(runs, warnings_list)
+    warnings_list: list[dict[str, Any]] = _analysis_notes(analysis, source)
+    runs = _attach_values(runs, warnings_list, analysis)
     training = runs[runs["kind"].map(is_training)]
     other_kinds = sorted({str(k) for k in runs.loc[~runs.index.isin(training.index), "kind"]})
     if other_kinds:
         warnings_list.append(_note(f"runs of kind {', '.join(other_kinds)} are not part of this report yet"))
     _skipped_devices_note(runs, warnings_list)
 
-    settings = _varying_settings(training)
-    sections = build_sections(
-        training, frames.curves, settings,
-        reference=REFERENCE_NORM, alpha=ALPHA, scale=ACCURACY_SCALE,
-        rng_for=lambda key: cell_rng(rng_seed, *key),
-        warnings_list=warnings_list, probes=frames.probes,
-    )
+    rng_for = lambda key: cell_rng(rng_seed, *key)  # noqa: E731 - one generator per resampled thing
+    sections = build_sections(training, frames.curves, _varying_settings(training), analysis=analysis,
+                              family=family, scale=ACCURACY_SCALE, rng_for=rng_for, warnings_list=warnings_list,
+                              probes=frames.probes)
+    family.adjust()
+    finish_sections(sections, family=family, analysis=analysis, rng_for=rng_for)
+    _reference_notes(sections, analysis, warnings_list)
     return {
         "context_version": CONTEXT_VERSION,
         "rng_seed": int(rng_seed),
-        "alpha": ALPHA,
-        "power": {"power": POWER, "relevant_effect": RELEVANT_EFFECT, "unit": "accuracy points"},
+        "alpha": analysis.alpha,
+        "power": {"power": analysis.power, "margin": analysis.margin, "unit": "accuracy points"},
+        "analysis": {**analysis.model_dump(), "source": source},
+        "family": family.summary(),
         "suite": {
             "name": str(frames.suite_name or ""),
             "description": str(frames.suite_description or ""),
@@ -87,37 +83,36 @@ def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:
         "environment": {str(k): plain_value(v) for k, v in (frames.environment or {}).items()},
         "outcomes": _outcome_counts(runs),
         "warnings": warnings_list,
-        "methods": _methods(),
-        "verdicts": _verdicts(sections),
+        "methods": methods(analysis, source, family.summary()),
+        "verdicts": collect_verdicts(sections),
         "norms": _all_norms(sections),
         "sections": sections,
         "throughput": throughput_context(frames.throughput, warnings_list),
     }
 
 
-def _verdicts(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The findings worth a headline, in plain words: small-batch failures, rankings that differ,
-    then significant differences from BN."""
-    out: list[dict[str, Any]] = []
+def _analysis_notes(analysis: AnalysisConfig, source: str) -> list[dict[str, Any]]:
+    notes = []
+    if source.startswith("defaults ("):
+        notes.append(_note(f"analysis: {source}"))
+    if analysis.interval == "bca":
+        notes.append(_note(BCA_CAVEAT))
+    return notes
+
+
+def _reference_notes(sections: list[dict[str, Any]], analysis: AnalysisConfig,
+                     warnings_list: list[dict[str, Any]]) -> None:
+    """Say where the declared reference norm or batch size is missing, so nothing is picked silently."""
     for section in sections:
-        for entry in section["batch_failure"]:
-            if entry["critical_batch_size"] is not None:
-                out.append({"kind": "batch_failure", "section": section["id"], "batch_size": entry["critical_batch_size"],
-                            "norm_label": entry["norm_label"], "text": entry["verdict"], "direction": "worse"})
-    for section in sections:
-        overall = section["ranking"]["overall"]
-        if overall["significant"]:
-            out.append({"kind": "ranking", "section": section["id"], "batch_size": None,
-                        "norm_label": overall["norms"][0]["norm_label"], "text": overall["verdict"],
-                        "direction": "neutral"})
-    for section in sections:
-        for family in section["comparisons"]:
-            for row in family["rows"]:
-                if row["significant"]:
-                    out.append({"kind": "comparison", "section": section["id"], "batch_size": family["batch_size"],
-                                "norm_label": row["norm_label"], "text": row["verdict"],
-                                "direction": verdict_direction(row)})
-    return out
+        if section["reference_label"] is None:
+            warnings_list.append(_note(f"{section['title']}: no runs of the declared reference norm "
+                                       f"{analysis.reference_norm!r}; no comparisons against it"))
+        fallback = sorted({e["norm_name"] for e in section["batch_failure"]
+                           if e["reference_source"].startswith("the largest batch size: the declared")})
+        if fallback:
+            warnings_list.append(_note(
+                f"{section['title']}: the declared reference_batch_size {analysis.reference_batch_size} has no results "
+                f"for {', '.join(fallback)}; their small-batch drops are measured from their largest batch size"))
 
 
 def _skipped_devices_note(runs: pd.DataFrame, warnings_list: list[dict[str, Any]]) -> None:
@@ -135,12 +130,13 @@ def _checked_runs(runs: pd.DataFrame) -> pd.DataFrame:
     return runs.sort_values("run_id", kind="stable").reset_index(drop=True)
 
 
-def _attach_values(runs: pd.DataFrame, warnings_list: list[dict[str, Any]]) -> pd.DataFrame:
-    """Add ``value`` (accuracy in %, NaN = excluded; ``analysis.accuracy_values``) and list every run
-    that is not a clean result."""
-    runs = runs.assign(value=accuracy_values(runs))
+def _attach_values(runs: pd.DataFrame, warnings_list: list[dict[str, Any]], analysis: AnalysisConfig) -> pd.DataFrame:
+    """Add ``value`` (accuracy in % under ``diverged_as``, NaN = excluded; ``analysis.accuracy_values``)
+    and ``in_curves`` (completed with an accuracy, or diverged), and list every run that is not a clean result."""
+    values = accuracy_values(runs, analysis.diverged_as)
+    runs = runs.assign(value=values, in_curves=np.isfinite(values) | (runs["outcome"] == DIVERGED).to_numpy())
     for row in runs.itertuples(index=False):
-        note = value_note(row.outcome, row.final_test_accuracy)
+        note = value_note(row.outcome, row.final_test_accuracy, analysis.diverged_as)
         # A completed run of another kind (throughput) has no accuracy to miss.
         if note and (row.outcome != COMPLETED or is_training(row.kind)):
             warnings_list.append(_run_warning(row, note))
@@ -190,45 +186,3 @@ def _all_norms(sections: list[dict[str, Any]]) -> list[dict[str, str]]:
     """Every norm label in the report, in canonical order (figures give each one fixed colour)."""
     seen = {(n["norm"], n["label"]): n for section in sections for n in section["norms"]}
     return [seen[k] for k in sorted(seen, key=lambda k: norm_sort_key(*k))]
-
-
-def _methods() -> list[str]:
-    return [
-        "Accuracy is the final test accuracy in percent. A diverged run counts as 0 % (a failure of the "
-        "configuration is a result and is never dropped; in rankings it takes the worst rank); undefined, failed "
-        "and skipped runs are excluded and listed under Warnings.",
-        f"Confidence intervals are 95 % bootstrap intervals of the mean over seeds ({stats.DEFAULT_RESAMPLES:,} "
-        "seeded resamples; BCa for n >= 3, percentile for n = 2, none for n = 1, a single point when all seeds agree).",
-        "IQM is the interquartile mean (mean of the middle 50 % of seeds, as in rliable).",
-        "Convergence curves show the mean over seeds with a 95 % t-interval band at each evaluation step; "
-        "a diverged run counts as 0 % after its last evaluation. AUC is the time-averaged test accuracy over "
-        f"training (trapezoidal area over steps divided by the step span), with a 95 % t-interval. Time to target: the first evaluation at "
-        f"or above {TARGET_FRACTION:.0%} of the best cell's mean final accuracy in the section; runs that never get "
-        "there are censored (diverged ones at the end of training) and the median is the Kaplan-Meier median.",
-        f"Every norm is compared with BN ({REFERENCE_NORM}) at the same model, dataset and batch size, paired "
-        "by seed (same seed = same initial weights and mini-batch order). A Shapiro-Wilk test on the paired "
-        "differences (alpha 0.05) chooses a paired t-test (effect size Cohen's d_z) or a Wilcoxon signed-rank "
-        "test (exact null distribution, ties included; effect size matched-pairs rank-biserial r); with fewer "
-        "than 3 pairs Wilcoxon is used.",
-        f"p-values are Holm-corrected within each model x batch-size family; a difference is significant "
-        f"when p_holm < {ALPHA}. 'P(better)' is the fraction of seeds on which the norm beats BN, ties "
-        "counted half.",
-        f"Power: for each comparison, the smallest mean difference a paired t-test with the seeds used detects "
-        f"with {POWER:.0%} power at alpha {ALPHA} (noncentral t, observed SD of the differences; before the Holm "
-        f"correction, so a lower bound). A 'no significant difference' is flagged underpowered when that exceeds "
-        f"{RELEVANT_EFFECT:g} accuracy point, or when a Wilcoxon test with so few pairs cannot reach p < {ALPHA}.",
-        "Small-batch failure: each norm at each batch size against the same norm at its largest batch size, "
-        "paired by seed (same initial weights; the data order differs with the batch size), one-sided (worse at "
-        "the smaller batch), same test choice as above, Holm-corrected over the norm's batch sizes. The critical "
-        "batch size is the largest batch size that is significantly worse; its 95 % interval comes from 1,000 "
-        "smoothed bootstrap resamples of the seeds (Silverman's shrunk smoothed bootstrap, so repeated seeds do not "
-        "pose as independent evidence), repeating the whole procedure on each (given when some batch size fails and 5 "
-        "or more seeds are complete).",
-        "Rankings: norms ranked within blocks (1 = best; diverged = 0 % = worst; ties averaged), blocks being "
-        "seeds (per batch size) or batch size x seed pairs (overall); only complete blocks. Friedman test "
-        "(tie-corrected), then Nemenyi post-hoc; the critical difference diagram joins norms whose average "
-        "ranks differ by less than the critical difference (Demsar 2006).",
-        "Accuracy vs speed: mean final accuracy against the median training samples per second of each norm and "
-        "batch size; the Pareto front joins the points no other point beats on both.",
-    ]
-

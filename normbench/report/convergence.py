@@ -24,7 +24,8 @@ def run_curves(runs: pd.DataFrame, curves: pd.DataFrame, scale: float) -> dict[s
     ``accuracy`` of a diverged run is NaN from its first non-finite evaluation on (the run has no
     model left); callers decide whether that counts as 0 (curves, AUC) or "never reached" (target).
     """
-    contributing = runs[np.isfinite(runs["value"].to_numpy(dtype=float))]
+    # Curves show diverged runs falling to 0 whatever diverged_as says: the failure is what they show.
+    contributing = runs[runs["in_curves"].to_numpy(dtype=bool)]
     if contributing.empty or curves is None or curves.empty:
         return {}
     points = curves[curves["run_id"].isin(contributing["run_id"])]

@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 
 from normbench.report.cd_diagram import cd_diagram
 from normbench.report.encoding import DPI, to_data_uri
+from normbench.report.glance_figure import glance_figure
 from normbench.report.names import norm_sort_key
 from normbench.report.probes import MAX_PANELS as MAX_PROBE_PANELS
 
@@ -59,7 +60,7 @@ def convergence_figure(section: dict[str, Any], palette: dict[str, Any]) -> str 
 
 
 def accuracy_vs_batch_figure(section: dict[str, Any], palette: dict[str, Any]) -> str | None:
-    """Final test accuracy vs batch size (log2 axis) per norm, mean with its bootstrap CI band."""
+    """Final test accuracy vs batch size (log2 axis) per norm, mean with its 95 % t-interval band."""
     if not section["summaries"]:
         return None
     legend_width = _legend_width(section)
@@ -87,7 +88,8 @@ def accuracy_vs_batch_figure(section: dict[str, Any], palette: dict[str, Any]) -
 
 
 def _mark_critical_batch_sizes(ax: Any, section: dict[str, Any], palette: dict[str, Any]) -> None:
-    """A large cross on each norm's critical batch size (its largest significantly worse batch size)."""
+    """A large cross on each norm's critical batch size (the largest batch size whose drop from the reference
+    exceeds the margin with significance)."""
     labelled = False
     for entry in section.get("batch_failure", []):
         critical = entry["critical_batch_size"]
@@ -241,16 +243,17 @@ def _legend(figure: Figure, ax: Any, legend_width: float) -> None:
 def report_figures(context: dict[str, Any]) -> dict[str, Any]:
     """Every figure of a report as data URIs (None where there is nothing to draw).
 
-    ``{section id: {"convergence", "accuracy_vs_batch", "cd_diagram", "pareto", "probes": {probe: uri}},
+    ``{section id: {"glance", "convergence", "accuracy_vs_batch", "cd_diagram", "pareto", "probes": {probe: uri}},
     "throughput": {"layers": uri, "models": uri}}``. A fixed number of figures per section whatever
     the number of runs, so drawing cost grows with the number of sections, not runs.
     """
     palette = norm_palette(context["norms"])
     figures: dict[str, Any] = {
         section["id"]: {
+            "glance": glance_figure(section),
             "convergence": convergence_figure(section, palette),
             "accuracy_vs_batch": accuracy_vs_batch_figure(section, palette),
-            "cd_diagram": cd_diagram(section["ranking"]["overall"], palette),
+            "cd_diagram": cd_diagram(section["ranking"], palette),
             "pareto": pareto_figure(section, palette),
             "probes": {probe["probe"]: probe_figure(section, probe, palette) for probe in section["probes"]},
         }

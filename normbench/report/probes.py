@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from normbench import stats
@@ -26,7 +25,7 @@ def section_probes(runs: pd.DataFrame, probes: pd.DataFrame | None, labels: list
     each step, per (key, batch size, norm). ``[]`` when ``probes`` is absent, malformed or empty."""
     if probes is None or len(probes) == 0 or not set(PROBE_COLUMNS) <= set(probes.columns):
         return []
-    contributing = runs[np.isfinite(runs["value"].to_numpy(dtype=float))]
+    contributing = runs[runs["in_curves"].to_numpy(dtype=bool)]
     rows = probes[probes["run_id"].isin(contributing["run_id"])]
     if rows.empty:
         return []

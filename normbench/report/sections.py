@@ -1,9 +1,11 @@
-"""One report section per model x dataset (x varying settings): cell summaries, paired
-comparisons against BN with Holm-corrected p-values, power and verdicts; small-batch failure;
-rankings of all norms; convergence; accuracy against speed; probe curves when recorded.
+"""One report section per model x dataset (x varying settings): cell summaries with divergence counts,
+paired comparisons with the reference norm, the answer at a glance, small-batch failure, the
+ranking of all norms, convergence, accuracy against speed, probe curves when recorded.
 
-Input is the training-runs frame after ``context._attach_values`` added ``value`` (accuracy in %,
-0 for diverged runs, NaN for runs that contribute nothing); output is plain dicts.
+Built in two phases around the report's one family of hypotheses: :func:`build_sections` computes
+every test and registers it in the family; after the family is adjusted, :func:`finish_sections`
+draws the verdicts. Input is the training-runs frame after ``context`` added ``value`` (accuracy in
+% under the declared ``diverged_as``, NaN for runs that contribute nothing) and ``in_curves``.
 """
 
 from __future__ import annotations
@@ -16,32 +18,19 @@ import numpy as np
 import pandas as pd
 
 from normbench import stats
-from normbench.analysis import (
-    POWER,
-    RELEVANT_EFFECT,
-    accuracy_by_seed,
-    aligned_by_seed,
-    correct_family,
-    count_outcome,
-    detectable_difference,
-    paired_test,
-    plain_value,
-    repeated_seeds,
-    underpowered,
-)
-from normbench.report.convergence import (
-    TARGET_FRACTION,
-    convergence_cells,
-    curve_bands,
-    run_curves,
-)
+from normbench.analysis import accuracy_by_seed, count_outcome, diverged_seeds, plain_value, repeated_seeds
+from normbench.analysis_config import AnalysisConfig
+from normbench.family import Family
+from normbench.spec import COMPLETED, DIVERGED
+from normbench.report.convergence import TARGET_FRACTION, convergence_cells, curve_bands, run_curves
+from normbench.report.divergence import cell_divergence, divergence_tests, finish_divergence
+from normbench.report.glance import finish_glance, glance_tests
 from normbench.report.names import norm_display_name, norm_sort_key
+from normbench.report.paired import finish_reference_comparisons, reference_comparisons
 from normbench.report.pareto import section_pareto
 from normbench.report.probes import section_probes
-from normbench.report.ranking import section_ranking
-from normbench.report.small_batch import batch_failures
-from normbench.report.verdicts import verdict
-from normbench.spec import COMPLETED, DIVERGED
+from normbench.report.ranking import finish_ranking, ranking_tests
+from normbench.report.small_batch import batch_failure_tests, finish_batch_failures
 
 CellKey = tuple[Any, ...]
 
@@ -70,14 +59,15 @@ def build_sections(
     curves: pd.DataFrame,
     settings: list[str],
     *,
-    reference: str,
-    alpha: float,
+    analysis: AnalysisConfig,
+    family: Family,
     scale: float,
     rng_for: Callable[[CellKey], np.random.Generator],
     warnings_list: list[dict[str, Any]],
     probes: pd.DataFrame | None = None,
 ) -> list[dict[str, Any]]:
-    """Split training runs by (model, dataset, *settings) and compute every section's numbers."""
+    """Split training runs by (model, dataset, *settings), compute every section's numbers and register
+    its tests in ``family`` (phase 1; :func:`finish_sections` draws the verdicts)."""
     if training.empty:
         return []
     key_columns = ["model", "dataset", *settings]
@@ -95,15 +85,25 @@ def build_sections(
             "dataset": key[1],
             "settings": setting_values,
         }
-        section.update(_section_numbers(runs, curves, key, section["title"], reference=reference, alpha=alpha,
-                                        scale=scale, rng_for=rng_for, warnings_list=warnings_list,
-                                        probes=probes))
+        section.update(_section_numbers(runs, curves, key, section, analysis=analysis, family=family, scale=scale,
+                                        rng_for=rng_for, warnings_list=warnings_list, probes=probes))
         sections.append(section)
     return sections
 
 
-def _section_numbers(runs, curves, key, title, *, reference, alpha, scale, rng_for, warnings_list,
+def reference_label_of(labels: list[tuple[str, str]], declared: str) -> str | None:
+    """The section's norm label that ``analysis.reference_norm`` names: a canonical norm name
+    (``batch``), a label (``group(num_groups=8)``) or its short name (``BN``, ``bn``); None when absent."""
+    wanted = declared.strip().lower()
+    for norm, label in labels:
+        if wanted in (norm.lower(), label.lower(), norm_display_name(norm, label).lower()):
+            return label
+    return None
+
+
+def _section_numbers(runs, curves, key, section, *, analysis, family, scale, rng_for, warnings_list,
                      probes) -> dict[str, Any]:
+    title, section_id = section["title"], section["id"]
     labels = sorted({(str(n), str(lbl)) for n, lbl in zip(runs["norm"], runs["norm_label"])},
                     key=lambda p: norm_sort_key(*p))
     batch_sizes = sorted({int(b) for b in runs["batch_size"]})
@@ -111,24 +111,25 @@ def _section_numbers(runs, curves, key, title, *, reference, alpha, scale, rng_f
     for (batch_size, label), cell_runs in runs.groupby(["batch_size", "norm_label"], sort=False, dropna=False):
         batch_size, label = int(batch_size), str(label)
         rng = rng_for((*key, batch_size, label))
-        cells[(batch_size, label)] = _cell(cell_runs, batch_size, label, rng, warnings_list, title)
+        cells[(batch_size, label)] = _cell(cell_runs, batch_size, label, rng, warnings_list, title, analysis)
     summaries = [cells[(b, lbl)] for _, lbl in labels for b in batch_sizes if (b, lbl) in cells]
-    reference_labels = [lbl for norm, lbl in labels if norm == reference]
-    reference_label = reference if reference in reference_labels else (reference_labels[0] if reference_labels else None)
-    comparisons = [_family(cells, b, labels, reference_label, title, alpha) for b in batch_sizes]
-    _power_note(comparisons, title, warnings_list)
-
+    reference_label = reference_label_of(labels, analysis.reference_norm)
+    pair_rng = lambda what: rng_for((*key, what))  # noqa: E731 - one generator per tested pair
+    tests = dict(section_id=section_id, analysis=analysis, family=family)
     per_run = run_curves(runs, curves, scale)
     target, target_source = _target(runs, summaries, scale)
     return {
         "batch_sizes": batch_sizes,
         "norms": [{"norm": n, "label": lbl, "name": norm_display_name(n, lbl)} for n, lbl in labels],
         "reference_label": reference_label,
+        "reference_name": next((c["norm_name"] for c in summaries if c["norm_label"] == reference_label), None),
         "summaries": summaries,
-        "comparisons": comparisons,
-        "batch_failure": batch_failures(cells, labels, batch_sizes, alpha=alpha, where=title,
-                                        rng_for=lambda label: rng_for((*key, "critical batch size", label))),
-        "ranking": section_ranking(cells, labels, batch_sizes, alpha=alpha, where=title),
+        "divergence": divergence_tests(cells, labels, batch_sizes, reference_label, section_id=section_id,
+                                       family=family),
+        "comparisons": reference_comparisons(cells, labels, batch_sizes, reference_label, rng_for=pair_rng, **tests),
+        "glance": glance_tests(cells, labels, batch_sizes, rng_for=pair_rng, **tests),
+        "batch_failure": batch_failure_tests(cells, labels, batch_sizes, **tests),
+        "ranking": ranking_tests(cells, labels, batch_sizes, **tests),
         "curves": curve_bands(runs, per_run, labels),
         "convergence": {
             "target": target, "target_source": target_source, "target_fraction": TARGET_FRACTION,
@@ -136,7 +137,24 @@ def _section_numbers(runs, curves, key, title, *, reference, alpha, scale, rng_f
         },
         "pareto": section_pareto(runs, summaries),
         "probes": section_probes(runs, probes, labels),
+        "_cells": cells, "_key": key,  # phase 2 only; popped by finish_sections
     }
+
+
+def finish_sections(sections: list[dict[str, Any]], *, family: Family, analysis: AnalysisConfig,
+                    rng_for: Callable[[CellKey], np.random.Generator]) -> None:
+    """Phase 2, after ``family.adjust()``: every verdict of every section, in place."""
+    for section in sections:
+        cells = section.pop("_cells")
+        labels = [(n["norm"], n["label"]) for n in section["norms"]]
+        where, key = section["title"], section.pop("_key")
+        finish_divergence(section["divergence"], analysis, where)
+        finish_reference_comparisons(section["comparisons"], family, analysis, where)
+        finish_glance(section["glance"], cells, labels, family=family, analysis=analysis,
+                      reference_label=section["reference_label"])
+        finish_batch_failures(section["batch_failure"], cells, family=family, analysis=analysis, where=where,
+                              rng_for=lambda label, k=key: rng_for((*k, "critical batch size", label)))
+        finish_ranking(section["ranking"], analysis, where)
 
 
 def _target(runs: pd.DataFrame, summaries: list[dict[str, Any]], scale: float) -> tuple[float, str]:
@@ -151,9 +169,9 @@ def _target(runs: pd.DataFrame, summaries: list[dict[str, Any]], scale: float) -
     return TARGET_FRACTION * best, f"{TARGET_FRACTION:.0%} of the best mean final accuracy in this section"
 
 
-def _cell(cell_runs, batch_size, label, rng, warnings_list, title) -> dict[str, Any]:
-    by_seed = accuracy_by_seed(cell_runs)
-    repeated = repeated_seeds(cell_runs)
+def _cell(cell_runs, batch_size, label, rng, warnings_list, title, analysis) -> dict[str, Any]:
+    by_seed = accuracy_by_seed(cell_runs, analysis.diverged_as)
+    repeated = repeated_seeds(cell_runs, analysis.diverged_as)
     if repeated:
         warnings_list.append({"kind": "note", "message": (
             f"{title}, {label} at batch size {batch_size}: seeds {repeated} appear more than once; "
@@ -161,71 +179,19 @@ def _cell(cell_runs, batch_size, label, rng, warnings_list, title) -> dict[str, 
     seeds = sorted(by_seed)
     values = np.array([by_seed[s] for s in seeds], dtype=float)
     norm = str(cell_runs["norm"].iloc[0])
+    n_completed, n_diverged = count_outcome(cell_runs, COMPLETED), count_outcome(cell_runs, DIVERGED)
     return {
         "batch_size": batch_size,
         "norm": norm,
         "norm_label": label,
         "norm_name": norm_display_name(norm, label),
         "n_runs": int(len(cell_runs)),
-        "n_completed": count_outcome(cell_runs, COMPLETED),
-        "n_diverged": count_outcome(cell_runs, DIVERGED),
+        "n_completed": n_completed,
+        "n_diverged": n_diverged,
         "n_excluded": int(len(cell_runs) - np.isfinite(cell_runs["value"].to_numpy(dtype=float)).sum()),
-        **stats.summarize(values, rng).to_dict(),
+        **stats.summarize(values, rng, interval=analysis.interval).to_dict(),
         "seeds": seeds,
         "values": [float(v) for v in values],
+        "diverged_seeds": diverged_seeds(cell_runs),
+        "divergence": cell_divergence(n_diverged, n_completed + n_diverged),
     }
-
-
-def _family(cells, batch_size, labels, reference_label, title, alpha) -> dict[str, Any]:
-    """Every norm against the reference at one batch size, corrected as one family; power per row."""
-    family: dict[str, Any] = {"batch_size": batch_size, "reference_label": reference_label, "rows": [], "note": ""}
-    reference = cells.get((batch_size, reference_label)) if reference_label else None
-    if reference is None:
-        family["note"] = f"no BN runs at batch size {batch_size}: nothing to compare against"
-        return family
-    family["reference_name"] = reference["norm_name"]
-    ref_by_seed = dict(zip(reference["seeds"], reference["values"]))
-    for _, label in labels:
-        cell = cells.get((batch_size, label))
-        if label == reference_label or cell is None:
-            continue
-        by_seed = dict(zip(cell["seeds"], cell["values"]))
-        common, mine, theirs = aligned_by_seed(by_seed, ref_by_seed)
-        family["rows"].append({
-            "norm_label": label, "norm_name": cell["norm_name"],
-            "reference_label": reference_label, "reference_name": reference["norm_name"],
-            **paired_test(mine, theirs).to_dict(),
-            "seeds": common,
-            "n_unpaired": len(set(by_seed) ^ set(ref_by_seed)),
-        })
-    correct_family(family["rows"], alpha)
-    for row in family["rows"]:
-        power = detectable_difference(row["n"], row["sd_difference"], row["test"], alpha=alpha,
-                                      relevant=RELEVANT_EFFECT)
-        row["mde"] = power["mde"]
-        row["seeds_for_relevant"] = power["seeds_for_relevant"]
-        row["power_note"] = power["note"]
-        row["underpowered"] = underpowered(row, RELEVANT_EFFECT)
-        row["verdict"] = verdict(row, batch_size, title)
-    return family
-
-
-def _power_note(comparisons: list[dict[str, Any]], title: str, warnings_list: list[dict[str, Any]]) -> None:
-    """One warning per section summarizing the "no difference" verdicts its seeds cannot support."""
-    rows = [r for family in comparisons for r in family["rows"] if r["test"] != "none" and not r["significant"]]
-    weak = [r for r in rows if r["underpowered"]]
-    if not weak:
-        return
-    finite = [r["mde"] for r in weak if math.isfinite(r["mde"])]
-    low, high = (f"{min(finite):.1f}", f"{max(finite):.1f}") if finite else ("", "")
-    spans = (f"{low} points" if low == high else f"{low}-{high} points") if finite else "no effect at all"
-    if len(finite) < len(weak) and finite:
-        spans += " (some comparisons could not reach significance at all)"
-    needed = [r["seeds_for_relevant"] for r in weak if r["seeds_for_relevant"]]
-    seeds = sorted({r["n"] for r in weak})
-    seeds_text = str(min(needed)) if needed and min(needed) == max(needed) else f"{min(needed or [0])}-{max(needed or [0])}"
-    tail = f"; detecting {RELEVANT_EFFECT:g} point at the observed spread needs about {seeds_text} seeds" if needed else ""
-    warnings_list.append({"kind": "note", "message": (
-        f"{title}: {len(weak)} of {len(rows)} 'no significant difference' verdicts are underpowered - with "
-        f"{', '.join(map(str, seeds))} seed(s) only differences of {spans} were detectable at "
-        f"{100 * POWER:.0f} % power{tail}")})

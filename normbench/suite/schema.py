@@ -7,6 +7,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from normbench.analysis_config import AnalysisConfig, check_against_suite
+
 SUITE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # also the default output directory's name
 BUDGETS = ("steps", "epochs", "samples")
 _DEVICE_PATTERN = r"^(cpu|cuda(:\d+)?|mps|auto)$"
@@ -134,6 +136,7 @@ class Suite(StrictModel):
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
 
     @field_validator("batch_sizes")
     @classmethod
@@ -186,6 +189,11 @@ class Suite(StrictModel):
     def datasets(self) -> list[NamedEntry]:
         """The dataset(s) as a list (a suite may name one or several)."""
         return self.dataset if isinstance(self.dataset, list) else [self.dataset]
+
+    @model_validator(mode="after")
+    def _analysis_fits(self) -> "Suite":
+        check_against_suite(self.analysis, self.batch_sizes)
+        return self
 
     @model_validator(mode="after")
     def _model_datasets_exist(self) -> "Suite":

@@ -10,6 +10,7 @@ from normbench.suite.errors import SuiteError
 from normbench.suite.expand import expand
 from normbench.suite.kind import Execute, RunOptions, SuiteKind
 from normbench.suite.load import apply_suite_override
+from normbench.analysis_config import AnalysisConfig
 from normbench.suite.schema import BUDGETS, OptimizerConfig, Suite
 
 
@@ -38,10 +39,14 @@ class TrainingKind(SuiteKind):
                     if other != top:
                         raw.pop(other, None)
             return
-        if top not in ("optimizer", "dataset"):
-            raise SuiteError(f"--set {key}: only optimizer.* and dataset.* take dotted keys")
+        if top not in ("optimizer", "dataset", "analysis"):
+            raise SuiteError(f"--set {key}: only optimizer.*, dataset.* and analysis.* take dotted keys")
         container = _section(raw, top, key)
-        if top == "optimizer":
+        if top == "analysis":
+            if len(parts) != 2:
+                raise SuiteError(f"--set {key}: use analysis.<field> with one of {', '.join(AnalysisConfig.model_fields)}")
+            container[parts[1]] = value
+        elif top == "optimizer":
             if len(parts) != 2:
                 raise SuiteError(f"--set {key}: use optimizer.<field> with one of {', '.join(OptimizerConfig.model_fields)}")
             container[parts[1]] = value

@@ -10,22 +10,47 @@ import pandas as pd
 import pytest
 from scipy import stats as sps
 
-from normbench.analysis import cell_rng, json_safe
+from normbench.analysis import json_safe
 from normbench.frames import ResultFrames
 from normbench.report import render
 from normbench.report.context import build_context
 
 TOP_LEVEL_KEYS = {"context_version", "rng_seed", "alpha", "suite", "environment", "outcomes", "warnings",
-                  "methods", "verdicts", "norms", "sections", "power", "throughput"}
+                  "methods", "verdicts", "norms", "sections", "power", "throughput", "analysis", "family"}
 
 
 def _values(frames: ResultFrames, model: str, label: str, batch_size: int) -> tuple[list[int], np.ndarray]:
-    """Independent reading of the policy: completed -> accuracy x 100, diverged -> 0, rest excluded."""
+    """Independent reading of the default policy (diverged_as: exclude): completed -> accuracy x 100, rest excluded."""
     runs = frames.runs
     cell = runs[(runs.model == model) & (runs.norm_label == label) & (runs.batch_size == batch_size)]
-    cell = cell[cell.outcome.isin(["completed", "diverged"])].sort_values("seed")
-    values = np.where(cell.outcome == "diverged", 0.0, cell.final_test_accuracy.astype(float) * 100)
-    return cell.seed.astype(int).tolist(), values
+    cell = cell[cell.outcome == "completed"].sort_values("seed")
+    return cell.seed.astype(int).tolist(), cell.final_test_accuracy.astype(float).to_numpy() * 100
+
+
+def _family_by_hand(context) -> dict:
+    """Every hypothesis of the report, keyed independently of normbench.family, with its raw p-value."""
+    hypotheses = {}
+    for section in context["sections"]:
+        sid = section["id"]
+        rows = [r for f in section["comparisons"] for r in f["rows"]]
+        rows += [r for c in section["glance"]["columns"] for r in c["rows"]]
+        for r in rows:
+            pair = (sid, r["batch_size"], frozenset((r["norm_label"], r["reference_label"])))
+            hypotheses[pair + ("difference",)] = r["p_value"]
+            hypotheses[pair + ("equivalence",)] = r["equivalence_p"]
+        for r in section["divergence"]["rows"]:
+            if r["comparison"]:
+                key = (sid, r["batch_size"], frozenset((r["norm_label"], r["comparison"]["against"])), "divergence")
+                hypotheses[key] = r["comparison"]["p_value"]
+        for c in section["glance"]["columns"]:
+            for r in c["divergence"]:
+                hypotheses[(sid, c["batch_size"], frozenset((r["norm_label"], c["top"])), "divergence")] = r["p_value"]
+        for e in section["batch_failure"]:
+            for d in e["drops"]:
+                if d["tested"]:
+                    hypotheses[(sid, e["norm_label"], d["batch_size"], "drop")] = d["p_value"]
+        hypotheses[(sid, "ranking")] = section["ranking"]["p_value"]
+    return {k: p for k, p in hypotheses.items() if p is not None and math.isfinite(p)}
 
 
 def _section(context, model):
@@ -49,7 +74,7 @@ def test_outcome_counts_and_warnings(frames_with_failures):
     run_warnings = {w["outcome"]: w for w in context["warnings"] if w["kind"] == "run"}
     assert set(run_warnings) == {"diverged", "undefined", "failed", "skipped"}
     assert run_warnings["diverged"]["reason"] == "loss became nan at step 150"
-    assert run_warnings["diverged"]["effect"] == "counted as 0 % accuracy"
+    assert run_warnings["diverged"]["effect"] == "excluded from accuracy statistics, counted in the divergence rate"
     assert run_warnings["undefined"]["reason"].startswith("BatchNorm needs")
     assert run_warnings["failed"]["effect"] == "excluded from statistics"
     assert (run_warnings["skipped"]["model"], run_warnings["skipped"]["seed"]) == ("mlp", 1)
@@ -69,27 +94,42 @@ def test_summaries_equal_numpy_and_scipy(frames_with_failures):
             assert cell["std"] == pytest.approx(x.std(ddof=1), rel=1e-12)
             assert cell["median"] == pytest.approx(np.median(x), rel=1e-12)
             assert cell["iqm"] == pytest.approx(sps.trim_mean(x, 0.25), rel=1e-12)
-            if len(x) >= 3:
-                rng = cell_rng(0, section["model"], section["dataset"], cell["batch_size"], cell["norm_label"])
-                ci = sps.bootstrap((x,), np.mean, n_resamples=9999, vectorized=True, method="BCa",
-                                   rng=rng).confidence_interval
-                assert (cell["ci_low"], cell["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-12)
+            if len(x) >= 2:
+                low, high = sps.t.interval(0.95, len(x) - 1, loc=x.mean(), scale=sps.sem(x))
+                assert (cell["ci_low"], cell["ci_high"], cell["ci_method"]) == (
+                    pytest.approx(low, rel=1e-12), pytest.approx(high, rel=1e-12), "t")
+            else:
+                assert cell["ci_method"] == "none" and math.isnan(cell["ci_low"])
             checked += 1
     assert checked == 12
 
 
-def test_diverged_counts_as_zero_and_excluded_runs_do_not_count(frames_with_failures):
+def test_diverged_runs_are_excluded_and_counted_by_default(frames_with_failures):
     context = build_context(frames_with_failures)
     cnn = {(c["norm_label"], c["batch_size"]): c for c in _section(context, "cnn2d")["summaries"]}
-    assert cnn[("batch", 4)]["values"][1] == 0.0 and cnn[("batch", 4)]["n_diverged"] == 1
-    assert cnn[("batch", 4)]["n"] == 3
+    bn4 = cnn[("batch", 4)]
+    assert (bn4["seeds"], bn4["n"], bn4["n_diverged"], bn4["n_excluded"], bn4["diverged_seeds"]) == ([0, 2], 2, 1, 1, [1])
+    assert bn4["divergence"]["diverged"] == 1 and bn4["divergence"]["total"] == 3
+    low, high = sps.binomtest(1, 3).proportion_ci(method="exact")
+    assert (bn4["divergence"]["ci_low"], bn4["divergence"]["ci_high"]) == pytest.approx((low, high))
     mlp = {(c["norm_label"], c["batch_size"]): c for c in _section(context, "mlp")["summaries"]}
     assert (mlp[("batch", 4)]["n"], mlp[("batch", 4)]["n_excluded"], mlp[("batch", 4)]["seeds"]) == (2, 1, [0, 1])
     assert mlp[("layer", 64)]["seeds"] == [1, 2]
     assert mlp[("group(num_groups=4)", 64)]["seeds"] == [0, 2]
 
 
-def test_comparisons_equal_scipy_and_holm_by_hand(frames_with_failures):
+def test_diverged_as_zero_is_read_from_the_stored_suite(frames_with_failures):
+    frames_with_failures.suite_yaml += "analysis: {diverged_as: zero}\n"
+    context = build_context(frames_with_failures)
+    assert context["analysis"]["diverged_as"] == "zero" and context["analysis"]["source"] == "suite"
+    bn4 = next(c for c in _section(context, "cnn2d")["summaries"] if (c["norm_label"], c["batch_size"]) == ("batch", 4))
+    assert bn4["seeds"] == [0, 1, 2] and bn4["values"][1] == 0.0 and bn4["n_excluded"] == 0
+    assert any("diverged_as zero" in m for m in context["methods"])
+
+
+def test_comparisons_equal_scipy_and_one_family_by_hand(frames_with_failures):
+    from statsmodels.stats.weightstats import ttost_paired
+
     frames = frames_with_failures
     context = build_context(frames)
     # 2 models x 2 batch sizes x 2 norms against BN
@@ -98,7 +138,6 @@ def test_comparisons_equal_scipy_and_holm_by_hand(frames_with_failures):
         for family in section["comparisons"]:
             bs = family["batch_size"]
             ref_seeds, ref = _values(frames, section["model"], "batch", bs)
-            raw_p = []
             for row in family["rows"]:
                 seeds, x = _values(frames, section["model"], row["norm_label"], bs)
                 common = sorted(set(seeds) & set(ref_seeds))
@@ -107,24 +146,36 @@ def test_comparisons_equal_scipy_and_holm_by_hand(frames_with_failures):
                 assert row["seeds"] == common and row["n"] == len(common)
                 assert row["n_unpaired"] == len(set(seeds) ^ set(ref_seeds))
                 assert row["mean_difference"] == pytest.approx(np.mean(a - b), rel=1e-9, abs=1e-9)
-                if len(common) >= 3 and sps.shapiro(a - b).pvalue >= 0.05:
+                assert row["test"] == "paired t-test" and row["family"] == "verdicts"  # declared: no pre-test
+                if len(common) >= 2 and np.ptp(a - b) < 1e-7:
+                    # A constant difference (up to rounding): the t-test's limit, t infinite and p 0.
+                    assert math.isinf(row["statistic"]) and row["p_value"] == 0.0 and math.isnan(row["effect_size"])
+                elif len(common) >= 2:
                     expected = sps.ttest_rel(a, b)
-                    assert row["test"] == "paired t-test"
+                    assert row["statistic"] == pytest.approx(expected.statistic, rel=1e-6)
+                    assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-6)
                     assert row["effect_size"] == pytest.approx(np.mean(a - b) / np.std(a - b, ddof=1), rel=1e-6)
-                else:
-                    expected = sps.wilcoxon(a, b)
-                    assert row["test"] == "wilcoxon"
-                assert row["statistic"] == pytest.approx(expected.statistic, rel=1e-6)
-                assert row["p_value"] == pytest.approx(expected.pvalue, rel=1e-6)
-                raw_p.append(row["p_value"])
-            # Holm by hand: multiply the i-th smallest by (m - i), running maximum, cap at 1
-            order = np.argsort(raw_p)
-            holm = np.empty(len(raw_p))
-            running = 0.0
-            for i, index in enumerate(order):
-                running = max(running, min(1.0, raw_p[index] * (len(raw_p) - i)))
-                holm[index] = running
-            assert [row["p_holm"] for row in family["rows"]] == pytest.approx(holm.tolist())
+                    assert row["equivalence_p"] == pytest.approx(ttost_paired(a, b, -1.0, 1.0)[0], rel=1e-6)
+    # One family for the whole report: Holm by hand over every distinct hypothesis.
+    hypotheses = _family_by_hand(context)
+    keys = list(hypotheses)
+    raw = [hypotheses[k] for k in keys]
+    adjusted, running = {}, 0.0
+    for i, index in enumerate(np.argsort(raw)):
+        running = max(running, min(1.0, raw[index] * (len(raw) - i)))
+        adjusted[keys[index]] = running
+    assert context["family"]["size"] == len(keys)
+    for section in context["sections"]:
+        for family in section["comparisons"]:
+            for row in family["rows"]:
+                pair = (section["id"], family["batch_size"], frozenset((row["norm_label"], "batch")))
+                if math.isfinite(row["p_value"]):
+                    assert row["p_adjusted"] == pytest.approx(adjusted[pair + ("difference",)])
+                    assert row["equivalence_p_adjusted"] == pytest.approx(adjusted[pair + ("equivalence",)])
+        for entry in section["batch_failure"]:
+            for drop in (d for d in entry["drops"] if d["tested"]):
+                assert drop["p_adjusted"] == pytest.approx(adjusted[(section["id"], entry["norm_label"],
+                                                                     drop["batch_size"], "drop")])
 
 
 def test_significant_verdict_in_plain_words(frames_factory):
@@ -132,20 +183,23 @@ def test_significant_verdict_in_plain_words(frames_factory):
     context = build_context(frames)
     family = _section(context, "cnn2d")["comparisons"][0]
     gn = next(r for r in family["rows"] if r["norm_label"] == "group(num_groups=4)")
-    assert gn["significant"] and gn["p_holm"] < 0.05 and gn["effect_size"] > 0
-    effect = "d_z" if gn["effect_name"] == "d_z" else "r"
-    p_text = "< 0.001" if gn["p_holm"] < 0.001 else f"= {gn['p_holm']:.3f}"
-    assert gn["verdict"] == (f"GN(num_groups=4) beats BN at batch size 4 (cnn2d on digits): accuracy "
-                             f"+{gn['mean_difference']:.1f} points, p_holm {p_text}, {effect} = "
-                             f"{gn['effect_size']:.2f}, n = 5")
+    assert gn["direction"] == "better" and gn["p_adjusted"] < 0.05 and gn["mean_difference"] > 0
+    p_text = "< 0.001" if gn["p_adjusted"] < 0.001 else f"= {gn['p_adjusted']:.3f}"
+    assert gn["verdict"] == (f"GN(num_groups=4) beats BN at batch size 4 (cnn2d on digits): "
+                             f"+{gn['mean_difference']:.1f} points [95 % CI +{gn['ci_low']:.1f}, +{gn['ci_high']:.1f}], "
+                             f"p_adj {p_text}, d_z = {gn['effect_size']:.2f}, n = 5")
     assert gn["verdict"] in [v["text"] for v in context["verdicts"]]
-    not_significant = [r for f in _section(context, "cnn2d")["comparisons"] for r in f["rows"] if not r["significant"]]
-    assert not_significant
-    for r in not_significant:
-        assert "no significant difference (n = 5)" in r["verdict"]
-        # Underpowered exactly when the t-test with 5 seeds could not see 1 point at the observed spread.
-        assert r["underpowered"] == (not r["mde"] <= 1.0)
-        assert ("underpowered" in r["verdict"]) == r["underpowered"]
+    inconclusive = [r for f in _section(context, "cnn2d")["comparisons"] for r in f["rows"]
+                    if r["direction"] == "inconclusive"]
+    assert inconclusive
+    m = context["family"]["size"]
+    for r in inconclusive:
+        assert "inconclusive" in r["verdict"] and "n = 5" in r["verdict"]
+        # The detectable effect is the declared t-test's at the level the family's first step needs.
+        assert r["level"] == pytest.approx(0.05 / m)
+        assert f"{r['detectable']:.1f} points" in r["verdict"]
+    summary = [v for v in context["verdicts"] if v["kind"] == "inconclusive"]
+    assert len(summary) == 1 and summary[0]["direction"] == "inconclusive"
 
 
 def test_curves_are_means_with_t_bands_and_diverged_runs_drop_to_zero(frames_with_failures):
@@ -192,7 +246,9 @@ def test_settings_that_vary_split_sections_but_batch_size_rules_do_not(frames_fa
 def test_missing_reference_and_empty_frames(frames_factory):
     context = build_context(frames_factory(labels=("layer", "group(num_groups=4)")))
     family = context["sections"][0]["comparisons"][0]
-    assert family["rows"] == [] and "no BN runs" in family["note"]
+    assert family["rows"] == [] and "no batch runs" in family["note"]
+    assert any("no runs of the declared reference norm 'batch'" in w.get("message", "")
+               for w in build_context(frames_factory(labels=("layer", "group(num_groups=4)")))["warnings"])
     empty = build_context(ResultFrames.empty())
     assert empty["sections"] == [] and empty["outcomes"]["total"] == 0 and empty["verdicts"] == []
 
@@ -202,7 +258,8 @@ def test_single_seed_cells_are_not_testable(frames_factory):
     cell = context["sections"][0]["summaries"][0]
     assert cell["n"] == 1 and math.isnan(cell["ci_low"]) and cell["ci_method"] == "none"
     row = context["sections"][0]["comparisons"][0]["rows"][0]
-    assert math.isnan(row["p_value"]) and math.isnan(row["p_holm"]) and not row["significant"]
+    assert math.isnan(row["p_value"]) and math.isnan(row["p_adjusted"]) and not row["significant"]
+    assert row["direction"] == "inconclusive"
     assert "not testable" in row["verdict"]
 
 
@@ -302,3 +359,27 @@ def test_duplicate_seeds_use_the_first_run_and_say_so(frames_factory):
     cell = context["sections"][0]["summaries"][0]
     assert cell["n"] == 3 and cell["n_runs"] == 4 and 10.0 not in cell["values"]
     assert any("appear more than once" in w.get("message", "") for w in context["warnings"])
+
+
+def test_declared_permutation_test_says_when_it_cannot_reach_the_level(frames_factory):
+    frames = frames_factory(seeds=(0, 1, 2))
+    frames.suite_yaml += "analysis: {test: permutation}\n"
+    context = build_context(frames)
+    rows = [r for f in context["sections"][0]["comparisons"] for r in f["rows"]]
+    assert rows and all(r["test"] == "sign-flip permutation" and r["min_p"] == pytest.approx(0.25) for r in rows)
+    assert all(r["cannot_reach"] and r["direction"] == "inconclusive" for r in rows)
+    assert all("cannot reach the family's level" in r["verdict"] and "smallest possible p is 0.25" in r["verdict"]
+               for r in rows)
+    assert any("sign-flip permutation test" in m for m in context["methods"])
+
+
+def test_declared_bca_intervals_are_used_with_their_caveat(frames_factory):
+    frames = frames_factory(seeds=(0, 1, 2))
+    frames.suite_yaml += "analysis: {interval: bca, correction: bh, margin: 2}\n"
+    context = build_context(frames)
+    cell = context["sections"][0]["summaries"][0]
+    assert cell["ci_method"] == "BCa" and cell["ci_low"] < cell["mean"] < cell["ci_high"]
+    assert any("undercover" in w.get("message", "") or "far less often" in w.get("message", "")
+               for w in context["warnings"])
+    assert context["family"]["correction"] == "bh" and context["power"]["margin"] == 2.0
+    assert any("Benjamini-Hochberg" in m for m in context["methods"])

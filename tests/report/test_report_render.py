@@ -8,6 +8,7 @@ import json
 import re
 import time
 
+import markupsafe
 import matplotlib
 import pytest
 from PIL import Image
@@ -43,9 +44,10 @@ def html(context):
 
 
 def test_html_has_every_section(html, context):
-    for anchor in ("verdicts", "runs", "warnings", "methods", "reproduce", "section-1", "section-2"):
+    for anchor in ("glance", "verdicts", "runs", "warnings", "methods", "reproduce", "section-1", "section-2"):
         assert f'id="{anchor}"' in html
-    for text in ("Convergence", "Final test accuracy", "Comparison with BN", "Runs by outcome", "Environment"):
+    for text in ("The answer at a glance", "Convergence", "Final test accuracy", "Comparison with BN", "Runs by outcome",
+                 "Environment", "share of seeds better"):
         assert text in html
     assert "normbench run suites/quick" in html
     assert "<pre>name: quick&lt;script&gt;" in html  # the suite YAML, escaped, in a <pre>
@@ -56,7 +58,7 @@ def test_html_has_every_section(html, context):
     for section in context["sections"]:
         for family in section["comparisons"]:
             for row in family["rows"]:
-                assert row["verdict"].replace("<", "&lt;") in html
+                assert str(markupsafe.escape(row["verdict"])) in html
 
 
 def test_html_is_self_contained(html):
@@ -68,7 +70,7 @@ def test_html_is_self_contained(html):
 
 def test_figures_decode_as_png(html):
     images = re.findall(r'src="data:image/png;base64,([^"]+)"', html)
-    assert len(images) == 8  # per section: accuracy vs batch size, convergence, CD diagram, Pareto
+    assert len(images) == 10  # per section: glance heatmap, accuracy vs batch size, convergence, CD diagram, Pareto
     for encoded in images:
         data = base64.b64decode(encoded, validate=True)
         assert data[:8] == b"\x89PNG\r\n\x1a\n"
@@ -94,8 +96,9 @@ def test_rendering_is_reproducible_and_leaves_no_figures_open(context, html):
 
 def test_markdown_tables_escaped_and_no_images(context):
     markdown = render(context, "md")
-    assert "| norm | batch size | n | diverged | excluded | mean |" in markdown
-    assert "| norm | test | statistic | p | p_holm |" in markdown
+    assert "| norm | batch size | n | excluded | diverged | mean |" in markdown
+    assert "| norm | test | statistic | p | p_adj |" in markdown
+    assert "## The answer at a glance" in markdown and "P(better)" not in markdown
     # Inside fenced code blocks (command, YAML) text is literal and inert; everywhere else it is escaped.
     outside_code = re.sub(r"(`{3,})[a-z]*\n.*?\n\1", "", markdown, flags=re.S)
     assert "ites/quick<script>" in markdown and "ites/quick<script>" not in outside_code
@@ -115,9 +118,19 @@ def test_json_holds_every_number_of_the_context(context):
     shown = context["sections"][0]["summaries"][0]
     assert (cell["mean"], cell["ci_low"], cell["ci_high"], cell["n"]) == (
         shown["mean"], shown["ci_low"], shown["ci_high"], shown["n"])
-    row = data["sections"][0]["comparisons"][0]["rows"][0]
-    for key in ("test", "statistic", "p_value", "p_holm", "effect_size", "effect_name", "mean_difference", "n"):
-        assert key in row
+    assert cell["ci_method"] == "t"
+    for section in data["sections"]:  # the JSON contract of issue 11
+        for summary in section["summaries"]:
+            assert {"n", "mean", "std", "ci_low", "ci_high", "ci_method"} <= set(summary)
+        for row in (r for f in section["comparisons"] for r in f["rows"]):
+            assert {"test", "statistic", "p_value", "p_adjusted", "family", "mean_difference", "effect_size",
+                    "direction", "equivalence_p", "margin"} <= set(row)
+            assert row["direction"] in ("better", "worse", "equivalent", "inconclusive")
+        ranking = section["ranking"]
+        assert {"n_blocks", "p_value"} <= set(ranking)
+        assert all(set(pair) >= {"a", "b", "p", "significant"} for pair in ranking["pairs"])
+    assert data["context_version"] == 3 and data["family"]["size"] > 0
+    assert all(v["direction"] in ("better", "worse", "equivalent", "inconclusive") for v in data["verdicts"])
 
 
 def test_json_writes_nan_as_null(frames_factory):

@@ -1,0 +1,89 @@
+"""The report's Methods section: the declared analysis and exactly what was done with it, in words."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from normbench.analysis_config import BCA_CAVEAT, AnalysisConfig, describe
+from normbench.family import KINDS
+from normbench.report.convergence import TARGET_FRACTION
+
+TEST_WORDS = {
+    "t": "the paired t-test on the per-seed differences",
+    "permutation": ("the sign-flip permutation test of the mean per-seed difference (exact up to 16 seeds, 9,999 "
+                    "random sign patterns beyond; its smallest p is 2/2^n two-sided, 0.25 at 3 seeds)"),
+}
+DIVERGED_WORDS = {
+    "exclude": "Diverged runs are excluded from accuracy statistics and counted as diverged beside them",
+    "zero": "A diverged run counts as 0 % accuracy in every statistic",
+    "worst_rank": ("Diverged runs are excluded from accuracy statistics and counted as diverged beside them; in "
+                   "rankings a diverged run ranks below every completed run of its block"),
+}
+
+
+def _family_text(family: dict[str, Any], analysis: AnalysisConfig) -> str:
+    counts = "; ".join(f"{n} {KINDS[kind]}" for kind, n in family["counts"].items()) or "none"
+    guarantee = ("Holm: the chance of any false verdict is at most alpha" if analysis.correction == "holm" else
+                 "Benjamini-Hochberg: the expected share of false verdicts among the verdicts is at most alpha")
+    return (f"One family: every hypothesis behind a sentence of the Verdicts list or a mark of the glance - "
+            f"m = {family['size']} hypotheses ({counts}) - corrected together ({guarantee}, alpha {analysis.alpha:g}). "
+            "p_adj is the adjusted p-value. A pair tested both for the glance and against the reference norm is one "
+            "hypothesis; tests that cannot reject (no run diverged in either cell) are not counted.")
+
+
+def methods(analysis: AnalysisConfig, source: str, family: dict[str, Any]) -> list[str]:
+    """Methods lines for ``analysis`` (read from the suite: ``source``) and the report's family summary."""
+    reference = analysis.reference_norm
+    interval = ("Intervals of a mean are Student-t intervals (mean -/+ t(0.975, n - 1) s / sqrt(n); ci_method t)"
+                if analysis.interval == "t" else f"Intervals of a mean are BCa bootstrap intervals. {BCA_CAVEAT}")
+    return [
+        f"Declared analysis ({'from the suite' if source == 'suite' else source}): {describe(analysis)}. "
+        "Nothing in it was chosen after seeing the results; no normality pre-test is run.",
+        f"Accuracy is the final test accuracy in percent of completed runs. {DIVERGED_WORDS[analysis.diverged_as]}; "
+        "undefined, failed and skipped runs are excluded and listed under Warnings. Tables show n and the runs "
+        "excluded next to every statistic.",
+        f"{interval}; a cell with one value has no interval, a cell whose seeds all agree the value itself "
+        "(degenerate). IQM is the interquartile mean (mean of the middle 50 % of seeds, as in rliable).",
+        "Divergence: per cell the diverged runs among those that trained, with the rate's 95 % Clopper-Pearson "
+        f"interval; each norm's rate is compared with the reference norm's ({reference}) at the same batch size by "
+        "Fisher's exact test (two-sided).",
+        f"Paired comparisons: each norm against the reference norm ({reference}) at the same model, dataset and batch "
+        f"size, paired by seed (same seed = same initial weights and mini-batch order), by {TEST_WORDS[analysis.test]}, "
+        "two-sided; the "
+        f"mean difference with its {100 * (1 - analysis.alpha):.0f} % t-interval, Cohen's d_z, and the share of seeds "
+        "better (the fraction of seeds on which the norm beats the other, ties half: a description of these seeds, "
+        f"not a probability). Equivalence: two one-sided tests (TOST) of |mean difference| < {analysis.margin:g} point.",
+        "Verdicts: better / worse when p_adj < alpha, in the direction of the mean difference (a disagreeing effect "
+        "size makes it inconclusive and is said); equivalent when TOST p_adj < alpha (also when a significant "
+        "difference lies inside the margin); otherwise inconclusive, stated with the smallest detectable effect - the "
+        f"true mean difference the declared test finds with {100 * analysis.power:.0f} % power at alpha / m = "
+        f"{family['per_comparison_alpha']:.2g}, from the observed SD of the differences - and the seeds needed for "
+        f"{analysis.margin:g} point. A test whose smallest possible p is not below that level is said to be unable "
+        "to reach it.",
+        _family_text(family, analysis),
+        "The answer at a glance: at each batch size every norm is compared with the best of the other norms (Hsu's "
+        "multiple comparisons with the best): the norm with the highest mean with the runner-up, every other norm "
+        "with the highest. best = highest mean, and the runner-up is worse or equivalent; equivalent to best = TOST "
+        "within the margin; worse = significantly lower, or diverging significantly more often; inconclusive "
+        "otherwise. Consecutive batch sizes with the same recommendation form one regime and one sentence.",
+        "Small-batch failure: per norm, each smaller batch size's per-seed accuracy drop from the reference batch "
+        f"size (analysis.reference_batch_size; default the largest) is tested one-sided, H0: drop <= {analysis.margin:g} "
+        "point, by the declared test; the critical batch size is the largest batch size whose drop exceeds the margin "
+        "with p_adj < alpha. Drops are shown with their t-intervals; batch sizes above the reference are shown, not "
+        "tested. The replication frequency is the share of 1,000 bootstrap resamples of the seeds (those complete at "
+        "every batch size, at least 5) that give the same critical batch size at the family's decision threshold: how "
+        "stable the answer is to the seeds drawn, not a confidence interval.",
+        "Ranking: one Friedman test per section over independent blocks, one per seed (the norm's rank within each "
+        "batch size, averaged over the batch sizes that seed ran: the same seeds run at every batch size, so batch "
+        "size x seed blocks would count one seed several times); n_blocks is the number of seeds. Nemenyi pairs and "
+        "the critical-difference diagram's cliques count only when Friedman rejects (p_adj < alpha); otherwise every "
+        "norm is in one clique.",
+        "Convergence curves show the mean over seeds with a 95 % t-interval band at each evaluation step; a diverged "
+        "run counts as 0 % after its last evaluation there (whatever diverged_as says: the curve shows the failure). "
+        "AUC is the time-averaged test accuracy (trapezoidal area over steps divided by the step span), with a 95 % "
+        f"t-interval. Time to target: the first evaluation at or above {TARGET_FRACTION:.0%} of the best cell's mean "
+        "final accuracy in the section; runs that never get there are censored (diverged ones at the end of "
+        "training) and the median is the Kaplan-Meier median.",
+        "Accuracy vs speed: mean final accuracy against the median training samples per second of each norm and "
+        "batch size; the Pareto front joins the points no other point beats on both.",
+    ]
