@@ -257,7 +257,7 @@ def _throughput_row(key: str, base: pd.DataFrame, new: pd.DataFrame, rng: np.ran
         return None
     cell = json.loads(key)
     ratio, low, high = stats.median_ratio(after, before, rng)
-    result = stats.unpaired_comparison(np.log(after), np.log(before))
+    result = stats.unpaired_comparison(np.log(after), np.log(before), test="welch")
     return {
         "cell": cell, "label": cell_label(cell), "n_base": int(before.size), "n_new": int(after.size),
         "base_median": float(np.median(before)), "new_median": float(np.median(after)),
@@ -297,7 +297,7 @@ def _measurement_row(key: str, base: dict[str, Any], new: dict[str, Any], rng: n
     if before.size >= 2 and after.size >= 2 and np.all(before > 0) and np.all(after > 0):
         # Speed is 1/time: the ratio of median speeds is median(base time) / median(new time).
         time_ratio, low, high = stats.median_ratio(after, before, rng)
-        result = stats.unpaired_comparison(np.log(after), np.log(before))
+        result = stats.unpaired_comparison(np.log(after), np.log(before), test="welch")
         row.update(ratio=1 / time_ratio, ratio_low=1 / high, ratio_high=1 / low, test=f"{result.test} on log time",
                    statistic=result.statistic, p_value=result.p_value, effect_size=-result.effect_size,
                    effect_name=result.effect_name, n=result.n_a + result.n_b)
