@@ -16,8 +16,8 @@ device, options, optimizer, budget, kind). The analysis is the one BASE's suite 
   ``require_power`` fails the comparison when one cell's detectable drop exceeds the threshold.
 * divergence: Fisher's exact test that NEW diverges more often than BASE, per cell where a run
   diverged; fails when significant.
-* speed: ratio of median training samples/s (new / base) with a bootstrap interval; Welch or
-  Mann-Whitney on log samples/s (runs are independent timings, never paired); throughput
+* speed: ratio of median training samples/s (new / base) with a bootstrap interval; Welch's t on
+  log samples/s, declared, no pre-test (runs are independent timings, never paired); throughput
   measurements (``ResultFrames.throughput``) the same way from their raw timing samples. Fails
   when significant and beyond ``slowdown``, never across different machines.
 
