@@ -123,10 +123,24 @@ def test_big_slowdown_fails_and_small_jitter_does_not(tmp_path, write_results):
     assert row["ratio_low"] <= row["ratio"] <= row["ratio_high"] < 1
     # ratio of medians, independently: samples/s = batch size / step time
     assert row["ratio"] == pytest.approx(row["new_median"] / row["base_median"])
+    # The declared speed test, Welch's t on log samples/s (no normality pre-test), against scipy on the stored speeds.
+    reference = sps.ttest_ind(_log_speeds(new, "batch", 64), _log_speeds(base, "batch", 64), equal_var=False)
+    assert row["test"] == "welch t-test on log samples/s"
+    assert (row["statistic"], row["p_value"]) == pytest.approx((reference.statistic, reference.pvalue), rel=1e-9)
+    assert all(r["test"] == "welch t-test on log samples/s" for r in result.throughput)
     others = [r for r in result.throughput if r is not row]
     assert len(others) == 5
     assert not any(r["fails"] for r in others)
     assert all(abs(r["slowdown"]) < 0.05 for r in others)
+
+
+def _log_speeds(out_dir, norm, batch_size):
+    """log samples/s of one cell's runs, read back from the store."""
+    from normbench.store import load_frames
+
+    runs = load_frames(out_dir).runs
+    cell = runs[(runs["norm"] == norm) & (runs["batch_size"] == batch_size)]
+    return np.log(cell["samples_per_s"].to_numpy(dtype=float))
 
 
 def test_unmatched_cells_are_reported_not_compared(tmp_path, write_results):
@@ -313,6 +327,10 @@ def test_throughput_measurements_compare_by_raw_samples():
     assert slow["slowdown"] == pytest.approx(np.median(after) / np.median(before) - 1)
     assert slow["ratio_low"] <= slow["ratio"] <= slow["ratio_high"] < 1
     assert slow["fails"] and not same["fails"] and result.failed
+    # The declared test on raw times: Welch's t on log seconds per call, against scipy.
+    reference = sps.ttest_ind(np.log(after), np.log(before), equal_var=False)
+    assert slow["test"] == "welch t-test on log time"
+    assert slow["p_value"] == pytest.approx(reference.pvalue, rel=1e-9)
     assert "layer batch [32, 64, 32, 32] float32 train forward cpu" in result.failures[0]
 
 

@@ -24,9 +24,8 @@ Split: the train and test sets are drawn from two independent generators derived
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from normbench.data.dataset import Dataset
+from normbench.data.dataset import Dataset, dataset_from_splits
 from normbench.data.sequences import draw_lengths, lengths_to_mask, split_generators
 from normbench.options import Owner, check_int, check_seed
 
@@ -76,16 +75,11 @@ def load_adding_dataset(
     train_rng, test_rng = split_generators(seed)
     x_train, y_train, mask_train = make_adding_problem(train_rng, n_train, min_length, max_length)
     x_test, y_test, mask_test = make_adding_problem(test_rng, n_test, min_length, max_length)
-    return Dataset(
-        name=NAME,
-        x_train=torch.from_numpy(x_train),
-        y_train=torch.from_numpy(y_train),
-        x_test=torch.from_numpy(x_test),
-        y_test=torch.from_numpy(y_test),
+    return dataset_from_splits(
+        NAME,
+        {"train": (x_train, y_train, mask_train), "test": (x_test, y_test, mask_test)},
         num_classes=1,
         input_shape=(2, max_length),
-        mask_train=torch.from_numpy(mask_train),
-        mask_test=torch.from_numpy(mask_test),
         task="regression",
         description=(
             f"adding problem (Hochreiter & Schmidhuber 1997; Le et al. 2015), lengths {min_length}-{max_length}: "

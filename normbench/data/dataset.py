@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
@@ -88,3 +89,19 @@ class Dataset:
     def n_test(self) -> int:
         """Number of test samples."""
         return int(self.x_test.shape[0])
+
+
+def dataset_from_splits(
+    name: str, splits: dict[str, tuple[Any, Any, Any]], *, num_classes: int, input_shape: tuple[int, ...],
+    description: str, task: str = "classification",
+) -> Dataset:
+    """A :class:`Dataset` from ``(x, y, mask)`` per split name ("train", "test", optionally "val").
+
+    Each part may be a NumPy array (taken over without a copy, as ``torch.from_numpy`` does) or a
+    tensor; a ``mask`` of None means the split has none. The checks of :class:`Dataset` apply.
+    """
+    parts = {f"{part}_{split}": torch.as_tensor(array)
+             for split, arrays in splits.items() for part, array in zip(("x", "y", "mask"), arrays)
+             if array is not None}
+    return Dataset(name=name, num_classes=num_classes, input_shape=input_shape, description=description, task=task,
+                   **parts)

@@ -47,8 +47,10 @@ FASHION_NAME = "fashion_mnist"
 NUM_CLASSES = 10
 IMAGE_SIZE = (28, 28)
 INPUT_SHAPE = (1, *IMAGE_SIZE)
-SUBDIRS = ("", "mnist", os.path.join("MNIST", "raw"))
-FASHION_SUBDIRS = ("fashion_mnist", os.path.join("FashionMNIST", "raw"))
+# torchvision's layout, searched last; ``normbench data fetch`` stores the gzipped files there too.
+TORCHVISION_DIRS = {NAME: os.path.join("MNIST", "raw"), FASHION_NAME: os.path.join("FashionMNIST", "raw")}
+SUBDIRS = ("", "mnist", TORCHVISION_DIRS[NAME])
+FASHION_SUBDIRS = ("fashion_mnist", TORCHVISION_DIRS[FASHION_NAME])
 SUFFIXES = ("", ".gz")
 FILES = {
     "train": ("train-images-idx3-ubyte", "train-labels-idx1-ubyte"),

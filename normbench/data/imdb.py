@@ -37,7 +37,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from normbench.data.cifar import RestrictedUnpickler
 from normbench.data.datadir import (
@@ -45,7 +44,7 @@ from normbench.data.datadir import (
     find_files,
     resolve_data_dir,
 )
-from normbench.data.dataset import Dataset
+from normbench.data.dataset import Dataset, dataset_from_splits
 from normbench.data.token_sequences import pad_pre, token_tensor
 from normbench.data.validation_split import check_split_options, split_indices
 from normbench.options import Owner, check_int, check_seed
@@ -156,24 +155,18 @@ def load_imdb_dataset(
     ids, mask, labels = splits["train"]
     validation, _ = check_split_options(NAME, len(labels), validation)
     val_idx, train_idx = split_indices(len(labels), validation, seed)
-    val = {} if validation == 0 else {
-        "x_val": token_tensor(ids[val_idx]), "y_val": torch.from_numpy(labels[val_idx]),
-        "mask_val": torch.from_numpy(mask[val_idx]),
-    }
     test_ids, test_mask, test_labels = splits["test"]
-    return Dataset(
-        name=NAME,
-        x_train=token_tensor(ids[train_idx]),
-        y_train=torch.from_numpy(labels[train_idx]),
-        x_test=token_tensor(test_ids),
-        y_test=torch.from_numpy(test_labels),
+    parts = {"train": (token_tensor(ids[train_idx]), labels[train_idx], mask[train_idx]),
+             "test": (token_tensor(test_ids), test_labels, test_mask)}
+    if validation:
+        parts["val"] = (token_tensor(ids[val_idx]), labels[val_idx], mask[val_idx])
+    return dataset_from_splits(
+        NAME,
+        parts,
         num_classes=2,
         input_shape=(1, maxlen),
-        mask_train=torch.from_numpy(mask[train_idx]),
-        mask_test=torch.from_numpy(test_mask),
         description=(
             f"IMDB reviews (Maas et al. 2011, Keras {FILE} from {path.parent}): {len(train_idx)} train / "
             f"{validation} validation / {len(test_labels)} test, {num_words} words, pre-padded to {maxlen}"
         ),
-        **val,
     )

@@ -36,9 +36,8 @@ import random
 import threading
 
 import numpy as np
-import torch
 
-from normbench.data.dataset import Dataset
+from normbench.data.dataset import Dataset, dataset_from_splits
 from normbench.data.sequences import draw_lengths, lengths_to_mask, split_generators
 from normbench.options import Owner, check_int, check_seed
 
@@ -101,12 +100,10 @@ def load_mnist1d_dataset(*, split_seed: int = DEFAULT_SEED, num_samples: int = D
     seed, num_samples = _check_options(OWNER, split_seed, num_samples)
     x_train, y_train, x_test, y_test = generate_mnist1d(seed, num_samples)
     mean, std = x_train.mean(), x_train.std()
-    return Dataset(
-        name=NAME,
-        x_train=torch.from_numpy(((x_train - mean) / std).astype(np.float32)[:, None]),
-        y_train=torch.from_numpy(y_train.copy()),
-        x_test=torch.from_numpy(((x_test - mean) / std).astype(np.float32)[:, None]),
-        y_test=torch.from_numpy(y_test.copy()),
+    return dataset_from_splits(
+        NAME,
+        {"train": (((x_train - mean) / std).astype(np.float32)[:, None], y_train.copy(), None),
+         "test": (((x_test - mean) / std).astype(np.float32)[:, None], y_test.copy(), None)},
         num_classes=NUM_CLASSES,
         input_shape=(1, LENGTH),
         description=(
@@ -130,16 +127,12 @@ def load_mnist1d_varlen_dataset(
     mean, std = valid.mean(), valid.std()
     x_train = np.where(mask_train, (x_train - mean) / std, 0.0)
     x_test = np.where(mask_test, (x_test - mean) / std, 0.0)
-    return Dataset(
-        name=VARLEN_NAME,
-        x_train=torch.from_numpy(x_train.astype(np.float32)[:, None]),
-        y_train=torch.from_numpy(y_train.copy()),
-        x_test=torch.from_numpy(x_test.astype(np.float32)[:, None]),
-        y_test=torch.from_numpy(y_test.copy()),
+    return dataset_from_splits(
+        VARLEN_NAME,
+        {"train": (x_train.astype(np.float32)[:, None], y_train.copy(), mask_train),
+         "test": (x_test.astype(np.float32)[:, None], y_test.copy(), mask_test)},
         num_classes=NUM_CLASSES,
         input_shape=(1, LENGTH),
-        mask_train=torch.from_numpy(mask_train),
-        mask_test=torch.from_numpy(mask_test),
         description=(
             f"MNIST-1D (Greydanus 2020, mnist1d package, seed {seed}) truncated to random lengths "
             f"{min_length}-{LENGTH} (end padded with 0, masked): {len(y_train)} train / {len(y_test)} test, "

@@ -70,14 +70,17 @@ class UnknownDatasetError(ValueError):
     """A dataset name that ``normbench data`` does not know (the message lists the known ones)."""
 
 
-def _idx_source(name: str, title: str, homepage: str, base_urls: tuple[str, ...], download_dir: str,
-                search_dirs: tuple[str, ...], md5: dict[str, str], sizes: dict[str, int]) -> DatasetSource:
-    """A dataset of the four gzipped MNIST-format files, stored in ``download_dir``."""
-    files = tuple(RemoteFile(f"{stem}.gz", f"md5:{md5[stem]}", sizes[stem]) for stem in md5)
+def _idx_source(name: str, title: str, homepage: str, base_urls: tuple[str, ...], search_dirs: tuple[str, ...],
+                md5: tuple[str, ...], sizes: tuple[int, ...]) -> DatasetSource:
+    """A dataset of the four gzipped MNIST-format files, stored in torchvision's layout
+    (``idx.TORCHVISION_DIRS``); ``md5`` and ``sizes`` follow the reader's order of the files
+    (``idx.FILES``: train images and labels, then test images and labels)."""
+    stems = idx.FILES["train"] + idx.FILES["test"]
+    files = tuple(RemoteFile(f"{stem}.gz", f"md5:{digest}", size) for stem, digest, size in zip(stems, md5, sizes))
     return DatasetSource(
-        name=name, title=title, homepage=homepage, base_urls=base_urls, files=files, download_dir=download_dir,
-        search_dirs=search_dirs, payload=tuple(md5), payload_hashes={f.name: f.hash for f in files},
-        suffixes=idx.SUFFIXES,
+        name=name, title=title, homepage=homepage, base_urls=base_urls, files=files,
+        download_dir=idx.TORCHVISION_DIRS[name], search_dirs=search_dirs, payload=stems,
+        payload_hashes={f.name: f.hash for f in files}, suffixes=idx.SUFFIXES,
     )
 
 
@@ -87,18 +90,12 @@ MNIST = _idx_source(
     "http://yann.lecun.com/exdb/mnist/",
     # yann.lecun.com is often unreachable; torchvision lists the S3 mirror next to it.
     ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/"),
-    os.path.join("MNIST", "raw"),
     idx.SUBDIRS,
     # md5 of the .gz files: torchvision's MNIST.resources (pytorch/vision, torchvision/datasets/mnist.py);
     # LeCun's page publishes none. Sizes: the byte counts on LeCun's page.
-    md5={
-        "train-images-idx3-ubyte": "f68b3c2dcbeaaa9fbdd348bbdeb94873",
-        "train-labels-idx1-ubyte": "d53e105ee54ea40749a09fcbcd1e9432",
-        "t10k-images-idx3-ubyte": "9fb629c4189551a2d022fa330f9573f3",
-        "t10k-labels-idx1-ubyte": "ec29112dd5afa0611ce80d1b7f02629c",
-    },
-    sizes={"train-images-idx3-ubyte": 9912422, "train-labels-idx1-ubyte": 28881,
-           "t10k-images-idx3-ubyte": 1648877, "t10k-labels-idx1-ubyte": 4542},
+    md5=("f68b3c2dcbeaaa9fbdd348bbdeb94873", "d53e105ee54ea40749a09fcbcd1e9432",
+         "9fb629c4189551a2d022fa330f9573f3", "ec29112dd5afa0611ce80d1b7f02629c"),
+    sizes=(9912422, 28881, 1648877, 4542),
 )
 
 FASHION_MNIST = _idx_source(
@@ -107,19 +104,13 @@ FASHION_MNIST = _idx_source(
     "https://github.com/zalandoresearch/fashion-mnist",
     ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
      "https://raw.githubusercontent.com/zalandoresearch/fashion-mnist/master/data/fashion/"),
-    os.path.join("FashionMNIST", "raw"),
     idx.FASHION_SUBDIRS,
     # md5: the "Get the Data" table of the Fashion-MNIST README (zalandoresearch/fashion-mnist, README.md);
     # torchvision's FashionMNIST.resources lists the same values. Sizes: the byte counts torchvision and
     # Keras report when downloading these files (the README rounds them).
-    md5={
-        "train-images-idx3-ubyte": "8d4fb7e6c68d591d4c3dfef9ec88bf0d",
-        "train-labels-idx1-ubyte": "25c81989df183df01b3e8a0aad5dffbe",
-        "t10k-images-idx3-ubyte": "bef4ecab320f06d8554ea6380940ec79",
-        "t10k-labels-idx1-ubyte": "bb300cfdad3c16e7a12a480ee83cd310",
-    },
-    sizes={"train-images-idx3-ubyte": 26421880, "train-labels-idx1-ubyte": 29515,
-           "t10k-images-idx3-ubyte": 4422102, "t10k-labels-idx1-ubyte": 5148},
+    md5=("8d4fb7e6c68d591d4c3dfef9ec88bf0d", "25c81989df183df01b3e8a0aad5dffbe",
+         "bef4ecab320f06d8554ea6380940ec79", "bb300cfdad3c16e7a12a480ee83cd310"),
+    sizes=(26421880, 29515, 4422102, 5148),
 )
 
 CIFAR10 = DatasetSource(

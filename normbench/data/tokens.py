@@ -27,9 +27,8 @@ from __future__ import annotations
 import functools
 
 import numpy as np
-import torch
 
-from normbench.data.dataset import Dataset
+from normbench.data.dataset import Dataset, dataset_from_splits
 from normbench.data.sequences import draw_lengths
 from normbench.data.token_sequences import pad_pre, token_tensor
 from normbench.options import Owner, check_int, check_number, check_seed
@@ -88,24 +87,18 @@ def load_tokens_dataset(
     draw = functools.partial(draw_token_split, classes=num_classes, signal=signal, vocab=vocab, rate=rate,
                              lengths=(min_length, max_length))
     (x_tr, m_tr, y_tr), (x_te, m_te, y_te) = draw(generators[0], n_train), draw(generators[2], n_test)
-    val = {}
+    splits = {"train": (token_tensor(x_tr), y_tr, m_tr), "test": (token_tensor(x_te), y_te, m_te)}
     if n_val:
         x_va, m_va, y_va = draw(generators[1], n_val)
-        val = {"x_val": token_tensor(x_va), "y_val": torch.from_numpy(y_va), "mask_val": torch.from_numpy(m_va)}
-    return Dataset(
-        name=NAME,
-        x_train=token_tensor(x_tr),
-        y_train=torch.from_numpy(y_tr),
-        x_test=token_tensor(x_te),
-        y_test=torch.from_numpy(y_te),
+        splits["val"] = (token_tensor(x_va), y_va, m_va)
+    return dataset_from_splits(
+        NAME,
+        splits,
         num_classes=num_classes,
         input_shape=(1, max_length),
-        mask_train=torch.from_numpy(m_tr),
-        mask_test=torch.from_numpy(m_te),
         description=(
             f"generated token sequences ({num_classes} classes, vocabulary {vocab}, {signal} signal tokens "
             f"per class at rate {rate:g}, lengths {min_length}-{max_length}, pre-padded): {n_train} train / "
             f"{n_val} validation / {n_test} test"
         ),
-        **val,
     )

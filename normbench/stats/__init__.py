@@ -16,24 +16,19 @@ Conventions shared by the report:
   TOST within a margin (:func:`equivalence_test`), one corrected family (:func:`adjust`), verdicts
   from the sign of the mean (:func:`classify_comparison`).
 
-Modules: ``summary`` (cell summaries, intervals of the mean, curve bands), ``paired_tests`` (the
-declared paired test), ``permutation`` (sign-flip machinery), ``equivalence`` (TOST),
-``verdicts``, ``divergence`` (rates, exact tests, diverged_as), ``corrections`` (Holm, BH),
-``blocks`` (independent Friedman blocks), ``ranks`` (Friedman, gated Nemenyi/Conover, critical
-difference), ``batch_failure`` (critical batch size), ``power`` (smallest detectable effect,
-seeds needed), ``convergence`` (AUC, time to target, Kaplan-Meier), ``unpaired`` (Welch /
-Mann-Whitney, ratio of medians), ``paired`` (the earlier Shapiro-chosen rule, kept until the
-report switches to :func:`paired_test`).
+Modules: ``conventions`` (argument checks, plain-data records), ``summary`` (cell summaries,
+intervals of the mean, curve bands), ``paired`` (paired differences and the declared paired test),
+``permutation`` (sign-flip machinery), ``equivalence`` (TOST), ``verdicts``, ``divergence`` (rates,
+exact tests, diverged_as), ``corrections`` (Holm, BH), ``blocks`` (independent Friedman blocks),
+``ranks`` (Friedman, gated Nemenyi/Conover, critical difference), ``batch_failure`` (critical batch
+size beyond the margin), ``power`` (smallest detectable effect, seeds needed), ``convergence`` (AUC,
+time to target, Kaplan-Meier), ``unpaired`` (declared Welch or Mann-Whitney test, ratio of medians).
 """
 
 from normbench.stats.batch_failure import (
     BatchDrop,
-    BatchFailure,
     MarginCriticalBatchSize,
-    critical_batch_size,
     critical_batch_size_beyond_margin,
-    describe_interval,
-    failure_summary,
 )
 from normbench.stats.blocks import Blocks, condition_blocks, seed_blocks
 from normbench.stats.convergence import (
@@ -65,22 +60,13 @@ from normbench.stats.equivalence import (
     tost_rows,
 )
 from normbench.stats.paired import (
-    NORMALITY_ALPHA,
-    PairedResult,
-    cohens_dz,
-    paired_comparison,
-    paired_test_rows,
-    probability_of_improvement,
-    rank_biserial,
-    share_of_seeds_better,
-    signed_rank_rows,
-    snapped_differences,
-)
-from normbench.stats.paired_tests import (
     PAIRED_TESTS,
     PairedTest,
+    cohens_dz,
     paired_t_rows,
     paired_test,
+    share_of_seeds_better,
+    snapped_differences,
 )
 from normbench.stats.permutation import (
     EXACT_MAX_N,
@@ -89,13 +75,11 @@ from normbench.stats.permutation import (
     sign_flip_p_rows,
 )
 from normbench.stats.power import (
-    detectable_difference,
     minimum_detectable_dz,
     paired_t_power,
     seeds_for_margin,
     seeds_needed,
     smallest_detectable_effect,
-    wilcoxon_min_p,
 )
 from normbench.stats.ranks import (
     FriedmanResult,
@@ -122,6 +106,7 @@ from normbench.stats.summary import (
     t_interval_rows,
 )
 from normbench.stats.unpaired import (
+    UNPAIRED_TESTS,
     UnpairedResult,
     cliffs_delta,
     cohens_d,
@@ -136,19 +121,16 @@ from normbench.stats.verdicts import (
 )
 
 __all__ = [
-    "CI_METHODS", "CORRECTIONS", "DEFAULT_MARGIN", "DEFAULT_RESAMPLES", "DIVERGED_AS", "EXACT_MAX_N",
-    "NORMALITY_ALPHA", "PAIRED_TESTS", "VERDICTS", "BatchDrop", "BatchFailure", "Blocks", "CellSummary",
-    "DivergenceComparison", "DivergenceRate", "Equivalence", "FriedmanResult", "MarginCriticalBatchSize",
-    "MeanInterval", "PairedResult", "PairedTest", "RankPair", "Ranking", "SurvivalCurve", "UnpairedResult",
-    "Verdict", "accuracy_values", "adjust", "benjamini_hochberg", "block_ranks", "bootstrap_mean_ci", "cd_cliques",
-    "classify_comparison", "cliffs_delta", "cohens_d", "cohens_dz", "compare_divergence", "condition_blocks",
-    "conover", "critical_batch_size", "critical_batch_size_beyond_margin", "critical_difference",
-    "describe_interval", "detectable_difference", "divergence_rate", "equivalence_test", "failure_summary",
-    "first_reach", "friedman", "holm", "iqm", "kaplan_meier", "mean_confidence_band", "mean_interval",
-    "median_ratio", "minimum_detectable_dz", "nemenyi", "normalized_auc", "paired_comparison", "paired_t_power",
-    "paired_t_rows", "paired_test", "paired_test_rows", "per_comparison_alpha", "probability_of_improvement",
-    "rank_biserial", "rank_norms", "rank_values", "seed_blocks", "seeds_for_margin", "seeds_needed",
-    "share_of_seeds_better", "sign_flip_effective_alpha", "sign_flip_min_p", "sign_flip_p_rows",
-    "signed_rank_rows", "signs_disagree", "smallest_detectable_effect", "snapped_differences", "summarize",
-    "t_interval_rows", "tost_rows", "unpaired_comparison", "wilcoxon_min_p",
+    "CI_METHODS", "CORRECTIONS", "DEFAULT_MARGIN", "DEFAULT_RESAMPLES", "DIVERGED_AS", "EXACT_MAX_N", "PAIRED_TESTS",
+    "UNPAIRED_TESTS", "VERDICTS", "BatchDrop", "Blocks", "CellSummary", "DivergenceComparison", "DivergenceRate",
+    "Equivalence", "FriedmanResult", "MarginCriticalBatchSize", "MeanInterval", "PairedTest", "RankPair", "Ranking",
+    "SurvivalCurve", "UnpairedResult", "Verdict", "accuracy_values", "adjust", "benjamini_hochberg", "block_ranks",
+    "bootstrap_mean_ci", "cd_cliques", "classify_comparison", "cliffs_delta", "cohens_d", "cohens_dz",
+    "compare_divergence", "condition_blocks", "conover", "critical_batch_size_beyond_margin", "critical_difference",
+    "divergence_rate", "equivalence_test", "first_reach", "friedman", "holm", "iqm", "kaplan_meier",
+    "mean_confidence_band", "mean_interval", "median_ratio", "minimum_detectable_dz", "nemenyi", "normalized_auc",
+    "paired_t_power", "paired_t_rows", "paired_test", "per_comparison_alpha", "rank_norms", "rank_values",
+    "seed_blocks", "seeds_for_margin", "seeds_needed", "share_of_seeds_better", "sign_flip_effective_alpha",
+    "sign_flip_min_p", "sign_flip_p_rows", "signs_disagree", "smallest_detectable_effect", "snapped_differences",
+    "summarize", "t_interval_rows", "tost_rows", "unpaired_comparison",
 ]

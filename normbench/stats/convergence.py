@@ -4,12 +4,12 @@ Kaplan-Meier product-limit estimator with its median for runs that do not all re
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from normbench.stats.summary import plain_dict
+from normbench.stats.conventions import PlainRecord
 
 
 def normalized_auc(times: Any, values: Any) -> float:
@@ -53,7 +53,7 @@ def first_reach(times: Any, values: Any, target: float) -> tuple[float, bool]:
 
 
 @dataclass(frozen=True)
-class SurvivalCurve:
+class SurvivalCurve(PlainRecord):
     """Kaplan-Meier estimate: at each distinct event time, the number at risk, the events and the
     estimated probability of not having reached the target yet (``survival``)."""
 
@@ -64,10 +64,6 @@ class SurvivalCurve:
     median: float
     n: int
     n_events: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict for report contexts and JSON."""
-        return plain_dict(asdict(self))
 
 
 def kaplan_meier(times: Any, observed: Any) -> SurvivalCurve:

@@ -8,6 +8,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from normbench.stats.conventions import check_choice
+
 CORRECTIONS = ("holm", "bh", "none")
 
 
@@ -70,13 +72,12 @@ def adjust(p_values: Any, method: str = "holm") -> np.ndarray:
 
     ``"none"`` returns the p-values unchanged (for a family of one, or when a caller adjusts later).
     """
+    check_choice("correction", method, CORRECTIONS)
     if method == "holm":
         return holm(p_values)
     if method == "bh":
         return benjamini_hochberg(p_values)
-    if method == "none":
-        return _checked(p_values).copy()
-    raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {method!r}")
+    return _checked(p_values).copy()
 
 
 def per_comparison_alpha(alpha: float, family_size: int, method: str = "holm") -> float:
@@ -87,8 +88,7 @@ def per_comparison_alpha(alpha: float, family_size: int, method: str = "holm") -
     a smallest-detectable-effect statement can promise (later steps are more lenient but depend on
     the other comparisons). A family of 0 or 1 uses alpha.
     """
-    if method not in CORRECTIONS:
-        raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {method!r}")
+    check_choice("correction", method, CORRECTIONS)
     if method == "none" or family_size <= 1:
         return float(alpha)
     return float(alpha) / int(family_size)

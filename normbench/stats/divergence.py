@@ -5,21 +5,20 @@ statistics (``diverged_as``: exclude, zero or worst_rank)."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
-from normbench.stats.paired import ALTERNATIVES
-from normbench.stats.summary import plain_dict
+from normbench.stats.conventions import ALTERNATIVES, PlainRecord, check_choice
 
 DIVERGED_AS = ("exclude", "zero", "worst_rank")
 RATE_TESTS = ("fisher", "barnard")
 
 
 @dataclass(frozen=True)
-class DivergenceRate:
+class DivergenceRate(PlainRecord):
     """``diverged`` of ``total`` runs, the rate and its exact (Clopper-Pearson) ``confidence`` interval."""
 
     diverged: int
@@ -30,13 +29,9 @@ class DivergenceRate:
     ci_method: str
     confidence: float
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict for report contexts and JSON."""
-        return plain_dict(asdict(self))
-
 
 @dataclass(frozen=True)
-class DivergenceComparison:
+class DivergenceComparison(PlainRecord):
     """Exact test of equal divergence rates of two cells (a and b); ``rate_difference`` = rate_a - rate_b."""
 
     test: str
@@ -50,10 +45,6 @@ class DivergenceComparison:
     diverged_b: int
     total_b: int
     reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict for report contexts and JSON."""
-        return plain_dict(asdict(self))
 
 
 def _counts(diverged: int, total: int, name: str) -> tuple[int, int]:
@@ -86,10 +77,8 @@ def compare_divergence(
     small counts). A cell without runs, or no variation at all (no run or every run diverged in
     both), cannot show a difference: NaN for a missing cell, p = 1 for no variation.
     """
-    if test not in RATE_TESTS:
-        raise ValueError(f"test must be one of {', '.join(RATE_TESTS)}, got {test!r}")
-    if alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
+    check_choice("test", test, RATE_TESTS)
+    check_choice("alternative", alternative, ALTERNATIVES)
     ka, na = _counts(diverged_a, total_a, "cell a")
     kb, nb = _counts(diverged_b, total_b, "cell b")
     rate_a = ka / na if na else math.nan
@@ -134,8 +123,7 @@ def rank_values(values: Any, diverged: Any, diverged_as: str = "exclude") -> np.
 
 
 def _aligned(values: Any, diverged: Any, diverged_as: str) -> tuple[np.ndarray, np.ndarray]:
-    if diverged_as not in DIVERGED_AS:
-        raise ValueError(f"diverged_as must be one of {', '.join(DIVERGED_AS)}, got {diverged_as!r}")
+    check_choice("diverged_as", diverged_as, DIVERGED_AS)
     array = np.asarray(values, dtype=float)
     mask = np.asarray(diverged, dtype=bool)
     if array.shape != mask.shape:

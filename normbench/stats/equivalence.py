@@ -4,22 +4,26 @@
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
-from normbench.stats.paired import snapped_differences
-from normbench.stats.paired_tests import PAIRED_TESTS, TEST_NAMES, paired_t_rows
+from normbench.stats.conventions import PlainRecord, check_choice
+from normbench.stats.paired import (
+    PAIRED_TESTS,
+    TEST_NAMES,
+    paired_t_rows,
+    snapped_differences,
+)
 from normbench.stats.permutation import DEFAULT_PERMUTATIONS, sign_flip_p_rows
-from normbench.stats.summary import plain_dict
 
 DEFAULT_MARGIN = 1.0  # accuracy points: smaller differences are not worth choosing a norm for
 
 
 @dataclass(frozen=True)
-class Equivalence:
+class Equivalence(PlainRecord):
     """TOST of |mean(a - b)| < ``margin``: ``p_value`` = max of the two one-sided p-values.
 
     ``p_value < alpha`` means the mean difference lies within (-margin, +margin) at level alpha.
@@ -40,10 +44,6 @@ class Equivalence:
     n: int
     reason: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict for report contexts and JSON."""
-        return plain_dict(asdict(self))
-
 
 def tost_rows(d: Any, margin: float, *, test: str = "t", rng: np.random.Generator | None = None,
               n_resamples: int = DEFAULT_PERMUTATIONS) -> tuple[np.ndarray, np.ndarray]:
@@ -53,8 +53,7 @@ def tost_rows(d: Any, margin: float, *, test: str = "t", rng: np.random.Generato
     against "less". The permutation version flips signs of d -/+ margin, which assumes the
     differences are symmetric about the boundary under H0 (as the sign-flip test always does).
     """
-    if test not in PAIRED_TESTS:
-        raise ValueError(f"test must be one of {', '.join(PAIRED_TESTS)}, got {test!r}")
+    check_choice("test", test, PAIRED_TESTS)
     if not margin > 0:
         raise ValueError(f"margin must be positive, got {margin}")
     diffs = np.atleast_2d(np.asarray(d, dtype=float))
@@ -81,8 +80,7 @@ def equivalence_test(
     snapped first, so an exactly constant difference inside the margin is equivalent with p = 0
     and one outside it gives p = 1. n < 2: NaN with a reason.
     """
-    if test not in PAIRED_TESTS:
-        raise ValueError(f"test must be one of {', '.join(PAIRED_TESTS)}, got {test!r}")
+    check_choice("test", test, PAIRED_TESTS)
     d = snapped_differences(a, b)
     n = int(d.size)
     mean = float(np.mean(d)) if n else math.nan

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from normbench.stats.paired import ALTERNATIVES
+from normbench.stats.conventions import ALTERNATIVES, check_choice
 
 EXACT_MAX_N = 16  # 2^16 = 65,536 sign vectors: still exact in milliseconds for one comparison
 DEFAULT_PERMUTATIONS = 9999  # Monte Carlo resolution 1 / 10,000 beyond EXACT_MAX_N
@@ -16,11 +16,6 @@ _CHUNK_ELEMENTS = 4_000_000  # rows x sign vectors held at once: bounds memory f
 # Sums that are equal in exact arithmetic differ by rounding once signs are flipped; a null sum
 # within this fraction of sum(|d|) of the observed one counts as "as extreme" (scipy does the same).
 _RELATIVE_TOLERANCE = 1e-12
-
-
-def _check_alternative(alternative: str) -> None:
-    if alternative not in ALTERNATIVES:
-        raise ValueError(f"alternative must be one of {', '.join(ALTERNATIVES)}, got {alternative!r}")
 
 
 def all_sign_vectors(n: int) -> np.ndarray:
@@ -36,7 +31,7 @@ def sign_flip_min_p(n: int, alternative: str = "two-sided") -> float:
     2^n equally likely sign patterns). n = 3: 0.25 two-sided, 0.125 one-sided; n = 5: 0.0625
     two-sided - so no two-sided result at 5 or fewer seeds can be significant at 0.05.
     """
-    _check_alternative(alternative)
+    check_choice("alternative", alternative, ALTERNATIVES)
     if n < 1:
         return 1.0
     return min(1.0, (2.0 if alternative == "two-sided" else 1.0) / 2.0**n)
@@ -50,7 +45,7 @@ def sign_flip_effective_alpha(n: int, alpha: float, alternative: str = "two-side
     reject at ``alpha``. Beyond :data:`EXACT_MAX_N` pairs the Monte Carlo test is treated as
     continuous and ``alpha`` is returned.
     """
-    _check_alternative(alternative)
+    check_choice("alternative", alternative, ALTERNATIVES)
     if n < 1:
         return 0.0
     if n > EXACT_MAX_N:
@@ -75,7 +70,7 @@ def sign_flip_p_rows(
     ``rng`` with p = (1 + count) / (1 + n_resamples) (Phipson & Smyth 2010), resolution
     1 / (1 + n_resamples). Rows of zeros give p = 1; n = 0 gives NaN.
     """
-    _check_alternative(alternative)
+    check_choice("alternative", alternative, ALTERNATIVES)
     diffs = np.atleast_2d(np.asarray(d, dtype=float))
     rows, n = diffs.shape
     if n == 0:

@@ -10,6 +10,8 @@ import math
 from scipy import optimize
 from scipy import stats as sps
 
+from normbench.stats.conventions import ALTERNATIVES, check_choice
+from normbench.stats.paired import PAIRED_TESTS
 from normbench.stats.permutation import sign_flip_effective_alpha
 
 DEFAULT_POWER = 0.8
@@ -90,56 +92,10 @@ def seeds_needed(effect_dz: float, *, alpha: float = DEFAULT_ALPHA, power: float
     return n
 
 
-def wilcoxon_min_p(n: int, *, alternative: str = "two-sided") -> float:
-    """Smallest p-value a Wilcoxon signed-rank test on ``n`` non-zero differences can return.
-
-    All differences of one sign with distinct ranks: P = 1/2^n one-sided, 2/2^n two-sided (ties
-    only make it larger). With n <= 5 two-sided it is >= 0.0625, so no effect is ever significant
-    at 0.05 - the kind of "no difference" a report must not present as evidence.
-    """
-    if n < 1:
-        return 1.0
-    return min(1.0, (2.0 if alternative == "two-sided" else 1.0) / 2.0**n)
-
-
-def detectable_difference(
-    n: int, sd_difference: float, test: str, *, alpha: float = DEFAULT_ALPHA, power: float = DEFAULT_POWER,
-    relevant: float | None = None,
-) -> dict[str, float | int | str | None]:
-    """Power summary of one paired comparison with ``n`` pairs and observed SD of differences.
-
-    Returns ``mde`` (smallest detectable mean difference, same unit as the data: d_z from
-    :func:`minimum_detectable_dz` times ``sd_difference``), ``mde_dz``, ``seeds_for_relevant``
-    (seeds a ``relevant`` difference would need at the observed SD) and ``note``. For a Wilcoxon
-    test whose smallest attainable p is not below ``alpha`` the MDE is infinite whatever the SD.
-    The t-test figure stands in for Wilcoxon otherwise (its asymptotic relative efficiency is at
-    least 0.864, Hodges & Lehmann 1956, so it is a slight underestimate there).
-    """
-    out: dict[str, float | int | str | None] = {"mde": math.nan, "mde_dz": math.nan, "seeds_for_relevant": None,
-                                                "note": ""}
-    if n < 2:
-        out["note"] = "fewer than 2 pairs"
-        return out
-    if test == "none":
-        out["note"] = "not tested (identical or too few pairs)"
-        return out
-    if test == "wilcoxon" and wilcoxon_min_p(n) >= alpha:
-        out.update(mde=math.inf, note=f"Wilcoxon with {n} pairs cannot reach p < {alpha:g}")
-    else:
-        dz = minimum_detectable_dz(n, alpha=alpha, power=power)
-        out["mde_dz"] = dz
-        if math.isfinite(sd_difference):
-            out["mde"] = dz * sd_difference
-    if relevant is not None and math.isfinite(sd_difference) and sd_difference > 0:
-        out["seeds_for_relevant"] = seeds_needed(relevant / sd_difference, alpha=alpha, power=power)
-    return out
-
-
 def _one_sided_as_greater(alternative: str) -> str:
     # Power is symmetric in the sign of the effect: "less" against a negative effect is "greater"
     # against its mirror image.
-    if alternative not in ("two-sided", "greater", "less"):
-        raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
+    check_choice("alternative", alternative, ALTERNATIVES)
     return "two-sided" if alternative == "two-sided" else "greater"
 
 
@@ -157,8 +113,7 @@ def smallest_detectable_effect(
     and infinite when no p-value at n reaches ``alpha`` (n = 5 two-sided at 0.05). NaN for n < 2
     or an unknown SD; 0 for SD 0 (a constant difference is detected whatever its size).
     """
-    if test not in ("t", "permutation"):
-        raise ValueError(f"test must be 't' or 'permutation', got {test!r}")
+    check_choice("test", test, PAIRED_TESTS)
     side = _one_sided_as_greater(alternative)
     level = alpha if test == "t" else sign_flip_effective_alpha(n, alpha, alternative)
     if n < 2 or not math.isfinite(sd_difference):

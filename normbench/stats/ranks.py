@@ -11,12 +11,14 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
+from normbench.stats.conventions import PlainRecord, check_choice
 from normbench.stats.corrections import holm
-from normbench.stats.summary import plain_dict
+
+POST_HOC = ("nemenyi", "conover")
 
 
 @dataclass(frozen=True)
-class FriedmanResult:
+class FriedmanResult(PlainRecord):
     """Friedman test over ``n_blocks`` complete blocks of ``k`` treatments (norms).
 
     ``average_ranks`` follow the input's column order, rank 1 = best (highest value), ties
@@ -31,10 +33,6 @@ class FriedmanResult:
     n_blocks: int
     k: int
     reason: str = ""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict for report contexts and JSON."""
-        return plain_dict(asdict(self))
 
 
 def block_ranks(values: Any) -> np.ndarray:
@@ -150,9 +148,6 @@ def conover(values: Any) -> np.ndarray:
     return p
 
 
-POST_HOC = ("nemenyi", "conover")
-
-
 @dataclass(frozen=True)
 class RankPair:
     """One post-hoc pair: ``significant`` only when the omnibus Friedman test rejected and p < alpha."""
@@ -198,8 +193,7 @@ def rank_norms(values: Any, names: Any = None, *, alpha: float = 0.05, post_hoc:
     post-hoc test is run after the null hypothesis is rejected). Blocks must be independent: see
     :mod:`normbench.stats.blocks` for building them from per-seed results.
     """
-    if post_hoc not in POST_HOC:
-        raise ValueError(f"post_hoc must be one of {', '.join(POST_HOC)}, got {post_hoc!r}")
+    check_choice("post_hoc", post_hoc, POST_HOC)
     array = np.asarray(values, dtype=float)
     result = friedman(array)
     labels = tuple(str(n) for n in (names if names is not None else range(result.k)))

@@ -1,16 +1,17 @@
 """Per-cell descriptive statistics: n, mean, std, median, IQM and an interval of the mean (Student-t,
-or BCa bootstrap as an option); mean curves with t bands; and the value checks every statistic in
-this package shares."""
+or BCa bootstrap as an option); mean curves with t bands."""
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
+
+from normbench.stats.conventions import PlainRecord, check_choice, finite_values
 
 # scipy's default; with n <= ~10 seeds the resampling itself costs ~2 ms per cell, and more
 # resamples keep the Monte Carlo error of the interval ends well below the reported precision.
@@ -19,7 +20,7 @@ CI_METHODS = ("t", "bca")
 
 
 @dataclass(frozen=True)
-class CellSummary:
+class CellSummary(PlainRecord):
     """Descriptive statistics of one cell's per-seed values, with an interval of the mean.
 
     ``ci_method`` says how the interval was obtained: ``"t"`` (Student-t), ``"BCa"``,
@@ -36,37 +37,6 @@ class CellSummary:
     ci_high: float
     ci_method: str
     confidence: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict (floats and ints only) for report contexts and JSON."""
-        return plain_dict(asdict(self))
-
-
-def plain_dict(mapping: dict[str, Any]) -> dict[str, Any]:
-    """Replace NumPy scalars by Python ones (tuples by lists) so a context stays plain data."""
-    out: dict[str, Any] = {}
-    for key, value in mapping.items():
-        if isinstance(value, (np.floating, float)):
-            out[key] = float(value)
-        elif isinstance(value, (np.integer, int)) and not isinstance(value, bool):
-            out[key] = int(value)
-        elif isinstance(value, np.bool_):
-            out[key] = bool(value)
-        elif isinstance(value, tuple):
-            out[key] = [plain_dict({"v": v})["v"] for v in value]
-        else:
-            out[key] = value
-    return out
-
-
-def finite_values(values: Any, name: str) -> np.ndarray:
-    """``values`` as a 1-D float array; raises on NaN/inf instead of dropping them silently."""
-    array = np.asarray(values, dtype=float)
-    if array.ndim != 1:
-        raise ValueError(f"{name} must be one-dimensional, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ValueError(f"{name} contains NaN or inf; decide what a failed run counts as before summarizing")
-    return array
 
 
 def iqm(values: Any) -> float:
@@ -123,7 +93,7 @@ def _scipy_bootstrap(
 
 
 @dataclass(frozen=True)
-class MeanInterval:
+class MeanInterval(PlainRecord):
     """An interval of the mean of n values: ``ci_method`` "t", "BCa", "percentile" (BCa at n = 2),
     "degenerate" (all values equal: the interval is that value) or "none" (n < 2: NaN ends)."""
 
@@ -133,10 +103,6 @@ class MeanInterval:
     n: int
     ci_method: str
     confidence: float
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict for report contexts and JSON."""
-        return plain_dict(asdict(self))
 
 
 def t_interval_rows(values: Any, *, confidence: float = 0.95) -> tuple[np.ndarray, np.ndarray]:
@@ -169,8 +135,7 @@ def mean_interval(
     (docs/statistics.md has the measured coverage) and is kept only as an option. One value: no
     interval ("none"); all values equal: the value itself ("degenerate").
     """
-    if method not in CI_METHODS:
-        raise ValueError(f"method must be one of {', '.join(CI_METHODS)}, got {method!r}")
+    check_choice("method", method, CI_METHODS)
     array = finite_values(values, "values")
     n = int(array.size)
     mean = float(np.mean(array)) if n else math.nan

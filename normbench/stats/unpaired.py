@@ -1,22 +1,25 @@
-"""Unpaired comparisons (two independent groups, e.g. two result sets without matching seeds) and
-the ratio of medians with a bootstrap interval (throughput changes)."""
+"""Unpaired comparisons (two independent groups, e.g. two result sets without matching seeds) by a
+declared test, Welch's t or Mann-Whitney U, and the ratio of medians with a bootstrap interval
+(throughput changes)."""
 
 from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from scipy import stats as sps
 
-from normbench.stats.paired import NORMALITY_ALPHA
-from normbench.stats.summary import DEFAULT_RESAMPLES, finite_values, plain_dict
+from normbench.stats.conventions import PlainRecord, check_choice, finite_values
+from normbench.stats.summary import DEFAULT_RESAMPLES
+
+UNPAIRED_TESTS = ("welch", "mann_whitney")
 
 
 @dataclass(frozen=True)
-class UnpairedResult:
+class UnpairedResult(PlainRecord):
     """Outcome of comparing group ``a`` with group ``b`` (independent samples), two-sided.
 
     ``test`` is ``"welch t-test"``, ``"mann-whitney"`` or ``"none"``. ``effect_size`` is Cohen's d
@@ -34,10 +37,6 @@ class UnpairedResult:
     n_a: int
     n_b: int
     reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict for report contexts and JSON."""
-        return plain_dict(asdict(self))
 
 
 def cohens_d(a: Any, b: Any) -> float:
@@ -60,16 +59,17 @@ def cliffs_delta(a: Any, b: Any) -> float:
     return float(np.mean(np.sign(x[:, None] - y[None, :])))
 
 
-def unpaired_comparison(a: Any, b: Any, *, test: str = "auto", alpha_normality: float = NORMALITY_ALPHA) -> UnpairedResult:
-    """Compare independent groups ``a`` and ``b`` (shapes ``(n_a,)``, ``(n_b,)``), two-sided.
+def unpaired_comparison(a: Any, b: Any, *, test: str) -> UnpairedResult:
+    """Compare independent groups ``a`` and ``b`` (shapes ``(n_a,)``, ``(n_b,)``), two-sided, by the declared ``test``.
 
-    ``test="auto"``: Welch's t-test (scipy.stats.ttest_ind, equal_var=False) when both groups have
-    at least 3 values with some spread and pass Shapiro-Wilk at ``alpha_normality``; otherwise
-    Mann-Whitney U (scipy.stats.mannwhitneyu). ``"welch"`` or ``"mann-whitney"`` force one. Fewer
-    than 2 values in a group: not testable (NaN p). Identical constant groups: p = 1.
+    ``"welch"``: Welch's t-test (scipy.stats.ttest_ind, equal_var=False) with Cohen's d;
+    ``"mann_whitney"``: Mann-Whitney U (scipy.stats.mannwhitneyu) with Cliff's delta. The caller
+    declares the test; nothing here looks at the data to choose one (a normality pre-test on a few
+    values has almost no power and changes the error rate of the test finally used, see
+    docs/statistics.md). Fewer than 2 values in a group: not testable (NaN p). Identical constant
+    groups: p = 1.
     """
-    if test not in ("auto", "welch", "mann-whitney"):
-        raise ValueError(f"test must be 'auto', 'welch' or 'mann-whitney', got {test!r}")
+    check_choice("test", test, UNPAIRED_TESTS)
     x, y = finite_values(a, "a"), finite_values(b, "b")
     base = dict(
         mean_difference=float(x.mean() - y.mean()) if x.size and y.size else math.nan,
@@ -81,26 +81,21 @@ def unpaired_comparison(a: Any, b: Any, *, test: str = "auto", alpha_normality: 
                               reason=f"{x.size} and {y.size} values; each group needs at least 2", **base)
     if np.all(x == x[0]) and np.all(y == x[0]):
         return UnpairedResult("none", math.nan, 1.0, 0.0, "none", reason="all values are equal", **base)
-    chosen, reason = test, ""
-    if test == "auto":
-        spread = np.ptp(x) > 0 and np.ptp(y) > 0
-        if x.size < 3 or y.size < 3 or not spread:
-            chosen, reason = "mann-whitney", "normality cannot be checked (fewer than 3 values or no spread)"
-        else:
-            p_x, p_y = float(sps.shapiro(x).pvalue), float(sps.shapiro(y).pvalue)
-            chosen = "welch" if min(p_x, p_y) >= alpha_normality else "mann-whitney"
-            if chosen == "mann-whitney":
-                reason = f"not normal (Shapiro-Wilk p = {min(p_x, p_y):.3g})"
-    if chosen == "welch":
+    if test == "welch":
         if np.ptp(x) == 0 and np.ptp(y) == 0:
             return UnpairedResult("welch t-test", math.nan, math.nan, math.nan, "d",
                                   reason="both groups constant: t is undefined", **base)
-        result = sps.ttest_ind(x, y, equal_var=False)
+        with warnings.catch_warnings():
+            # scipy flags an exactly constant group as "nearly identical" data; its variance is then
+            # exactly 0 and Welch's t (the other group's spread alone) exact, so the warning is noise.
+            if np.ptp(x) == 0 or np.ptp(y) == 0:
+                warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+            result = sps.ttest_ind(x, y, equal_var=False)
         return UnpairedResult("welch t-test", float(result.statistic), float(result.pvalue), cohens_d(x, y), "d",
-                              reason=reason, **base)
+                              reason="", **base)
     result = sps.mannwhitneyu(x, y, alternative="two-sided")
     return UnpairedResult("mann-whitney", float(result.statistic), float(result.pvalue), cliffs_delta(x, y),
-                          "rank-biserial r", reason=reason, **base)
+                          "rank-biserial r", reason="", **base)
 
 
 def median_ratio(new: Any, base: Any, rng: np.random.Generator, *, confidence: float = 0.95,

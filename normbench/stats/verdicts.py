@@ -4,16 +4,15 @@ p-value, its TOST p-value and the sign of its mean difference."""
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any
+from dataclasses import dataclass
 
-from normbench.stats.summary import plain_dict
+from normbench.stats.conventions import PlainRecord
 
 VERDICTS = ("better", "worse", "equivalent", "inconclusive")
 
 
 @dataclass(frozen=True)
-class Verdict:
+class Verdict(PlainRecord):
     """What a comparison of a against b allows one to say.
 
     ``direction`` is one of :data:`VERDICTS`, always from the sign of the mean difference (never
@@ -30,10 +29,6 @@ class Verdict:
     sign_conflict: bool
     within_margin: bool
     reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Plain-Python dict for report contexts and JSON."""
-        return plain_dict(asdict(self))
 
 
 def signs_disagree(mean_difference: float, effect_size: float) -> bool:

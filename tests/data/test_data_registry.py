@@ -129,3 +129,23 @@ def test_validation_split_is_optional_and_checked_like_the_others():
     ]:
         with pytest.raises(ValueError, match=message):
             Dataset(name="toy", num_classes=2, input_shape=(1, 3, 3), **_tensors(), **{**val, **change})
+
+
+def test_dataset_from_splits_takes_arrays_over_and_leaves_missing_masks_out():
+    import numpy as np
+
+    from normbench.data.dataset import dataset_from_splits
+
+    x = np.arange(24, dtype=np.float32).reshape(4, 1, 6)
+    y = np.array([0, 1, 1, 0], dtype=np.int64)
+    mask = np.arange(6)[None, :] < np.array([6, 5, 4, 3])[:, None]
+    ds = dataset_from_splits("toy", {"train": (x, y, mask), "test": (torch.zeros(2, 1, 6), y[:2], mask[:2]),
+                                     "val": (x[:1], y[:1], None)},
+                             num_classes=2, input_shape=(1, 6), description="toy sequences")
+    assert ds.x_train.data_ptr() == x.ctypes.data  # no copy, as torch.from_numpy
+    assert torch.equal(ds.mask_train, torch.from_numpy(mask)) and ds.mask_train.dtype == torch.bool
+    assert ds.y_test.tolist() == [0, 1] and ds.n_val == 1 and ds.mask_val is None
+    assert (ds.name, ds.description, ds.task) == ("toy", "toy sequences", "classification")
+    with pytest.raises(ValueError, match=r"x_train samples have shape \(1, 6\), input_shape says \(6,\)"):
+        dataset_from_splits("toy", {"train": (x, y, None), "test": (x, y, None)}, num_classes=2, input_shape=(6,),
+                            description="")

@@ -33,26 +33,6 @@ def test_seeds_needed_is_the_smallest_sufficient_n():
     assert stats.seeds_needed(0.0) is None and stats.seeds_needed(float("nan")) is None
 
 
-def test_wilcoxon_floor():
-    assert stats.wilcoxon_min_p(5) == pytest.approx(0.0625)
-    assert stats.wilcoxon_min_p(6) == pytest.approx(0.03125)
-    assert stats.wilcoxon_min_p(5, alternative="less") == pytest.approx(1 / 32)
-
-
-def test_detectable_difference_in_points():
-    power = stats.detectable_difference(5, 2.0, "paired t-test", relevant=1.0)
-    assert power["mde"] == pytest.approx(2.0 * stats.minimum_detectable_dz(5))
-    assert power["seeds_for_relevant"] == stats.seeds_needed(0.5)
-    wilcoxon = stats.detectable_difference(5, 2.0, "wilcoxon")
-    assert math.isinf(wilcoxon["mde"]) and "cannot reach" in wilcoxon["note"]
-    assert math.isnan(stats.detectable_difference(1, math.nan, "none")["mde"])
-
-
-def test_untested_comparisons_have_no_detectable_difference():
-    result = stats.detectable_difference(3, 0.0, "none")
-    assert math.isnan(result["mde"]) and "not tested" in result["note"]
-
-
 # --- smallest detectable effect and seeds for the margin ------------------------------------
 
 def test_smallest_detectable_effect_t_equals_statsmodels_at_the_corrected_alpha():
