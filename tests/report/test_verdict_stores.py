@@ -11,8 +11,8 @@ import pytest
 import yaml
 
 from normbench.report import build_context, render
-from normbench.spec import RunSpec
-from normbench.store import CurvePoint, RunResult, Store, load_frames, store_path
+from normbench.spec import CurvePoint, RunResult, RunSpec
+from normbench.store import Store, load_frames, store_path
 
 NORMS = {"batch": "BN", "layer": "LN", "group": "GN"}
 
