@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
@@ -79,6 +80,20 @@ class OptimizerConfig(StrictModel):
         return self.lr if isinstance(self.lr, list) else [self.lr]
 
 
+class ClassesPerBatch(StrictModel):
+    """Mini-batches drawn from `classes_per_batch` classes each (normbench/batching.py)."""
+
+    classes_per_batch: int = Field(gt=0)
+
+
+Batching = Literal["iid"] | ClassesPerBatch
+
+
+def batching_options(batching: Batching) -> dict[str, Any]:
+    """A suite's batching entry as the run's options: `{}` for iid, else `{"classes_per_batch": k}`."""
+    return {} if batching == "iid" else batching.model_dump()
+
+
 class PercentileProbe(StrictModel):
     """Track one unit's input to one activation slot (Ioffe & Szegedy 2015, Fig. 1b-c)."""
 
@@ -134,6 +149,7 @@ class Suite(StrictModel):
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    batching: Batching | list[Batching] = "iid"
 
     @field_validator("batch_sizes")
     @classmethod
@@ -181,6 +197,24 @@ class Suite(StrictModel):
                 f"lr_scaling: {self.lr_scaling} needs `reference_batch_size` (the batch size at which optimizer.lr applies)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _batchings_fit(self) -> "Suite":
+        entries = self.batchings
+        if len({json.dumps(batching_options(b), sort_keys=True) for b in entries}) != len(entries):
+            raise ValueError(f"batching entries must be distinct, got {[batching_options(b) or 'iid' for b in entries]}")
+        for b in entries:
+            if b != "iid" and b.classes_per_batch > min(self.batch_sizes):
+                raise ValueError(
+                    f"batching classes_per_batch={b.classes_per_batch} exceeds batch size {min(self.batch_sizes)}; "
+                    "every class of a batch needs at least one sample"
+                )
+        return self
+
+    @property
+    def batchings(self) -> list[Batching]:
+        """The batching entries as a list (one, or several to compare)."""
+        return self.batching if isinstance(self.batching, list) else [self.batching]
 
     @property
     def datasets(self) -> list[NamedEntry]:
