@@ -30,20 +30,12 @@ from typing import Any
 
 import torch
 
-IID = "iid"
 _DATA_ORDER_SALT = 0x5EED  # the data order generator differs from the init stream yet depends on the seed only
 
 
 def data_order_generator(seed: int) -> torch.Generator:
     """The generator every batch order of a run draws from (a function of the seed alone)."""
     return torch.Generator().manual_seed(seed * 1_000_003 + _DATA_ORDER_SALT)
-
-
-def batching_label(options: Mapping[str, Any]) -> str:
-    """``iid`` for no options, else ``classes_per_batch=2``: the run's batching in reports."""
-    if not options:
-        return IID
-    return ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
 
 
 class BatchOrder:

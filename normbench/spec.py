@@ -127,6 +127,11 @@ class RunSpec:
         return thaw_options(self.batching)
 
     @property
+    def batching_label(self) -> str:
+        """``iid``, or ``classes_per_batch=2``: the run's batching as the store and reports show it."""
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.batching_kwargs.items())) or "iid"
+
+    @property
     def probe_kwargs(self) -> dict[str, Any]:
         """Probe settings as a plain mapping (probe name → its options)."""
         return thaw_options(self.probes)

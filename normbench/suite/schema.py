@@ -202,7 +202,8 @@ class Suite(StrictModel):
     def _batchings_fit(self) -> "Suite":
         entries = self.batchings
         if len({json.dumps(batching_options(b), sort_keys=True) for b in entries}) != len(entries):
-            raise ValueError(f"batching entries must be distinct, got {[batching_options(b) or 'iid' for b in entries]}")
+            shown = [batching_options(b) or "iid" for b in entries]
+            raise ValueError(f"batching entries must be distinct, got {shown}")
         for b in entries:
             if b != "iid" and b.classes_per_batch > min(self.batch_sizes):
                 raise ValueError(
