@@ -93,7 +93,7 @@ def _check_datasets(suite: Suite, errors: FieldErrors) -> list[Dataset]:
 
 def _check_batching(suite: Suite, datasets: list[Dataset], errors: FieldErrors) -> None:
     """Batches drawn from k classes need class labels and at least k classes in every dataset."""
-    wanted = [b.classes_per_batch for b in suite.batchings if b != "iid"]
+    wanted = [b["classes_per_batch"] for b in suite.batching if b]
     if not wanted:
         return
     for dataset in datasets:

@@ -7,7 +7,7 @@ from typing import Any, Callable
 
 from normbench.spec import RunSpec, freeze_options
 from normbench.suite.errors import SuiteError
-from normbench.suite.schema import NormEntry, Suite, batching_options
+from normbench.suite.schema import NormEntry, Suite
 
 
 def options_label(name: str, options: dict[str, Any]) -> str:
@@ -38,7 +38,7 @@ def expand(
     resolve_device = resolve_device or resolve_auto_device
     specs = []
     for (dataset, model), batching, norm, base_lr, batch_size, seed, device in itertools.product(
-        suite.pairs(), suite.batchings, suite.norms, suite.optimizer.rates, suite.batch_sizes, suite.seeds,
+        suite.pairs(), suite.batching, suite.norms, suite.optimizer.rates, suite.batch_sizes, suite.seeds,
         suite.devices,
     ):
         canonical = canonical_norm(norm.name)
@@ -69,7 +69,7 @@ def expand(
                 model_options=freeze_options(model.options),
                 dataset_options=freeze_options(dataset.options),
                 norm_options=freeze_options(norm.options),
-                batching=freeze_options(batching_options(batching)),
+                batching=freeze_options(batching),
             )
         )
     ids = [s.run_id for s in specs]

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 SUITE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # also the default output directory's name
 BUDGETS = ("steps", "epochs", "samples")
@@ -80,18 +80,28 @@ class OptimizerConfig(StrictModel):
         return self.lr if isinstance(self.lr, list) else [self.lr]
 
 
-class ClassesPerBatch(StrictModel):
-    """Mini-batches drawn from `classes_per_batch` classes each (normbench/batching.py)."""
-
-    classes_per_batch: int = Field(gt=0)
+BATCHING_FORMS = "iid, {classes_per_batch: k} with k a positive integer, or a list of those"
 
 
-Batching = Literal["iid"] | ClassesPerBatch
-
-
-def batching_options(batching: Batching) -> dict[str, Any]:
-    """A suite's batching entry as the run's options: `{}` for iid, else `{"classes_per_batch": k}`."""
-    return {} if batching == "iid" else batching.model_dump()
+def parse_batching(value: Any) -> list[dict[str, int]]:
+    """A suite's `batching` as a list of run options: `{}` for iid, `{"classes_per_batch": k}`
+    otherwise (normbench/batching.py); ValueError naming the allowed forms."""
+    entries = value if isinstance(value, list) else [value]
+    parsed = []
+    for entry in entries:
+        if entry == "iid":
+            parsed.append({})
+        elif (isinstance(entry, dict) and set(entry) == {"classes_per_batch"}
+              and isinstance(entry["classes_per_batch"], int) and not isinstance(entry["classes_per_batch"], bool)
+              and entry["classes_per_batch"] > 0):
+            parsed.append({"classes_per_batch": entry["classes_per_batch"]})
+        else:
+            raise ValueError(f"must be {BATCHING_FORMS}; got {entry!r}")
+    if not parsed:
+        raise ValueError(f"must be {BATCHING_FORMS}; got an empty list")
+    if len({json.dumps(p, sort_keys=True) for p in parsed}) != len(parsed):
+        raise ValueError(f"entries must be distinct, got {value!r}")
+    return parsed
 
 
 class PercentileProbe(StrictModel):
@@ -149,7 +159,7 @@ class Suite(StrictModel):
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
-    batching: Batching | list[Batching] = "iid"
+    batching: list[dict[str, int]] = Field(default_factory=lambda: [{}], description=BATCHING_FORMS)
 
     @field_validator("batch_sizes")
     @classmethod
@@ -198,24 +208,17 @@ class Suite(StrictModel):
             )
         return self
 
-    @model_validator(mode="after")
-    def _batchings_fit(self) -> "Suite":
-        entries = self.batchings
-        if len({json.dumps(batching_options(b), sort_keys=True) for b in entries}) != len(entries):
-            shown = [batching_options(b) or "iid" for b in entries]
-            raise ValueError(f"batching entries must be distinct, got {shown}")
-        for b in entries:
-            if b != "iid" and b.classes_per_batch > min(self.batch_sizes):
-                raise ValueError(
-                    f"batching classes_per_batch={b.classes_per_batch} exceeds batch size {min(self.batch_sizes)}; "
-                    "every class of a batch needs at least one sample"
-                )
-        return self
-
-    @property
-    def batchings(self) -> list[Batching]:
-        """The batching entries as a list (one, or several to compare)."""
-        return self.batching if isinstance(self.batching, list) else [self.batching]
+    @field_validator("batching", mode="before")
+    @classmethod
+    def _batching_forms(cls, value: Any, info: ValidationInfo) -> list[dict[str, int]]:
+        parsed = parse_batching(value)
+        smallest = min(info.data.get("batch_sizes") or [0]) or None
+        for options in parsed:
+            k = options.get("classes_per_batch", 0)
+            if smallest is not None and k > smallest:
+                raise ValueError(f"classes_per_batch={k} exceeds batch size {smallest}; every class of a batch "
+                                 "needs at least one sample")
+        return parsed
 
     @property
     def datasets(self) -> list[NamedEntry]:
