@@ -15,10 +15,13 @@ Here, per channel over N and every (valid) position, with ``a`` the update rate:
     var = max(s - mu^2, 0)
     y = gamma (x - mu) / sqrt(var + eps) + beta               (value: the updated estimates)
 
-and the backward is SCGD's: the outer function's gradient at the estimates, chained through the
-Jacobian of the *batch* moments (coefficient 1, not ``a``): ``dy/dx = df/dx + df/dmu dmu_B/dx +
-df/ds ds_B/dx``. Eval uses the estimates. ``momentum = 1`` makes FN exactly BN in training (the
-batch's moments, BN's gradient); ``momentum = None`` averages every batch seen (rate 1/k).
+and the backward (``gradient: compositional``, the default) is SCGD's: the outer function's gradient
+at the estimates, chained through the Jacobian of the *batch* moments (coefficient 1, not ``a``):
+``dy/dx = df/dx + df/dmu dmu_B/dx + df/ds ds_B/dx``. ``gradient: estimate`` instead differentiates
+what the layer computes, the update included (coefficient ``a``): BN with moving-average statistics
+in the forward pass, a variant we add for comparison, not SCGD. Eval uses the estimates.
+``momentum = 1`` makes FN exactly BN in training (the batch's moments, BN's gradient) with either
+gradient; ``momentum = None`` averages every batch seen (rate 1/k).
 
 The second moment, not the variance, is estimated because it is an expectation over samples (the
 variance is a function of two), which the compositional form requires; the variance is formed from
@@ -31,7 +34,9 @@ import torch
 
 from normbench.norms.base import NormModule
 from normbench.norms.layout import flatten, mask_weights
-from normbench.options import check_number, optional
+from normbench.options import check_choice, check_number, optional
+
+GRADIENTS = ("compositional", "estimate")
 
 
 def normalize_with_moments(
@@ -66,18 +71,21 @@ class FullNorm(NormModule):
         eps: float = 1e-5,
         momentum: float | None = 0.1,
         affine: bool = True,
+        gradient: str = "compositional",
     ) -> None:
         super().__init__(num_features, affine=affine)
         owner = self.owner
         self.eps = check_number(owner, "eps", eps, low=0.0, low_open=True)
         self.momentum = optional(check_number, owner, "momentum", momentum, low=0.0, high=1.0, low_open=True)
+        self.gradient = check_choice(owner, "gradient", gradient, GRADIENTS)
         self.register_buffer("running_mean", torch.zeros(self.num_features))
         self.register_buffer("running_second_moment", torch.ones(self.num_features))
         self.register_buffer("num_batches_tracked", torch.tensor(0, dtype=torch.long))
 
     def extra_repr(self) -> str:
         """Options as constructed."""
-        return f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum}, affine={self.affine}"
+        return (f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum}, affine={self.affine}, "
+                f"gradient={self.gradient!r}")
 
     def reset_running_stats(self) -> None:
         """Back to the initial estimates (mean 0, second moment 1, no batches)."""
@@ -111,9 +119,11 @@ class FullNorm(NormModule):
             rate = self._next_rate()
             self.running_mean.lerp_(batch_mean.to(self.running_mean.dtype), rate)
             self.running_second_moment.lerp_(batch_second.to(self.running_second_moment.dtype), rate)
-        # value of the estimate, gradient of the batch moment (SCGD's sampled inner Jacobian)
-        mean = self.running_mean.to(x3.dtype) + (batch_mean - batch_mean.detach())
-        second = self.running_second_moment.to(x3.dtype) + (batch_second - batch_second.detach())
+        # value of the estimate; gradient of the batch moments (SCGD's sampled inner Jacobian), or
+        # of the update itself, where the batch weighs `rate`
+        weight = 1.0 if self.gradient == "compositional" else rate
+        mean = self.running_mean.to(x3.dtype) + weight * (batch_mean - batch_mean.detach())
+        second = self.running_second_moment.to(x3.dtype) + weight * (batch_second - batch_second.detach())
         return mean, second
 
     def _next_rate(self) -> float:

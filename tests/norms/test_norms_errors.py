@@ -77,6 +77,7 @@ def test_unknown_option_names_it_and_the_allowed_ones():
         ("weight", {"momentum": 0.0}, "option 'momentum' must be a number in (0, 1]; got 0.0"),
         ("full", {"momentum": 0.0}, "option 'momentum' must be a number in (0, 1]; got 0.0"),
         ("full", {"eps": 0.0}, "option 'eps' must be a number in (0, inf]; got 0.0"),
+        ("full", {"gradient": "sgd"}, "option 'gradient' must be one of compositional, estimate; got 'sgd'"),
     ],
 )
 def test_invalid_option_value_names_option_and_allowed_values(name, options, fragment):

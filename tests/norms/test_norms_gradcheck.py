@@ -153,3 +153,15 @@ def test_gradcheck_full_norm_outer_function():
     beta = torch.randn(3, generator=gen, dtype=torch.float64).requires_grad_(True)
     fn = lambda *a: normalize_with_moments(a[0], a[1], a[2], 1e-5, a[3], a[4])  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x, mean, second, gamma, beta), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+def test_gradcheck_full_norm_estimate_gradient_after_some_batches(masked):
+    """With ``gradient: estimate`` the backward is the derivative of the forward, updates included,
+    at any batch (here the third, rate = momentum)."""
+    module = create_norm("full", 3, momentum=0.4, gradient="estimate").double().train()
+    x, mask = _inputs((5, 3, 4), seed=14, masked=masked)
+    with torch.no_grad():
+        module(x * 2 + 1, mask)
+        module(x - 0.5, mask)
+    _check_module(module, x, mask)

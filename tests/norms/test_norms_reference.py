@@ -115,6 +115,7 @@ CASES = {
     "full": ("full", {}, lambda: ref.RefFullNorm(C), False),
     "full-momentum": ("full", {"momentum": 0.6, "eps": 1e-3}, lambda: ref.RefFullNorm(C, eps=1e-3, momentum=0.6), False),
     "full-cumulative": ("full", {"momentum": None}, lambda: ref.RefFullNorm(C, momentum=None), False),
+    "full-estimate-gradient": ("full", {"gradient": "estimate"}, lambda: ref.RefFullNorm(C), False),
     "weight": ("weight", {}, lambda: Stateless(identity), False),
     "weight-mean-only": ("weight", {"mean_only_bn": True}, lambda: ref.RefMeanOnlyBatchNorm(C), False),
     "rms": ("rms", {}, lambda: Stateless(ref.rms_norm), False),
