@@ -102,7 +102,8 @@ def test_suite_check_refuses_more_classes_per_batch_than_the_dataset_has(tmp_pat
     suite, _ = load_suite(path)
     with pytest.raises(SuiteError, match=r"field `batching`: classes_per_batch=12 exceeds the 10 classes of 'digits'"):
         check_suite(suite, source=path)
-    raw.update(dataset="adding", models=[{"name": "rnn", "options": {"hidden_size": 4}}], batching={"classes_per_batch": 1})
+    raw.update(dataset="adding", models=[{"name": "rnn", "options": {"hidden_size": 4}}],
+               batching={"classes_per_batch": 1})
     path.write_text(yaml.safe_dump(raw))
     suite, _ = load_suite(path)
     with pytest.raises(SuiteError, match=r"field `batching`: classes_per_batch needs class labels; dataset 'adding'"):
