@@ -37,13 +37,19 @@ def _suite_line(path: Path) -> str:
     return f"{path}  {description}"
 
 
+def _norm_line(name: str, aliases, options) -> str:
+    """``batch  (alias: bn)  options: eps, momentum, …``: a norm as `normbench list norms` shows it."""
+    line = name + (f"  (alias: {', '.join(aliases)})" if aliases else "")
+    return line + (f"  options: {', '.join(options)}" if options else "")
+
+
 def catalog(what: str) -> list[str]:
     """Lines describing the norms, models, datasets or suites available."""
     if what == "norms":
         from normbench.norms.registry import NORMS
 
         entries = [NORMS.entry(name) for name in NORMS.available()]
-        return [e.name + (f"  (alias: {', '.join(e.aliases)})" if e.aliases else "") for e in entries]
+        return [_norm_line(e.name, e.aliases, e.options) for e in entries]
     if what == "models":
         from normbench.models import available_models
 

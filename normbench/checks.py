@@ -57,6 +57,7 @@ def check_suite(suite: Suite, *, source: str | Path, skip_unavailable: bool = Fa
     errors = FieldErrors(source)
     # Datasets first: the models need their input shapes and the batch sizes their sizes.
     datasets = _check_datasets(suite, errors)
+    _check_batching(suite, datasets, errors)
     norm_names = _check_norm_names(suite, errors)
     built_models = _check_models(suite, datasets, errors)
     _check_norm_options(suite, norm_names, built_models, datasets, errors)
@@ -88,6 +89,20 @@ def _check_datasets(suite: Suite, errors: FieldErrors) -> list[Dataset]:
             errors.add("batch_sizes", f"{too_big} larger than the training set ({dataset.n_train} samples of "
                        f"{entry.name}); use batch sizes up to {dataset.n_train}")
     return loaded
+
+
+def _check_batching(suite: Suite, datasets: list[Dataset], errors: FieldErrors) -> None:
+    """Batches drawn from k classes need class labels and at least k classes in every dataset."""
+    wanted = [b["classes_per_batch"] for b in suite.batching if b]
+    if not wanted:
+        return
+    for dataset in datasets:
+        if dataset.task != "classification":
+            errors.add("batching", f"classes_per_batch needs class labels; dataset {dataset.name!r} is a "
+                       f"{dataset.task} task; use batching: iid")
+        elif max(wanted) > dataset.num_classes:
+            errors.add("batching", f"classes_per_batch={max(wanted)} exceeds the {dataset.num_classes} classes of "
+                       f"{dataset.name!r}; use at most {dataset.num_classes}")
 
 
 def _check_norm_names(suite: Suite, errors: FieldErrors) -> dict[int, str]:

@@ -141,8 +141,10 @@ def batch_statistics_accuracy(
 
 
 def record_grad_norms(recorder: ProbeRecorder, step: int, model: torch.nn.Module) -> None:
-    """L2 norm of every weight gradient (biases and norm affine parameters excluded)."""
+    """L2 norm of every weight gradient (biases and norm affine parameters excluded); a weight-normalized
+    weight reports its direction v's gradient under the layer's name (g, one scale per unit, is left out)."""
     for name, param in model.named_parameters():
+        name = name.replace(".parametrizations.weight.original1", ".weight")
         if param.grad is None or not name.endswith("weight") or param.dim() < 2:
             continue
         recorder.add(step, "grad_norms", name.removesuffix(".weight"), param.grad.detach().norm().item())

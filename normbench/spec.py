@@ -83,12 +83,21 @@ class RunSpec:
     target_accuracy: float | None = None
     probes: Options = field(default_factory=tuple)
     model_label: str = ""
+    # How the training loop builds mini-batches (normbench/batching.py); () = i.i.d. permutations.
+    batching: Options = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON view (options as dicts) used for storage and hashing."""
+        """Plain-JSON view (options as dicts) used for storage and hashing.
+
+        Fields added after version 1 are left out at their defaults (``_OMITTED_AT_DEFAULT``), so
+        the ids of runs that do not use them stay what they were.
+        """
         data = asdict(self)
         for key in _OPTION_FIELDS:
             data[key] = thaw_options(getattr(self, key))
+        for key, default in _OMITTED_AT_DEFAULT.items():
+            if data[key] == default:
+                del data[key]
         return data
 
     @property
@@ -113,6 +122,16 @@ class RunSpec:
         return thaw_options(self.norm_options)
 
     @property
+    def batching_kwargs(self) -> dict[str, Any]:
+        """Batching options (``{}`` = iid, else e.g. ``{"classes_per_batch": 2}``)."""
+        return thaw_options(self.batching)
+
+    @property
+    def batching_label(self) -> str:
+        """``iid``, or ``classes_per_batch=2``: the run's batching as the store and reports show it."""
+        return ", ".join(f"{k}={v}" for k, v in sorted(self.batching_kwargs.items())) or "iid"
+
+    @property
     def probe_kwargs(self) -> dict[str, Any]:
         """Probe settings as a plain mapping (probe name → its options)."""
         return thaw_options(self.probes)
@@ -126,7 +145,9 @@ class RunSpec:
         return cls(**values)
 
 
-_OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes")
+_OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes", "batching")
+# Plain-JSON defaults of fields added without a SPEC_VERSION bump: omitted from to_dict (and the id).
+_OMITTED_AT_DEFAULT: dict[str, Any] = {"batching": {}}
 
 
 def thaw_options(options: Options) -> dict[str, Any]:

@@ -36,6 +36,7 @@ def run_row(result: RunResult, env_id: int | None) -> tuple[Any, ...]:
         "spec": json.dumps(data, sort_keys=True),
         "extra_metrics": json.dumps(result.extra_metrics),
         "env_id": env_id,
+        "batching": spec.batching_label,
     }
     return RUNS.row(derived, result, spec)
 
@@ -102,12 +103,22 @@ class Store:
                 )
             if version < SCHEMA_VERSION:  # pragma: no cover - no older schema exists yet
                 raise StoreError(f"{self.path}: store schema {version} is older than {SCHEMA_VERSION}; rerun with --fresh")
+            self._add_missing_columns()
             return
         if tables:
             raise StoreError(f"{self.path}: an SQLite file that is not a normbench store; choose another --out directory")
         with conn:
             conn.executescript(schema_sql(STORE_TABLES))
             conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
+
+    def _add_missing_columns(self) -> None:
+        """Add the run columns declared since this file was created (each with its default)."""
+        present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({RUNS.name})")}
+        statements = RUNS.added_columns_sql(present)
+        if statements:
+            with self.conn:
+                for statement in statements:
+                    self.conn.execute(statement)
 
     # -- writing
 

@@ -4,7 +4,9 @@ written and the pandas frames' columns are all made (no torch, no pandas here).
 Adding a column means one line here, plus a field or property of that name on the record (or a
 derived value in the store's row builder); `tests/test_store.py` checks every list against
 `PRAGMA table_info` of a fresh store. The declarations reproduce the schema of SCHEMA_VERSION 1
-column for column (names, order, types, constraints), so stores written before and after read alike.
+column for column (names, order, types, constraints), plus columns added since, each with a default
+(`_RUN_ADDED`), which the store adds to an older file when it opens it; stores written before and
+after read alike.
 """
 
 from __future__ import annotations
@@ -51,6 +53,10 @@ class Table:
         if self.frame_order is not None:
             return list(self.frame_order)
         return [c.name for c in self.columns if c.in_frame]
+
+    def added_columns_sql(self, present: set[str]) -> list[str]:
+        """`ALTER TABLE … ADD COLUMN` for each declared column not in ``present`` (each needs a default)."""
+        return [f"ALTER TABLE {self.name} ADD COLUMN {c.name} {c.sql}" for c in self.columns if c.name not in present]
 
     def create_sql(self) -> str:
         """`CREATE TABLE IF NOT EXISTS` statement for this table."""
@@ -162,9 +168,14 @@ _RUN_STORED_ONLY = (
     Column("extra_metrics", "TEXT NOT NULL", in_frame=False),
     Column("env_id", "INTEGER REFERENCES environment(env_id)", in_frame=False),
 )
+# Columns added to version 1 stores after their creation: last in the table (where ALTER TABLE ADD
+# COLUMN puts them), each with a default that is what every older run had (the store adds them).
+_RUN_ADDED = (
+    Column("batching", "TEXT NOT NULL DEFAULT 'iid'"),  # normbench/batching.py: iid or classes_per_batch=k
+)
 RUNS = Table(
-    "runs", _RUN_IDENTITY + _RUN_BUDGET + _RUN_SETTINGS + _RUN_OUTCOME + _RUN_STORED_ONLY,
-    frame_order=tuple(c.name for c in _RUN_IDENTITY + _RUN_SETTINGS + _RUN_BUDGET + _RUN_OUTCOME),
+    "runs", _RUN_IDENTITY + _RUN_BUDGET + _RUN_SETTINGS + _RUN_OUTCOME + _RUN_STORED_ONLY + _RUN_ADDED,
+    frame_order=tuple(c.name for c in _RUN_IDENTITY + _RUN_SETTINGS + _RUN_ADDED + _RUN_BUDGET + _RUN_OUTCOME),
 )
 CURVES = Table("curves", (
     Column("run_id", _RUN_ID_OF_A_RUN),

@@ -13,6 +13,7 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
+from normbench.batching import BatchOrder, ClassBatchOrder, batch_order
 from normbench.data import Dataset, load_dataset
 from normbench.env import now_iso
 from normbench.models import create_model
@@ -33,7 +34,8 @@ EVAL_CHUNK = 1024  # evaluation batch; eval-mode norms do not depend on it
 # Regression tasks (the adding problem) report as "accuracy" the fraction of predictions within this
 # absolute error of the target: normbench's convention, so one metric column serves every task.
 REGRESSION_TOLERANCE = 0.04
-_DATA_ORDER_SALT = 0x5EED  # the data order generator differs from the init stream yet depends on the seed only
+_DATA_INIT_SALT = 0x1D1A  # the data-dependent init batch: its own stream, a function of the seed only
+DATA_INIT_SAMPLES = 512  # training samples in the one forward pass of data-dependent initialization
 
 
 def total_steps(spec: RunSpec, n_train: int) -> int:
@@ -68,33 +70,6 @@ def build_optimizer(spec: RunSpec, params) -> torch.optim.Optimizer:
     raise ValueError(f"unknown optimizer {spec.optimizer!r}; allowed: sgd, adam")
 
 
-class BatchOrder:
-    """Mini-batch indices: a fresh seeded permutation per epoch, incomplete last batch dropped.
-
-    Dropping the remainder keeps every training batch the declared size, which batch-statistic
-    norms need for the comparison to mean what it says.
-    """
-
-    def __init__(self, n_train: int, batch_size: int, seed: int):
-        self.n_train = n_train
-        self.batch_size = batch_size
-        self.per_epoch = n_train // batch_size
-        self._generator = torch.Generator().manual_seed(seed * 1_000_003 + _DATA_ORDER_SALT)
-        self._perm = torch.empty(0, dtype=torch.long)
-        self._position = 0
-        self.epoch = 0  # epochs started so far (1 after the first batch)
-
-    def next(self) -> torch.Tensor:
-        """Indices of the next mini-batch (a new permutation when the epoch's batches are used up)."""
-        if self._position + self.batch_size > len(self._perm) or len(self._perm) == 0:
-            self._perm = torch.randperm(self.n_train, generator=self._generator)
-            self._position = 0
-            self.epoch += 1
-        batch = self._perm[self._position : self._position + self.batch_size]
-        self._position += self.batch_size
-        return batch
-
-
 def task_loss(task: str, output: torch.Tensor, target: torch.Tensor, reduction: str = "mean") -> torch.Tensor:
     """Cross-entropy for classification, mean squared error for regression (output (N, 1))."""
     if task == "regression":
@@ -115,6 +90,27 @@ def start_epoch(model: torch.nn.Module) -> None:
     for module in model.modules():
         if isinstance(module, NormModule):
             module.on_epoch_start()
+
+
+@torch.no_grad()
+def initialize_from_data(model: torch.nn.Module, data: Dataset, seed: int) -> None:
+    """Data-dependent initialization some norms define (weight norm, Salimans & Kingma 2016, §3):
+    every norm whose `prepare_data_init` hook arms itself sees one eval-mode forward pass of
+    DATA_INIT_SAMPLES training samples (all when fewer), drawn from a generator of the seed alone.
+
+    Eval mode draws no random numbers (no dropout), so the global RNG, hence pairing, is unchanged.
+    """
+    armed = [module.prepare_data_init() for module in model.modules() if isinstance(module, NormModule)]
+    if not any(armed):
+        return
+    generator = torch.Generator().manual_seed(seed * 1_000_003 + _DATA_INIT_SALT)
+    n_train = len(data.x_train)
+    idx = torch.randperm(n_train, generator=generator)[: min(n_train, DATA_INIT_SAMPLES)].to(data.x_train.device)
+    mask = None if data.mask_train is None else data.mask_train[idx]
+    was_training = model.training
+    model.eval()
+    _forward(model, data.x_train[idx], mask)
+    model.train(was_training)
 
 
 @torch.no_grad()
@@ -167,7 +163,7 @@ class TrainingRun:
     data: Dataset  # tensors on `device`
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    order: BatchOrder
+    order: BatchOrder | ClassBatchOrder
     n_steps: int
     probes: ProbeConfig
     recorder: ProbeRecorder
@@ -186,8 +182,9 @@ def prepare_run(spec: RunSpec, dataset: Dataset | None = None) -> TrainingRun:
     data = dataset if dataset is not None else load_dataset(spec.dataset, **spec.dataset_kwargs)
     data = _on_device(data, device)
     model = build_model(spec, data).to(device)
+    initialize_from_data(model, data, spec.seed)
     optimizer = build_optimizer(spec, model.parameters())
-    order = BatchOrder(len(data.x_train), spec.batch_size, spec.seed)
+    order = batch_order(spec.batching_kwargs, data.y_train, spec.batch_size, spec.seed, data.task)
     probes = ProbeConfig.from_options(spec.probe_kwargs) if spec.probes else ProbeConfig()
     capture = (
         ActivationInputCapture(model, probes.percentile_layer, probes.percentile_unit) if probes.percentiles else None

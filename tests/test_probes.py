@@ -58,6 +58,17 @@ def test_grad_norms_cover_weights_only():
     assert recorder.rows[0][3] == pytest.approx(model[0].weight.grad.norm().item())
 
 
+def test_grad_norms_of_weight_normalized_layers_are_their_directions():
+    model = torch.nn.Sequential(torch.nn.utils.parametrizations.weight_norm(torch.nn.Linear(3, 4)),
+                                torch.nn.Linear(4, 2))
+    model(torch.randn(5, 3)).sum().backward()
+    recorder = ProbeRecorder()
+    record_grad_norms(recorder, 3, model)
+    assert [r[2] for r in recorder.rows] == ["0", "1"]
+    v = model[0].parametrizations.weight.original1
+    assert recorder.rows[0][3] == pytest.approx(v.grad.norm().item())
+
+
 def test_batch_statistics_accuracy_uses_batch_stats_and_leaves_model_untouched():
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.BatchNorm1d(2))

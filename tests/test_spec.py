@@ -50,3 +50,20 @@ def test_round_trip_through_dict_and_nested_options(make_spec):
     again = RunSpec.from_dict(data)
     assert again == spec and again.run_id == spec.run_id
     assert spec.model_kwargs == {"widths": [8, 8]}
+
+
+def test_ids_of_specs_without_new_fields_are_what_version_1_gave(make_spec):
+    # computed with normbench/spec.py before `batching` existed (commit 49998ad)
+    assert make_spec().run_id == "8890037b09ffaa75"
+    assert "batching" not in make_spec().to_dict()
+
+
+def test_batching_changes_the_id_and_round_trips(make_spec):
+    base = make_spec()
+    sorted_batches = make_spec(batching=freeze_options({"classes_per_batch": 2}))
+    assert sorted_batches.run_id != base.run_id
+    assert sorted_batches.to_dict()["batching"] == {"classes_per_batch": 2}
+    again = RunSpec.from_dict(json.loads(canonical_json(sorted_batches.to_dict())))
+    assert again == sorted_batches and again.batching_kwargs == {"classes_per_batch": 2}
+    assert RunSpec.from_dict(base.to_dict()).batching == ()
+    assert base.batching_label == "iid" and sorted_batches.batching_label == "classes_per_batch=2"

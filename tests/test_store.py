@@ -161,14 +161,43 @@ def test_column_lists_match_table_info_of_a_fresh_store(tmp_path):
     assert {t.name for t in STORE_TABLES + THROUGHPUT_TABLES} == tables - {"sqlite_sequence"}
 
 
-def test_fresh_store_has_the_version_1_layout(tmp_path):
+# Columns added to the runs table since version 1, as SQLite's table_info reports them.
+ADDED_RUN_COLUMNS = [("batching", "TEXT", 1, "'iid'", 0)]
+
+
+def test_fresh_store_has_the_version_1_layout_plus_the_added_columns(tmp_path):
     legacy = sqlite3.connect(tmp_path / "v1.sqlite")
     legacy.executescript(SCHEMA_V1)
     with Store(store_path(tmp_path)) as store:
         create_throughput_tables(store.conn)
         for table in STORE_TABLES + THROUGHPUT_TABLES:
-            assert table_layout(store.conn, table.name) == table_layout(legacy, table.name), table.name
+            columns, keys = table_layout(legacy, table.name)
+            if table.name == "runs":
+                columns = columns + ADDED_RUN_COLUMNS
+            assert table_layout(store.conn, table.name) == (columns, keys), table.name
     legacy.close()
+
+
+def test_version_1_store_gets_the_added_columns_and_its_runs_read_as_iid(tmp_path, make_spec, make_result):
+    conn = sqlite3.connect(store_path(tmp_path))
+    conn.executescript(SCHEMA_V1)
+    conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
+    row = RUNS.row({"run_id": "old", "model_label": "m", "norm_label": "n", "norm_options": "{}",
+                    "model_options": "{}", "dataset_options": "{}", "spec": "{}", "extra_metrics": "{}",
+                    "env_id": None, "batching": "unused"}, make_result(make_spec(seed=0)), make_spec(seed=0))
+    names = [n for n in RUNS.names if n != "batching"]  # what a version 1 writer inserted
+    conn.execute(f"INSERT INTO runs({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
+                 [v for n, v in zip(RUNS.names, row) if n != "batching"])
+    conn.commit()
+    conn.close()
+    with Store(store_path(tmp_path)) as store:
+        columns, _ = table_layout(store.conn, "runs")
+        assert columns[-1] == ADDED_RUN_COLUMNS[0]
+        store.write_run(make_result(make_spec(seed=1)))
+    frames = load_frames(tmp_path, all_runs=True)
+    assert list(frames.runs["batching"]) == ["iid", "iid"]
+    with Store(store_path(tmp_path)) as store:  # opening again adds nothing twice
+        assert [c[0] for c in table_layout(store.conn, "runs")[0]].count("batching") == 1
 
 
 def test_store_made_with_the_version_1_schema_opens_and_round_trips(tmp_path, make_spec, make_result):

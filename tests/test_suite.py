@@ -194,3 +194,32 @@ def test_the_kind_field_picks_the_suite_kind():
     # anything else is read as a training suite, whose schema then names the problem
     assert kind_of({"kind": ["throughput"]}).name == kind_of("- a list").name == "training"
     assert "field `kind`: Input should be 'training'" in error_of({**BASE, "kind": "timing"})
+
+
+@pytest.mark.parametrize(
+    "batching, words",
+    [
+        ("sorted", "must be iid, {classes_per_batch: k} with k a positive integer, or a list of those; got 'sorted'"),
+        ({"classes_per_batch": 0}, "got {'classes_per_batch': 0}"),
+        ({"classes": 2}, "got {'classes': 2}"),
+        (["iid", "iid"], "entries must be distinct"),
+        ({"classes_per_batch": 5}, "classes_per_batch=5 exceeds batch size 4"),
+    ],
+)
+def test_batching_errors_name_the_field_and_the_forms(batching, words):
+    message = error_of({**BASE, "batching": batching})
+    assert message.startswith("f.yaml: field `batching`: ") and words in message
+
+
+def test_batching_is_an_axis_of_the_expansion_and_iid_by_default():
+    plain = expand(validate_suite(dict(BASE)))
+    assert {s.batching for s in plain} == {()} and {s.batching_label for s in plain} == {"iid"}
+    both = expand(validate_suite({**BASE, "batching": ["iid", {"classes_per_batch": 2}]}))
+    assert len(both) == 2 * len(plain)
+    assert [s.run_id for s in both if s.batching == ()] == [s.run_id for s in plain]  # iid runs keep their ids
+    assert {s.batching_label for s in both} == {"iid", "classes_per_batch=2"}
+
+
+def test_batching_can_be_set_from_the_command_line(tmp_path):
+    suite, _ = load_suite(write(tmp_path, BASE), ["batching={classes_per_batch: 1}"])
+    assert {s.batching_label for s in expand(suite)} == {"classes_per_batch=1"}

@@ -18,7 +18,8 @@ scalars = st.one_of(
 values = st.recursive(scalars, lambda inner: st.one_of(st.lists(inner, max_size=3),
                                                         st.dictionaries(st.text(max_size=8), inner, max_size=3)),
                       max_leaves=8)
-fields = st.sampled_from(list(VALID) + ["devices", "epochs", "samples", "probes", "lr_scaling", "eval_every", "x"])
+fields = st.sampled_from(list(VALID) + ["devices", "epochs", "samples", "probes", "lr_scaling", "eval_every", "batching",
+                                         "x"])
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 
 

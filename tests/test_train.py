@@ -7,6 +7,7 @@ import torch
 
 import normbench.train as train
 from normbench.data import load_dataset
+from normbench.spec import freeze_options
 
 
 @pytest.fixture(scope="module")
@@ -128,3 +129,47 @@ def test_a_run_that_raises_keeps_the_curve_it_recorded(digits, make_spec):
     assert result.outcome == "undefined"
     assert [p.step for p in result.curve] == [0] and result.steps_done == 0
     assert result.final_test_accuracy is None and result.step_time_median_s is None
+
+
+def test_class_batching_reaches_the_training_loop_and_keeps_runs_reproducible(digits, make_spec):
+    spec = make_spec(batching=freeze_options({"classes_per_batch": 1}), steps=12, eval_every=6)
+    run = train.prepare_run(spec, digits)
+    for _ in range(5):
+        assert len(set(digits.y_train[run.order.next()].tolist())) == 1
+    first, second = train.run_training(spec, digits), train.run_training(spec, digits)
+    assert first.outcome == "completed" and curve_tuples(first) == curve_tuples(second)
+    assert curve_tuples(first) != curve_tuples(train.run_training(make_spec(steps=12, eval_every=6), digits))
+
+
+def _first_layer_preactivations(model, x):
+    return model.blocks[0].linear(x.flatten(1))
+
+
+def test_data_dependent_init_standardizes_the_first_layer_and_leaves_the_rng_alone(digits, make_spec):
+    spec = make_spec(norm="weight", norm_options=freeze_options({"data_dependent_init": True}), steps=1)
+    model = train.build_model(spec, digits)
+    plain = train.build_model(make_spec(norm="weight"), digits)  # the same weights, never initialized from data
+    rng = torch.get_rng_state()
+    train.initialize_from_data(model, digits, spec.seed)
+    assert torch.equal(torch.get_rng_state(), rng)
+    generator = torch.Generator().manual_seed(spec.seed * 1_000_003 + train._DATA_INIT_SALT)
+    idx = torch.randperm(digits.n_train, generator=generator)[: train.DATA_INIT_SAMPLES]
+    with torch.no_grad():
+        t = _first_layer_preactivations(model, digits.x_train[idx])
+        t0 = _first_layer_preactivations(plain, digits.x_train[idx])
+    torch.testing.assert_close(t.mean(0), torch.zeros(32), atol=1e-5, rtol=0)
+    torch.testing.assert_close(t.var(0, unbiased=False), torch.ones(32), atol=1e-3, rtol=0)
+    # the init is an affine map per unit of what the layer computed before it (g and b only)
+    expected = (t0 - t0.mean(0)) / (t0.var(0, unbiased=False) + 1e-5).sqrt()
+    torch.testing.assert_close(t, expected, atol=1e-5, rtol=1e-5)
+    # prepare_run runs the same pass
+    torch.testing.assert_close(_first_layer_preactivations(train.prepare_run(spec, digits).model, digits.x_train[idx]),
+                               t, atol=0, rtol=0)
+
+
+def test_weight_norm_without_data_init_starts_from_the_plain_models_function(digits, make_spec):
+    plain = train.build_model(make_spec(norm="none"), digits)
+    weighted = train.build_model(make_spec(norm="weight"), digits)
+    x = digits.x_test[:50]
+    torch.testing.assert_close(weighted(x), plain(x), atol=1e-6, rtol=1e-6)
+    assert train.run_training(make_spec(norm="weight", steps=10), digits).outcome == "completed"

@@ -3,11 +3,18 @@
 ``placement`` is the one architectural choice about a norm that every model exposes: ``before``
 puts the norm between the linear map and the nonlinearity (Ioffe & Szegedy 2015, §3.2: "we add the
 BN transform immediately before the nonlinearity"), ``after`` applies it to the activation's output.
+
+Norms that reparameterize the layer feeding their slot instead of normalizing activations (weight
+normalization: the norm class sets ``reparameterizes_feeding``) learn that layer from the model:
+``build_norm(norm, n, feeding=Feeding.layer(linear))`` (or :func:`attach_feeding` when the slot is
+built before its layer), and ``create_model`` calls :func:`apply_reparameterizations` once the
+builder's own initialization is done. A model that names no feeding layer cannot use such a norm.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -24,8 +31,32 @@ ACTIVATIONS: dict[str, type[nn.Module]] = {
 PLACEMENTS = ("after", "before")
 
 
-def build_norm(norm: NormFactory, num_features: int) -> nn.Module:
-    """Call the norm factory without touching the global RNG stream.
+@dataclass(frozen=True)
+class Feeding:
+    """The layer whose output a norm slot receives: the weights a reparameterizing norm normalizes.
+
+    ``weights``: (parameter name, output-unit axis) pairs; ``bias``: the parameter that shifts the
+    slot's input (None if none); ``feed_forward``: the slot's input is the layer's ``W x + b``, so
+    a data-dependent initialization can rescale it. ``module=None``: no layer feeds the slot.
+    """
+
+    module: nn.Module | None
+    weights: tuple[tuple[str, int], ...] = ()
+    bias: str | None = None
+    feed_forward: bool = False
+
+    @classmethod
+    def layer(cls, layer: nn.Module) -> "Feeding":
+        """A Linear or Conv layer: its ``weight`` (output units first) and its bias, if it has one."""
+        bias = "bias" if getattr(layer, "bias", None) is not None else None
+        return cls(layer, (("weight", 0),), bias, feed_forward=True)
+
+
+NO_FEEDING = Feeding(None)  # a slot that no layer feeds (e.g. the LSTM cell state's read-out)
+
+
+def build_norm(norm: NormFactory, num_features: int, feeding: Feeding | None = None) -> nn.Module:
+    """Call the norm factory without touching the global RNG stream; tell it what feeds its slot.
 
     Pairing runs by seed needs every non-norm layer to get the same initial weights whatever the
     norm is. The registry's norms draw no random numbers, but forking the RNG here makes that hold
@@ -35,7 +66,35 @@ def build_norm(norm: NormFactory, num_features: int) -> nn.Module:
         module = norm(num_features)
     if not isinstance(module, nn.Module):
         raise TypeError(f"norm factory returned {type(module).__name__}, expected a torch.nn.Module")
+    if feeding is not None:
+        attach_feeding(module, feeding)
     return module
+
+
+def attach_feeding(module: nn.Module, feeding: Feeding) -> None:
+    """Tell a norm that reparameterizes the layer feeding its slot which layer that is (others ignore it)."""
+    if getattr(module, "reparameterizes_feeding", False):
+        module.feed_from(feeding.module, feeding.weights, feeding.bias, feeding.feed_forward)
+
+
+def apply_reparameterizations(model: nn.Module, model_name: str) -> nn.Module:
+    """Reparameterize every feeding layer its norms asked for; ValueError when the model named none.
+
+    Runs after the builder, so the model's own (re-)initialization of the weights comes first and
+    the reparameterization starts from exactly those weights.
+    """
+    slots = [m for m in model.modules() if getattr(m, "reparameterizes_feeding", False)]
+    for module in slots:
+        if not module.has_feeding:
+            name = getattr(module, "norm_name", type(module).__name__)
+            raise ValueError(
+                f"norm {name!r} reparameterizes the layer that feeds each norm slot, and model {model_name!r} "
+                "does not say which layer feeds its slots; use it with mlp, cnn2d, cnn1d, lenet5, rnn or "
+                "stacked_lstm"
+            )
+    for module in slots:
+        module.reparameterize()
+    return model
 
 
 def apply_norm(norm: nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

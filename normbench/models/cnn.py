@@ -26,6 +26,7 @@ from torch import nn
 from normbench.models.blocks import (
     ACTIVATIONS,
     PLACEMENTS,
+    Feeding,
     NormActivation,
     NormFactory,
     build_norm,
@@ -138,7 +139,7 @@ def build_cnn2d(
     for out_channels in channels:
         conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2, bias=bias)
         pool = min(height, width) >= MIN_POOL_SIZE
-        norm_act = NormActivation(build_norm(norm, out_channels), activation, placement)
+        norm_act = NormActivation(build_norm(norm, out_channels, Feeding.layer(conv)), activation, placement)
         blocks.append(ConvBlock(conv, norm_act, pool))
         if pool:
             height, width = height // 2, width // 2

@@ -31,6 +31,7 @@ from torch import nn
 from normbench.models.blocks import (
     ACTIVATIONS,
     PLACEMENTS,
+    Feeding,
     NormActivation,
     NormFactory,
     build_norm,
@@ -146,7 +147,8 @@ def build_cnn1d(
                 "more padding, or fewer channels entries (layers)"
             )
         conv = nn.Conv1d(c_in, c_out, k, stride=s, padding=p, bias=bias)
-        blocks.append(Conv1dBlock(conv, NormActivation(build_norm(norm, c_out), activation, placement)))
+        norm_act = NormActivation(build_norm(norm, c_out, Feeding.layer(conv)), activation, placement)
+        blocks.append(Conv1dBlock(conv, norm_act))
         c_in, positions = c_out, positions_out
     head = nn.Linear(c_in * positions, num_classes)
     return CNN1d(blocks, head, in_channels, config)

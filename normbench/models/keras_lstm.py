@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 
 def dropout_mask(shape: tuple[int, ...], rate: float, like: torch.Tensor) -> torch.Tensor:
@@ -58,6 +59,12 @@ class KerasLSTM(nn.Module):
             x = x.masked_fill(~mask.unsqueeze(-1), 0.0)
         if self.training and self.dropout > 0:
             x = x * dropout_mask((n, 1, self.input_size), self.dropout, x)
+        with parametrize.cached():  # a reparameterized recurrent kernel (weight norm) is computed once
+            return self._unroll(x, mask)
+
+    def _unroll(self, x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The step loop of :meth:`forward` on masked, dropped-out inputs."""
+        n, steps, _ = x.shape
         inputs = torch.matmul(x, self.kernel) + self.bias  # (N, T, 4H): one matmul for all steps
         recurrent_mask = None
         if self.training and self.recurrent_dropout > 0:

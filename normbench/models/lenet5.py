@@ -38,7 +38,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from normbench.models.blocks import ACTIVATIONS, PLACEMENTS, NormFactory, build_norm
+from normbench.models.blocks import ACTIVATIONS, PLACEMENTS, Feeding, NormFactory, build_norm
 from normbench.options import Owner, check_choice, resolve_options
 
 NAME = "lenet5"
@@ -158,13 +158,14 @@ def build_lenet5(
     conv2 = nn.Conv2d(c1, c2, KERNEL, padding=KERNEL // 2 if padding == "same" else 0)
     flat = c2 * _feature_side(height, padding) * _feature_side(width, padding)
     stages = [
-        LeNetStage(conv1, build_norm(norm, c1), activation, POOLINGS[pooling](2), placement),
-        LeNetStage(conv2, build_norm(norm, c2), activation, POOLINGS[pooling](2), placement),
+        LeNetStage(conv1, build_norm(norm, c1, Feeding.layer(conv1)), activation, POOLINGS[pooling](2), placement),
+        LeNetStage(conv2, build_norm(norm, c2, Feeding.layer(conv2)), activation, POOLINGS[pooling](2), placement),
     ]
     in_features = flat
     for width_out in DENSE_WIDTHS:
         linear = nn.Linear(in_features, width_out)
-        stages.append(LeNetStage(linear, build_norm(norm, width_out), activation, None, placement))
+        stages.append(LeNetStage(linear, build_norm(norm, width_out, Feeding.layer(linear)), activation, None,
+                                 placement))
         in_features = width_out
     head = nn.Linear(in_features, num_classes)
     model = LeNet5(stages, head, config)

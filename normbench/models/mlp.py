@@ -25,6 +25,7 @@ from torch import nn
 from normbench.models.blocks import (
     ACTIVATIONS,
     PLACEMENTS,
+    Feeding,
     NormActivation,
     NormFactory,
     build_norm,
@@ -151,8 +152,8 @@ def build_mlp(
     blocks = []
     for width in widths:
         linear = nn.Linear(in_features, width, bias=bias)
-        blocks.append(DenseBlock(linear, NormActivation(build_norm(norm, width), activation, placement),
-                                 dropout))
+        norm_act = NormActivation(build_norm(norm, width, Feeding.layer(linear)), activation, placement)
+        blocks.append(DenseBlock(linear, norm_act, dropout))
         in_features = width
     head = nn.Linear(in_features, num_classes)
     model = MLP(blocks, head, config)

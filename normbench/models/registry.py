@@ -13,7 +13,7 @@ from typing import Any
 from torch import nn
 
 from normbench.models import cnn, cnn1d, lenet5, mlp, rnn, stacked_rnn, transformer
-from normbench.models.blocks import NormFactory
+from normbench.models.blocks import NormFactory, apply_reparameterizations
 from normbench.registry import Registry
 
 # Builders take their options as **options (mlp's presets need to know which were given), so each
@@ -57,5 +57,6 @@ def create_model(
         raise ValueError(f"input_shape must be a non-empty tuple of positive integers; got {input_shape!r}")
     if isinstance(num_classes, bool) or not isinstance(num_classes, Integral) or num_classes < 1:
         raise ValueError(f"num_classes must be a positive integer; got {num_classes!r}")
-    return MODELS.create(name, options, norm=norm, input_shape=tuple(int(d) for d in shape),
-                         num_classes=int(num_classes))
+    model = MODELS.create(name, options, norm=norm, input_shape=tuple(int(d) for d in shape),
+                          num_classes=int(num_classes))
+    return apply_reparameterizations(model, name)

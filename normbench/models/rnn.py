@@ -28,6 +28,9 @@ Options (defaults):
   has no batch statistics (see ``StepNorms``); ``batch`` passes it to the norm as it is (BN raises
   ``NormUndefinedError``). Only norms with running statistics are affected.
 
+Weight normalization (``weight``): W_ih and W_hh are reparameterized per gate unit (the norm
+sites N_x and N_h hold the identity or mean-only BN); N_c, which no layer feeds, holds the identity.
+
 Masks ``(N, L)`` (True = valid) need not be a prefix: at a padded step a sequence's state is carried
 unchanged, the norms see the valid rows only (so batch statistics use valid samples only), and the
 head reads the state after each sequence's last valid step. Padded input values are never read.
@@ -39,9 +42,13 @@ from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.utils import parametrize
 
 from normbench.models.blocks import (
+    NO_FEEDING,
+    Feeding,
     NormFactory,
+    attach_feeding,
     build_norm,
     check_sequence_input,
     sequence_shape,
@@ -91,9 +98,14 @@ class RecurrentClassifier(nn.Module):
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """``x`` ``(N, C, L)`` (optional bool ``mask`` ``(N, L)``) → outputs ``(N, num_classes)``."""
         mask = check_sequence_input(x, mask, self.cell.input_size)
-        n, _, length = x.shape
         if mask is not None:
             x = x.masked_fill(~mask.unsqueeze(1), 0.0)  # padded values never reach a weight
+        with parametrize.cached():  # a reparameterized W_hh (weight norm) is computed once, not per step
+            return self._unroll(x, mask)
+
+    def _unroll(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Step the cell over the sequence; the head reads each sequence's last valid state."""
+        n, _, length = x.shape
         wx = self.cell.input_terms(x.transpose(1, 2))  # (N, L, G): one matmul for all steps
         state = self.cell.initial_state(n, wx)
         # one host sync for the whole mask instead of one per step
@@ -145,8 +157,18 @@ def build_rnn(
             _set_gamma(modules[0], gamma_init)  # tied: every step module shares this γ
         step_norms.append(StepNorms(modules, single))
     cell = cell_class(input_size, hidden, *step_norms)
+    _attach_recurrent_feedings(cell, step_norms)
     head = nn.Linear(hidden, num_classes)
     return RecurrentClassifier(cell, head, config)
+
+
+def _attach_recurrent_feedings(cell: nn.Module, step_norms: list[StepNorms]) -> None:
+    """N_x is fed by W_ih and N_h by W_hh (one row per gate unit): a reparameterizing norm (weight
+    norm) normalizes those, once per site (its first step module); no layer feeds N_c."""
+    for site, weight in zip(step_norms, ("weight_ih", "weight_hh", None)):
+        for k, module in enumerate(site.steps):
+            feeding = Feeding(cell, ((weight, 0),)) if weight is not None and k == 0 else NO_FEEDING
+            attach_feeding(module, feeding)
 
 
 def _set_gamma(module: nn.Module, value: float) -> None:

@@ -12,7 +12,9 @@ dropout). The sequence norm gets the first LSTM's outputs channel-first, ``(N, C
 padding mask, so padded steps never enter a statistic; the other norms get ``(N, C)``. This
 placement differs from the ``rnn`` model, whose norm sits inside the cell (BN-LSTM, LN-LSTM). For
 a Keras ``LayerNormalization()`` on ``(N, T, C)`` (normalizes C at each step) use ``layer`` with
-``per_position: true``; BLN's reference form is ``batch_layer``'s default.
+``per_position: true``; BLN's reference form is ``batch_layer``'s default. Weight normalization
+(``weight``) reparameterizes the kernels of the LSTM before a sequence or state slot (both, per
+output unit) and the dense layer before the dense slot; a left-out site keeps its layer plain.
 
 Binary tasks: the authors' head is one logit with binary cross-entropy; here a binary dataset has
 ``num_classes`` 2 and the head two logits with cross-entropy. Both are the same model family:
@@ -45,6 +47,7 @@ from torch import nn
 
 from normbench.models.blocks import (
     ACTIVATIONS,
+    Feeding,
     NormFactory,
     apply_norm,
     build_norm,
@@ -204,14 +207,19 @@ def build_stacked_lstm(
     for width in hidden:
         layers.append(KerasLSTM(size, width, config["dropout"], config["recurrent_dropout"]))
         size = width
-    norms = {
-        "sequence": nn.ModuleList(build_norm(norm, w) for w in hidden[:-1]) if "sequence" in sites else nn.ModuleList(),
-        "state": nn.ModuleList([build_norm(norm, hidden[-1])] if "state" in sites else []),
-        "dense": nn.ModuleList([build_norm(norm, config["dense_width"])] if "dense" in sites else []),
-    }
     dense = nn.Linear(size, config["dense_width"])
     head = nn.Linear(config["dense_width"], num_classes)
     for linear in (dense, head):  # Keras Dense defaults
         nn.init.xavier_uniform_(linear.weight)
         nn.init.zeros_(linear.bias)
+    # a norm slot after an LSTM is fed by its kernels (output units on axis 1); after the dense
+    # activation, by the dense layer (what weight normalization reparameterizes)
+    fed = [Feeding(layer, (("kernel", 1), ("recurrent_kernel", 1))) for layer in layers]
+    norms = {
+        "sequence": nn.ModuleList(build_norm(norm, w, fed[k]) for k, w in enumerate(hidden[:-1]))
+        if "sequence" in sites else nn.ModuleList(),
+        "state": nn.ModuleList([build_norm(norm, hidden[-1], fed[-1])] if "state" in sites else []),
+        "dense": nn.ModuleList([build_norm(norm, config["dense_width"], Feeding.layer(dense))]
+                               if "dense" in sites else []),
+    }
     return StackedLSTMClassifier(embed, layers, norms, dense, head, config)

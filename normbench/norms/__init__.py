@@ -8,6 +8,7 @@ from normbench.norms.base import NormModule, OptionProblem
 from normbench.norms.batch import BatchNorm
 from normbench.norms.batch_layer import BatchLayerNorm
 from normbench.norms.errors import NormUndefinedError
+from normbench.norms.full import FullNorm
 from normbench.norms.fuse import fuse_conv_bn
 from normbench.norms.group import GroupNorm
 from normbench.norms.identity import Identity
@@ -22,12 +23,14 @@ from normbench.norms.registry import (
 )
 from normbench.norms.renorm import BatchRenorm
 from normbench.norms.rms import RMSNorm
+from normbench.norms.weight import WeightNorm
 
 __all__ = [
     "ALIASES",
     "BatchLayerNorm",
     "BatchNorm",
     "BatchRenorm",
+    "FullNorm",
     "GroupNorm",
     "Identity",
     "InstanceNorm",
@@ -36,6 +39,7 @@ __all__ = [
     "NormUndefinedError",
     "OptionProblem",
     "RMSNorm",
+    "WeightNorm",
     "available",
     "canonical_name",
     "create_norm",

@@ -6,7 +6,8 @@ returns the result in the input's dtype. Parameters are created with ``torch.one
 only, so building a norm never draws random numbers: models built from one seed get identical
 weights in every other layer whatever norm they use. What generic code needs to know about a
 particular norm sits behind its hooks, whose defaults do nothing: ``on_epoch_start`` (the training
-loop) and ``check_batch_sizes`` (suite validation).
+loop), ``prepare_data_init`` (the training loop, once before training) and ``check_batch_sizes``
+(suite validation).
 """
 
 from __future__ import annotations
@@ -62,6 +63,12 @@ class NormModule(nn.Module, abc.ABC):
 
     def on_epoch_start(self) -> None:
         """Called by the training loop at the start of every epoch; most norms do nothing."""
+
+    def prepare_data_init(self) -> bool:
+        """Arm a data-dependent initialization for the next forward pass, which the training loop
+        then runs once before training (eval mode, a fixed batch of training data); return whether
+        anything was armed. Most norms have none (weight norm's is Salimans & Kingma's)."""
+        return False
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Normalize ``x`` ``(N, C, *spatial)``; positions where ``mask`` is False are zero."""

@@ -27,9 +27,10 @@ import torch.nn.functional as F
 
 from normbench.norms.base import NormModule, OptionProblem
 from normbench.norms.errors import NormUndefinedError
+from normbench.norms.example_weighing import example_weighted_norm
 from normbench.norms.layout import flatten, mask_weights
 from normbench.norms.moments import moment_norm
-from normbench.options import check_bool, check_choice, check_int, check_number
+from normbench.options import check_bool, check_choice, check_int, check_number, option_error, optional
 
 
 class _ConventionDefault:
@@ -75,6 +76,7 @@ class BatchNorm(NormModule):
         track_running_stats: bool = True,
         convention: str = "torch",
         ghost_batch_size: int | None = None,
+        inference_weight: float | None = None,
     ) -> None:
         super().__init__(num_features, affine=affine)
         owner = self.owner
@@ -98,6 +100,11 @@ class BatchNorm(NormModule):
             None if ghost_batch_size is None
             else check_int(owner, "ghost_batch_size", ghost_batch_size, 1)
         )
+        self.inference_weight = optional(check_number, owner, "inference_weight", inference_weight,
+                                         low=0.0, high=1.0)
+        if self.inference_weight is not None and not self.track_running_stats:
+            raise option_error(owner, "inference_weight", inference_weight,
+                               "null when track_running_stats is false (eval then uses batch statistics)")
         if self.track_running_stats:
             self.register_buffer("running_mean", torch.zeros(self.num_features))
             self.register_buffer("running_var", torch.ones(self.num_features))
@@ -112,7 +119,7 @@ class BatchNorm(NormModule):
         return (
             f"{self.num_features}, eps={self.eps:g}, momentum={self.momentum}, affine={self.affine}, "
             f"track_running_stats={self.track_running_stats}, convention={self.convention!r}, "
-            f"ghost_batch_size={self.ghost_batch_size}"
+            f"ghost_batch_size={self.ghost_batch_size}, inference_weight={self.inference_weight}"
         )
 
     @classmethod
@@ -185,6 +192,9 @@ class BatchNorm(NormModule):
 
     def _eval_running(self, x, mask, gamma, beta) -> torch.Tensor:
         dtype = x.dtype
+        if self.inference_weight is not None:
+            return example_weighted_norm(x, mask, self.running_mean.to(dtype), self.running_var.to(dtype),
+                                         self.inference_weight, self.eps, gamma, beta)
         y = F.batch_norm(
             x, self.running_mean.to(dtype), self.running_var.to(dtype), gamma, beta,
             False, 0.0, self.eps,

@@ -13,12 +13,14 @@ from torch import nn
 from normbench.norms.base import NormModule
 from normbench.norms.batch import BatchNorm
 from normbench.norms.batch_layer import BatchLayerNorm
+from normbench.norms.full import FullNorm
 from normbench.norms.group import GroupNorm
 from normbench.norms.identity import Identity
 from normbench.norms.instance import InstanceNorm
 from normbench.norms.layer import LayerNorm
 from normbench.norms.renorm import BatchRenorm
 from normbench.norms.rms import RMSNorm
+from normbench.norms.weight import WeightNorm
 from normbench.registry import Registry
 
 # Listed in registration order (the five studied norms after ``none``, then extras); names match in
@@ -34,6 +36,8 @@ NORMS.register("group", GroupNorm, aliases=("gn",))
 NORMS.register("batch_layer", BatchLayerNorm, aliases=("bln",))
 NORMS.register("batch_renorm", BatchRenorm)
 NORMS.register("rms", RMSNorm)
+NORMS.register("weight", WeightNorm, aliases=("wn",))
+NORMS.register("full", FullNorm, aliases=("fn",))
 
 ALIASES: dict[str, str] = NORMS.aliases()
 

@@ -35,8 +35,8 @@ FAMILY_NAME = "verdicts"
 # Settings that split the report into separate sections when they vary within one
 # model x dataset x batch size (an lr sweep, two devices). A setting that only follows the batch
 # size (lr or steps under a scaling rule) does not split: it is part of what "batch size" means.
-SETTING_COLUMNS = ("model_label", "model_options", "dataset_options", "device", "optimizer", "lr", "lr_scaling",
-                   "momentum", "weight_decay", "steps", "epochs", "samples")
+SETTING_COLUMNS = ("model_label", "model_options", "dataset_options", "batching", "device", "optimizer", "lr",
+                   "lr_scaling", "momentum", "weight_decay", "steps", "epochs", "samples")
 
 
 def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:

@@ -28,7 +28,7 @@ def expand(
     resolve_device: Callable[[str], str] | None = None,
     canonical_norm: Callable[[str], str] | None = None,
 ) -> list[RunSpec]:
-    """All RunSpecs of a suite, in a stable order (model, norm, batch size, seed, device).
+    """All RunSpecs of a suite, in a stable order (model, batching, norm, batch size, seed, device).
 
     `canonical_norm` maps aliases to canonical names (defaults to the norm registry);
     `resolve_device` turns `auto` into a concrete device (defaults to cuda if present, else cpu).
@@ -37,8 +37,9 @@ def expand(
         from normbench.norms import canonical_name as canonical_norm
     resolve_device = resolve_device or resolve_auto_device
     specs = []
-    for (dataset, model), norm, base_lr, batch_size, seed, device in itertools.product(
-        suite.pairs(), suite.norms, suite.optimizer.rates, suite.batch_sizes, suite.seeds, suite.devices,
+    for (dataset, model), batching, norm, base_lr, batch_size, seed, device in itertools.product(
+        suite.pairs(), suite.batching, suite.norms, suite.optimizer.rates, suite.batch_sizes, suite.seeds,
+        suite.devices,
     ):
         canonical = canonical_norm(norm.name)
         specs.append(
@@ -68,6 +69,7 @@ def expand(
                 model_options=freeze_options(model.options),
                 dataset_options=freeze_options(dataset.options),
                 norm_options=freeze_options(norm.options),
+                batching=freeze_options(batching),
             )
         )
     ids = [s.run_id for s in specs]

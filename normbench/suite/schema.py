@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from normbench.analysis_config import AnalysisConfig, check_against_suite
 
@@ -81,6 +82,30 @@ class OptimizerConfig(StrictModel):
         return self.lr if isinstance(self.lr, list) else [self.lr]
 
 
+BATCHING_FORMS = "iid, {classes_per_batch: k} with k a positive integer, or a list of those"
+
+
+def parse_batching(value: Any) -> list[dict[str, int]]:
+    """A suite's `batching` as a list of run options: `{}` for iid, `{"classes_per_batch": k}`
+    otherwise (normbench/batching.py); ValueError naming the allowed forms."""
+    entries = value if isinstance(value, list) else [value]
+    parsed = []
+    for entry in entries:
+        if entry == "iid":
+            parsed.append({})
+        elif (isinstance(entry, dict) and set(entry) == {"classes_per_batch"}
+              and isinstance(entry["classes_per_batch"], int) and not isinstance(entry["classes_per_batch"], bool)
+              and entry["classes_per_batch"] > 0):
+            parsed.append({"classes_per_batch": entry["classes_per_batch"]})
+        else:
+            raise ValueError(f"must be {BATCHING_FORMS}; got {entry!r}")
+    if not parsed:
+        raise ValueError(f"must be {BATCHING_FORMS}; got an empty list")
+    if len({json.dumps(p, sort_keys=True) for p in parsed}) != len(parsed):
+        raise ValueError(f"entries must be distinct, got {value!r}")
+    return parsed
+
+
 class PercentileProbe(StrictModel):
     """Track one unit's input to one activation slot (Ioffe & Szegedy 2015, Fig. 1b-c)."""
 
@@ -136,6 +161,7 @@ class Suite(StrictModel):
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
+    batching: list[dict[str, int]] = Field(default_factory=lambda: [{}], description=BATCHING_FORMS)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
 
     @field_validator("batch_sizes")
@@ -184,6 +210,18 @@ class Suite(StrictModel):
                 f"lr_scaling: {self.lr_scaling} needs `reference_batch_size` (the batch size at which optimizer.lr applies)"
             )
         return self
+
+    @field_validator("batching", mode="before")
+    @classmethod
+    def _batching_forms(cls, value: Any, info: ValidationInfo) -> list[dict[str, int]]:
+        parsed = parse_batching(value)
+        smallest = min(info.data.get("batch_sizes") or [0]) or None
+        for options in parsed:
+            k = options.get("classes_per_batch", 0)
+            if smallest is not None and k > smallest:
+                raise ValueError(f"classes_per_batch={k} exceeds batch size {smallest}; every class of a batch "
+                                 "needs at least one sample")
+        return parsed
 
     @property
     def datasets(self) -> list[NamedEntry]:

@@ -175,8 +175,11 @@ def test_skip_unavailable_records_skipped_runs(tmp_path):
 def test_list_and_env():
     norms = invoke("list", "norms")
     assert norms.exit_code == 0
-    for name in ("none", "batch", "layer", "instance", "group", "batch_layer"):
+    for name in ("none", "batch", "layer", "instance", "group", "batch_layer", "weight", "full"):
         assert name in norms.output
+    lines = {line.split()[0]: line for line in norms.output.splitlines() if line.strip()}
+    assert "(alias: wn)" in lines["weight"] and "mean_only_bn, data_dependent_init" in lines["weight"]
+    assert "(alias: fn)" in lines["full"] and "inference_weight" in lines["batch"]
     assert "mlp" in invoke("list", "models").output
     assert "digits" in invoke("list", "datasets").output
     env = invoke("env")

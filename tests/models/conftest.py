@@ -50,6 +50,27 @@ class RecordingNorm(IdentityNorm):
         return x
 
 
+def weights_as_built(model: nn.Module) -> dict[str, torch.Tensor]:
+    """``model.state_dict()`` with each weight-normalized parameter under its own name again, holding
+    v (``original1``): the weights the builder drew, which ``g`` (``original0`` = ||v||) rescales to
+    themselves. Lets the pairing tests compare weight-normalized models with the others."""
+    state = {}
+    for key, value in model.state_dict().items():
+        if ".parametrizations." in key:
+            if not key.endswith(".original1"):
+                continue
+            owner, rest = key.split(".parametrizations.")
+            key = f"{owner}.{rest.removesuffix('.original1')}"
+        state[key] = value
+    return state
+
+
+@pytest.fixture
+def as_built():
+    """:func:`weights_as_built`, for tests comparing models across norms."""
+    return weights_as_built
+
+
 @pytest.fixture
 def batch_norm():
     return ReferenceBatchNorm

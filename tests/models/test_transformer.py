@@ -19,6 +19,9 @@ def _norm(name, **options):
 
 
 PER_POSITION_LN = _norm("layer", per_position=True)
+# weight normalization reparameterizes the layer feeding a slot; the transformer's pre-norm slots
+# take the residual stream, which no single layer feeds, so it refuses it (tested below)
+ACTIVATION_NORMS = [name for name in available() if name != "weight"]
 
 
 def _transformer(norm, input_shape=(2, 7), num_classes=3, **options):
@@ -127,7 +130,7 @@ def test_batch_norm_statistics_use_valid_tokens_only():
     torch.testing.assert_close(model.blocks[0].norm_attn.running_mean, expected.detach())
 
 
-@pytest.mark.parametrize("norm_name", available())
+@pytest.mark.parametrize("norm_name", ACTIVATION_NORMS)
 def test_forward_backward_with_every_registry_norm(norm_name):
     torch.manual_seed(0)
     model = _transformer(_norm(norm_name)).train()
@@ -178,7 +181,7 @@ def _non_norm_state(model):
 @pytest.mark.parametrize("options", [{}, {"norm_position": "post", "layers": 3, "ff_mult": 1}])
 def test_same_seed_gives_same_weights_whatever_the_norm(options, random_affine_norm):
     states = []
-    for factory in [_norm(name) for name in available()] + [PER_POSITION_LN, random_affine_norm]:
+    for factory in [_norm(name) for name in ACTIVATION_NORMS] + [PER_POSITION_LN, random_affine_norm]:
         torch.manual_seed(1234)
         model = _transformer(factory, **options)
         state = _non_norm_state(model)
@@ -189,6 +192,12 @@ def test_same_seed_gives_same_weights_whatever_the_norm(options, random_affine_n
     for state in states[1:]:
         assert state.keys() == reference.keys()
         assert all(torch.equal(state[k], v) for k, v in reference.items())
+
+
+def test_weight_normalization_is_refused_with_a_clear_message():
+    with pytest.raises(ValueError, match=r"norm 'weight' reparameterizes the layer that feeds each norm slot, and "
+                                         r"model 'transformer' does not say which layer feeds its slots"):
+        _transformer(_norm("weight"))
 
 
 @pytest.mark.parametrize(

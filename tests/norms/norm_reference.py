@@ -326,3 +326,103 @@ class RefBatchLayerNorm:
                 xb = (X[i, :, j] - mean_b) / np.sqrt(var_b + self.eps)
                 y[i, :, j] = wf * xf + wb * xb
         return finish(affine(y, gamma, beta), M, x.shape)
+
+
+# --------------------------------------------------------------------------------------------
+# issue 17: inference example weighing, Full Normalization, weight normalization's slot
+
+
+def example_weighted(X, M, mean, var, alpha, eps):
+    """Summers & Dinneen (2020) inference example weighing on (N, C, P): per sample and channel,
+    first and second moments mixed between the sample's own valid values (weight alpha) and the
+    population (mean, var)."""
+    n, c, _ = X.shape
+    y = np.zeros_like(X)
+    for i in range(n):
+        for k in range(c):
+            own = X[i, k][M[i]]
+            if own.size == 0:
+                continue
+            mu = alpha * own.mean() + (1 - alpha) * mean[k]
+            second = alpha * (own ** 2).mean() + (1 - alpha) * (var[k] + mean[k] ** 2)
+            y[i, k] = (X[i, k] - mu) / math.sqrt(max(second - mu ** 2, 0.0) + eps)
+    return y
+
+
+class RefBatchNormWeighted(RefBatchNorm):
+    """BN whose eval applies inference example weighing with the running estimates as population."""
+
+    def __init__(self, c, alpha, **kwargs):
+        super().__init__(c, **kwargs)
+        self.alpha = alpha
+
+    def eval(self, x, mask=None, gamma=None, beta=None):
+        X, M = as_ncp(x, mask)
+        y = example_weighted(X, M, self.mean, self.var, self.alpha, self.eps)
+        return finish(affine(y, gamma, beta), M, x.shape)
+
+
+class RefFullNorm:
+    """Full Normalization (Lian & Liu 2019) with estimates written as explicit weighted sums.
+
+    After k batches the estimate of each moment is sum_i w_i m_i over the batches' moments m_i, with
+    w_1 = (1 - a)^(k - 1) (the first batch replaces the initial value) and w_i = a (1 - a)^(k - i)
+    for i >= 2; with momentum None every batch weighs 1/k. Before any batch: mean 0, second moment 1.
+    """
+
+    def __init__(self, c, eps=1e-5, momentum=0.1):
+        self.c, self.eps, self.a = c, eps, momentum
+        self.history: list[tuple[np.ndarray, np.ndarray]] = []  # (mean, mean of squares) per batch
+
+    def weights(self):
+        """Weight of each batch so far in the estimates."""
+        k = len(self.history)
+        if self.a is None:
+            return [1.0 / k] * k
+        return [(1 - self.a) ** (k - 1)] + [self.a * (1 - self.a) ** (k - i) for i in range(2, k + 1)]
+
+    def estimates(self):
+        """(mean, second moment) estimates per channel."""
+        if not self.history:
+            return np.zeros(self.c), np.ones(self.c)
+        w = self.weights()
+        mean = sum(wi * h[0] for wi, h in zip(w, self.history))
+        second = sum(wi * h[1] for wi, h in zip(w, self.history))
+        return mean, second
+
+    def _normalize(self, X, M, gamma, beta, shape):
+        mean, second = self.estimates()
+        var = np.maximum(second - mean ** 2, 0.0)
+        y = (X - mean[None, :, None]) / np.sqrt(var[None, :, None] + self.eps)
+        return finish(affine(y, gamma, beta), M, shape)
+
+    def train(self, x, mask=None, gamma=None, beta=None):
+        X, M = as_ncp(x, mask)
+        mean, second = np.zeros(self.c), np.zeros(self.c)
+        for k in range(self.c):
+            vals = X[:, k, :][M]
+            mean[k], second[k] = vals.mean(), (vals ** 2).mean()
+        self.history.append((mean, second))
+        return self._normalize(X, M, gamma, beta, x.shape)
+
+    def eval(self, x, mask=None, gamma=None, beta=None):
+        X, M = as_ncp(x, mask)
+        return self._normalize(X, M, gamma, beta, x.shape)
+
+
+class RefMeanOnlyBatchNorm:
+    """Salimans & Kingma's mean-only BN: x - batch mean + beta in training, x - running mean + beta in
+    eval; the running mean is an EMA (weight `momentum` on the new batch) from 0."""
+
+    def __init__(self, c, momentum=0.1):
+        self.mean, self.a = np.zeros(c), momentum
+
+    def train(self, x, mask=None, gamma=None, beta=None):
+        X, M = as_ncp(x, mask)
+        mean, _, _ = channel_stats(X, M)
+        self.mean = (1 - self.a) * self.mean + self.a * mean
+        return finish(affine(X - mean[None, :, None], None, beta), M, x.shape)
+
+    def eval(self, x, mask=None, gamma=None, beta=None):
+        X, M = as_ncp(x, mask)
+        return finish(affine(X - self.mean[None, :, None], None, beta), M, x.shape)

@@ -14,7 +14,7 @@ from normbench.norms import (
     norm_options,
 )
 
-EXPECTED = ["none", "batch", "layer", "instance", "group", "batch_layer", "batch_renorm", "rms"]
+EXPECTED = ["none", "batch", "layer", "instance", "group", "batch_layer", "batch_renorm", "rms", "weight", "full"]
 
 
 def test_available_lists_canonical_names_in_order():
@@ -23,7 +23,8 @@ def test_available_lists_canonical_names_in_order():
 
 @pytest.mark.parametrize("alias,canonical", [("bn", "batch"), ("ln", "layer"), ("in", "instance"),
                                              ("gn", "group"), ("bln", "batch_layer"), ("BN", "batch"),
-                                             (" Batch_Layer ", "batch_layer"), ("rms", "rms")])
+                                             (" Batch_Layer ", "batch_layer"), ("rms", "rms"),
+                                             ("wn", "weight"), ("FN", "full")])
 def test_canonical_name_resolves_aliases(alias, canonical):
     assert canonical_name(alias) == canonical
     assert type(create_norm(alias, 8, **({"num_groups": 2} if canonical == "group" else {}))) is type(
@@ -76,6 +77,15 @@ def test_unknown_option_names_it_and_the_allowed_ones():
         ("batch_layer", {"offset": 0.5}, "option 'offset' must be a number in [0, 0.5); got 0.5"),
         ("batch_layer", {"offset": -1e-4}, "option 'offset' must be a number in [0, 0.5); got -0.0001"),
         ("batch_layer", {"divide_by_sqrt_channels": 0}, "option 'divide_by_sqrt_channels' must be true or false; got 0"),
+        ("batch", {"inference_weight": 1.5}, "option 'inference_weight' must be a number in [0, 1]; got 1.5"),
+        ("batch", {"inference_weight": 0.2, "track_running_stats": False},
+         "option 'inference_weight' must be null when track_running_stats is false"),
+        ("weight", {"mean_only_bn": "yes"}, "option 'mean_only_bn' must be true or false; got 'yes'"),
+        ("weight", {"data_dependent_init": 1}, "option 'data_dependent_init' must be true or false; got 1"),
+        ("weight", {"momentum": 0.0}, "option 'momentum' must be a number in (0, 1]; got 0.0"),
+        ("full", {"momentum": 0.0}, "option 'momentum' must be a number in (0, 1]; got 0.0"),
+        ("full", {"eps": 0.0}, "option 'eps' must be a number in (0, inf]; got 0.0"),
+        ("full", {"gradient": "sgd"}, "option 'gradient' must be one of compositional, estimate; got 'sgd'"),
     ],
 )
 def test_invalid_option_value_names_option_and_allowed_values(name, options, fragment):
@@ -127,9 +137,10 @@ def test_instance_norm_on_feature_vectors_is_undefined():
     assert "(5, 4)" in str(err.value)
 
 
-@pytest.mark.parametrize("name", ["batch", "bn", "batch_renorm"])
-def test_batch_statistics_of_one_value_per_channel_are_undefined(name):
-    layer = create_norm(name, 4)
+@pytest.mark.parametrize("name,options", [("batch", {}), ("bn", {}), ("batch_renorm", {}),
+                                          ("weight", {"mean_only_bn": True})])
+def test_batch_statistics_of_one_value_per_channel_are_undefined(name, options):
+    layer = create_norm(name, 4, **options)
     with pytest.raises(NormUndefinedError, match="more than one value per channel") as err:
         layer(torch.randn(1, 4))
     assert "(1, 4)" in str(err.value)

@@ -14,6 +14,7 @@ import torch
 import normbench.norms.batch_layer_function as bln_function
 from normbench.norms import create_norm
 from normbench.norms.batch_layer_function import BatchLayerNormTrain
+from normbench.norms.full import normalize_with_moments
 from normbench.norms.moments import moment_norm
 
 
@@ -60,6 +61,11 @@ CASES = {
     "instance": ("instance", {}, (3, 3, 5)),
     "group": ("group", {"num_groups": 3}, (3, 6, 4)),
     "rms": ("rms", {"bias": True}, (3, 3, 5)),
+    # FN: restored buffers make every call the first batch (rate 1), where FN's gradient is the
+    # derivative of its output; later batches are checked against the compositional gradient below
+    "full-first-batch": ("full", {}, (4, 3, 5)),
+    "full-momentum-1": ("full", {"momentum": 1.0, "eps": 1e-3}, (5, 3)),
+    "weight-mean-only": ("weight", {"mean_only_bn": True}, (4, 3, 5)),
     "rms-per-position": ("rms", {"per_position": True}, (3, 3, 5)),
 }
 
@@ -124,3 +130,38 @@ def test_gradcheck_moment_norm_function(dims, center):
     beta = torch.randn(1, 3, 1, generator=gen, dtype=torch.float64).requires_grad_(True)
     fn = lambda x_, g_, b_: moment_norm(x_, dims, weights=weights, gamma=g_, beta=b_, eps=1e-5, center=center)[0]  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x, gamma, beta), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+@pytest.mark.parametrize("options", [{"inference_weight": 0.3}, {"inference_weight": 1.0, "convention": "keras"}])
+def test_gradcheck_batch_norm_with_inference_weight_in_eval(options, masked):
+    module = create_norm("batch", 3, **options).double()
+    x, mask = _inputs((5, 3, 4), seed=12, masked=masked)
+    with torch.no_grad():
+        module.train()(x * 1.7 + 0.4, mask)
+    module.eval()
+    _check_module(module, x, mask)
+
+
+def test_gradcheck_full_norm_outer_function():
+    """FN's normalization as a function of the input and of both moments (its outer function)."""
+    gen = torch.Generator().manual_seed(13)
+    x = torch.randn(4, 3, 5, generator=gen, dtype=torch.float64).requires_grad_(True)
+    mean = (torch.randn(3, generator=gen, dtype=torch.float64) * 0.3).requires_grad_(True)
+    second = (mean.detach() ** 2 + torch.rand(3, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+    gamma = (torch.rand(3, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+    beta = torch.randn(3, generator=gen, dtype=torch.float64).requires_grad_(True)
+    fn = lambda *a: normalize_with_moments(a[0], a[1], a[2], 1e-5, a[3], a[4])  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, mean, second, gamma, beta), eps=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+def test_gradcheck_full_norm_estimate_gradient_after_some_batches(masked):
+    """With ``gradient: estimate`` the backward is the derivative of the forward, updates included,
+    at any batch (here the third, rate = momentum)."""
+    module = create_norm("full", 3, momentum=0.4, gradient="estimate").double().train()
+    x, mask = _inputs((5, 3, 4), seed=14, masked=masked)
+    with torch.no_grad():
+        module(x * 2 + 1, mask)
+        module(x - 0.5, mask)
+    _check_module(module, x, mask)

@@ -105,6 +105,19 @@ CASES = {
         lambda: ref.RefBatchRenorm(C, momentum=0.3, r_max=1.5, d_max=0.5, warmup=1, r_steps=3, d_steps=2),
         False,
     ),
+    "batch-inference-weight": (
+        "batch", {"inference_weight": 0.3}, lambda: ref.RefBatchNormWeighted(C, 0.3), False,
+    ),
+    "batch-keras-inference-weight": (
+        "batch", {"inference_weight": 0.5, "convention": "keras"},
+        lambda: ref.RefBatchNormWeighted(C, 0.5, convention="keras"), False,
+    ),
+    "full": ("full", {}, lambda: ref.RefFullNorm(C), False),
+    "full-momentum": ("full", {"momentum": 0.6, "eps": 1e-3}, lambda: ref.RefFullNorm(C, eps=1e-3, momentum=0.6), False),
+    "full-cumulative": ("full", {"momentum": None}, lambda: ref.RefFullNorm(C, momentum=None), False),
+    "full-estimate-gradient": ("full", {"gradient": "estimate"}, lambda: ref.RefFullNorm(C), False),
+    "weight": ("weight", {}, lambda: Stateless(identity), False),
+    "weight-mean-only": ("weight", {"mean_only_bn": True}, lambda: ref.RefMeanOnlyBatchNorm(C), False),
     "rms": ("rms", {}, lambda: Stateless(ref.rms_norm), False),
     "rms-per-position-bias": (
         "rms", {"per_position": True, "bias": True},
@@ -141,9 +154,7 @@ def test_matches_numpy_definition(case, layout, masked):
         got = module(to_torch(x), to_torch(mask)).detach().numpy()
         want = reference.train(x, mask, gamma, beta)
         np.testing.assert_allclose(got, want, atol=TOL, rtol=TOL, err_msg=f"train step {step}")
-        if isinstance(reference, ref.RefBatchNorm) and reference.track:
-            np.testing.assert_allclose(module.running_mean.numpy(), reference.mean, atol=TOL, rtol=TOL)
-            np.testing.assert_allclose(module.running_var.numpy(), reference.var, atol=TOL, rtol=TOL)
+        _assert_same_estimates(module, reference)
 
     module.eval()
     eval_shape = (shape[0] + 2,) + shape[1:]  # a different batch size than in training
@@ -151,6 +162,20 @@ def test_matches_numpy_definition(case, layout, masked):
     mask = random_mask(eval_shape, rng) if masked else None
     got = module(to_torch(x), to_torch(mask)).detach().numpy()
     np.testing.assert_allclose(got, reference.eval(x, mask, gamma, beta), atol=TOL, rtol=TOL, err_msg="eval")
+
+
+def _assert_same_estimates(module, reference) -> None:
+    """The layer's running estimates equal the reference's (the norms that keep some)."""
+    pairs = []
+    if isinstance(reference, ref.RefBatchNorm) and reference.track:
+        pairs = [(module.running_mean, reference.mean), (module.running_var, reference.var)]
+    elif isinstance(reference, ref.RefFullNorm):
+        mean, second = reference.estimates()
+        pairs = [(module.running_mean, mean), (module.running_second_moment, second)]
+    elif isinstance(reference, ref.RefMeanOnlyBatchNorm):
+        pairs = [(module.running_mean, reference.mean)]
+    for got, want in pairs:
+        np.testing.assert_allclose(got.numpy(), want, atol=TOL, rtol=TOL)
 
 
 def _compact_batch(x: np.ndarray, mask: np.ndarray) -> np.ndarray:
