@@ -83,19 +83,39 @@ class RunSpec:
     target_accuracy: float | None = None
     probes: Options = field(default_factory=tuple)
     model_label: str = ""
+    # The model is built as its factory gives it, then its norm layers are swapped (normbench.swap);
+    # () for a builder that takes normbench's norm factory. Hashed only when set.
+    swap_norms: Options = field(default_factory=tuple)
+    # Provenance of the plugins the run uses (role → module, file, version): stored, never hashed,
+    # so a new plugin version keeps the run ids (docs/extending.md, "Provenance and run ids").
+    plugins: Options = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON view (options as dicts) used for storage and hashing."""
+        """Plain-JSON view (options as dicts) used for storage; :meth:`identity` is what is hashed."""
         data = asdict(self)
         for key in _OPTION_FIELDS:
             data[key] = thaw_options(getattr(self, key))
         return data
 
+    def identity(self) -> dict[str, Any]:
+        """What the run id hashes: the stored view without provenance, and without fields added
+        after SPEC_VERSION 1 while they hold their defaults (so existing run ids never change)."""
+        data = self.to_dict()
+        data.pop("plugins")
+        if not data["swap_norms"]:
+            data.pop("swap_norms")
+        return data
+
     @property
     def run_id(self) -> str:
-        """Stable id: sha256 of the canonical JSON of the spec plus SPEC_VERSION (16 hex chars)."""
-        payload = canonical_json({"spec_version": SPEC_VERSION, "spec": self.to_dict()})
+        """Stable id: sha256 of the canonical JSON of the spec's identity plus SPEC_VERSION (16 hex chars)."""
+        payload = canonical_json({"spec_version": SPEC_VERSION, "spec": self.identity()})
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def plugin_provenance(self) -> dict[str, dict[str, Any]]:
+        """Role (model, dataset, norm) → provenance of each plugin the run uses."""
+        return thaw_options(self.plugins)
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
@@ -126,7 +146,7 @@ class RunSpec:
         return cls(**values)
 
 
-_OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes")
+_OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes", "swap_norms", "plugins")
 
 
 def thaw_options(options: Options) -> dict[str, Any]:

@@ -40,12 +40,28 @@ class NamedEntry(StrictModel):
         return value
 
 
+class SwapNormsConfig(StrictModel):
+    """`swap_norms: {layer_norm: true}`: swap LayerNorm/RMSNorm (channel-last) too, not only BN/GN/IN."""
+
+    layer_norm: bool = False
+
+
 class ModelEntry(NamedEntry):
     """A model to train; `label` tells apart the same model with different options; `datasets`
-    restricts it to some of the suite's datasets (e.g. cnn2d on images, cnn1d on sequences)."""
+    restricts it to some of the suite's datasets (e.g. cnn2d on images, cnn1d on sequences);
+    `swap_norms` builds a model that has its own norm layers (e.g. `torchvision.models:resnet18`)
+    from its options alone and replaces those layers by each norm of the suite (normbench.swap)."""
 
     label: str | None = None
     datasets: list[str] | None = Field(default=None, min_length=1)
+    swap_norms: bool | SwapNormsConfig = False
+
+    def swap_settings(self) -> dict[str, Any]:
+        """The swap as plain data for the RunSpec: {} when off, else its settings."""
+        if self.swap_norms is False:
+            return {}
+        config = self.swap_norms if isinstance(self.swap_norms, SwapNormsConfig) else SwapNormsConfig()
+        return config.model_dump()
 
 
 class NormEntry(NamedEntry):
