@@ -23,7 +23,14 @@ from typing import Any, Generic, Literal, TypeVar
 
 from normbench.options import Owner, check_known_options
 from normbench.plugins.entry_points import PluginEntryPoint, discover
-from normbench.plugins.source import PluginError, Provenance, import_object, is_import_path, provenance_of
+from normbench.plugins.source import (
+    PluginError,
+    Provenance,
+    forget_distributions,
+    import_object,
+    is_import_path,
+    provenance_of,
+)
 
 T = TypeVar("T", bound=Callable[..., Any])
 
@@ -132,6 +139,13 @@ class Registry(Generic[T]):
         self._entry_points()
         return dict(self._problems)
 
+    def forget_plugins(self) -> None:
+        """Drop what was found of plugins (entry points, import paths), so the next lookup looks again:
+        after installing a plugin in a running session, and in tests."""
+        self._entries = {name: e for name, e in self._entries.items() if not e.is_plugin}
+        self._imported, self._declared, self._problems = {}, None, {}
+        forget_distributions()
+
     def declared_entry_point(self, name: str) -> PluginEntryPoint | None:
         """The entry point that provides ``name``, if an installed plugin does."""
         return self._entry_points().get(name)
@@ -179,7 +193,7 @@ class Registry(Generic[T]):
 
     def provenance(self, name: str) -> Provenance | None:
         """Where a plugin's code comes from; None for built-ins and for names that do not resolve."""
-        if not is_import_path(name) and (not isinstance(name, str) or name in self._entries or name in self._aliases):
+        if not isinstance(name, str):
             return None
         try:
             return self.entry(name).provenance
@@ -236,7 +250,7 @@ class Registry(Generic[T]):
         if not callable(obj):
             raise PluginError(f"{self.kind} {name!r} (entry point {declared.value!r} of {declared.origin}) is a "
                               f"{type(obj).__name__}, not a class or function")
-        provenance = provenance_of(obj, source="entry point", reference=f"{declared.group}: {name} = {declared.value}",
+        provenance = provenance_of(obj, source="entry point", reference=f"{name} = {declared.value}",
                                    distribution=declared.dist)
         self._entries[name] = Entry(name, obj, (), f"entry point of {declared.origin}",
                                     signature_options(obj, self.reserved), provenance)

@@ -156,6 +156,11 @@ def _top_level_distributions() -> dict[str, list[str]]:
     return importlib.metadata.packages_distributions()
 
 
+def forget_distributions() -> None:
+    """Read the installed distributions again on the next lookup (after installing a plugin)."""
+    _top_level_distributions.cache_clear()
+
+
 def _package_root(module_name: str, file: str) -> str:
     """The top-level package's directory, or the module's own file for a top-level module."""
     top = sys.modules.get(module_name.partition(".")[0])
