@@ -72,5 +72,6 @@ def _entry_line(registry, name: str) -> str:
     declared = registry.declared_entry_point(name)
     if declared is not None:
         return f"{name}  (plugin: {declared.origin}, {declared.value})"
-    aliases = registry.entry(name).aliases
+    entry = registry.registered(name)
+    aliases = entry.aliases if entry is not None else ()
     return name + (f"  (alias: {', '.join(aliases)})" if aliases else "")

@@ -148,6 +148,10 @@ def _check_norm_names(suite: Suite, datasets: list[LoadedData], errors: FieldErr
     for i, norm in enumerate(suite.norms):
         try:
             name = NORMS.canonical(norm.name)
+        except ValueError as exc:
+            errors.add(f"norms[{i}].name", str(exc))
+            continue
+        try:
             if NORMS.entry(name).is_plugin:
                 NORMS.check_options(name, norm.options)
                 NORM_CLASS.check_signature(name, NORMS.get(name), norm.options)
@@ -156,7 +160,7 @@ def _check_norm_names(suite: Suite, datasets: list[LoadedData], errors: FieldErr
         except PluginError as exc:
             errors.add(f"norms[{i}]", str(exc))
         except ValueError as exc:
-            errors.add(f"norms[{i}].name" if "unknown norm" in str(exc) else f"norms[{i}].options", str(exc))
+            errors.add(f"norms[{i}].options", str(exc))
         else:
             names[i] = name
     return names

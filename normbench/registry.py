@@ -139,6 +139,11 @@ class Registry(Generic[T]):
         self._entry_points()
         return dict(self._problems)
 
+    def registered(self, name: str) -> Entry[T] | None:
+        """The entry already registered under the canonical ``name`` (a built-in, or an entry point
+        loaded before), without resolving, loading or checking anything; listings use it."""
+        return self._entries.get(name)
+
     def forget_plugins(self) -> None:
         """Drop what was found of plugins (entry points, import paths), so the next lookup looks again:
         after installing a plugin in a running session, and in tests."""
@@ -226,9 +231,10 @@ class Registry(Generic[T]):
         """Why an entry point cannot take ``name`` (a built-in's name, another plugin's, or no name)."""
         where = f"entry point {declared.name!r} = {declared.value!r} of {declared.origin} (group {declared.group})"
         if name in self._entries or name in self._aliases:
-            owner = "built-in " + self.kind if name in self._entries else f"alias of the built-in {self.kind}"
-            return (f"{self.kind} {name!r}: {where} clashes with the {owner} {name!r}; a plugin cannot replace a "
-                    f"built-in: rename the entry point in {declared.distribution}'s pyproject.toml or uninstall it")
+            owner = (f"the built-in {self.kind} {name!r}" if name in self._entries
+                     else f"the built-in alias {name!r} of {self.kind} {self._aliases[name]!r}")
+            return (f"{self.kind} {name!r}: {where} clashes with {owner}; a plugin cannot replace a built-in: "
+                    f"rename the entry point in {declared.distribution}'s pyproject.toml or uninstall it")
         other = self._declared.get(name) if self._declared is not None else None
         if other is not None or name in self._problems:
             others = other.origin if other is not None else "another distribution"

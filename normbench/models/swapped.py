@@ -33,6 +33,8 @@ def build_swapped_model(name: str, options: Mapping[str, Any], *, norm: str, nor
             f"model {name!r}: swap_norms is for a model that builds its own norm layers (an import path or an "
             f"installed plugin); the built-in {name!r} takes normbench's norm directly: remove swap_norms"
         )
+    if "norm" in (signature_options(entry.obj) or {}):
+        raise ValueError(f"model {name!r} takes normbench's `norm` factory (the builder protocol): remove swap_norms")
     allowed = signature_options(entry.obj)  # nothing is reserved: the factory gets the options alone
     if allowed is not None:
         check_known_options(Owner("model", name), options, allowed)

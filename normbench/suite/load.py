@@ -56,13 +56,18 @@ def plan_suite(
 
 def source_name(source: SuiteSource) -> str | Path:
     """How messages name a suite: its path, or `<dict>` for a mapping."""
-    return DICT_SOURCE if isinstance(source, Mapping) else Path(source)
+    if isinstance(source, Mapping):
+        return DICT_SOURCE
+    if not isinstance(source, (str, Path)):
+        raise SuiteError(f"a suite is a YAML file's path or a mapping of its fields; got a {type(source).__name__}")
+    return Path(source)
 
 
 def suite_kind(source: SuiteSource) -> SuiteKind:
     """The kind a suite declares; training when the file cannot be read (the loader then says why)."""
     if isinstance(source, Mapping):
         return kind_of(dict(source))
+    source_name(source)  # refuses anything but a path or a mapping
     try:
         raw = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):

@@ -15,14 +15,7 @@ _HERE = str(Path(__file__).resolve().parent)
 if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
-
-def forget_all_plugins() -> None:
-    from normbench.data.registry import DATASETS
-    from normbench.models.registry import MODELS
-    from normbench.norms.registry import NORMS
-
-    for registry in (MODELS, DATASETS, NORMS):
-        registry.forget_plugins()
+from plugin_support import forget_all_plugins  # noqa: E402  (importable once the folder is on sys.path)
 
 
 @pytest.fixture

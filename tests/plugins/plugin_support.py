@@ -5,6 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def forget_all_plugins() -> None:
+    """Every registry looks for plugins afresh on its next lookup."""
+    from normbench.data.registry import DATASETS
+    from normbench.models.registry import MODELS
+    from normbench.norms.registry import NORMS
+
+    for registry in (MODELS, DATASETS, NORMS):
+        registry.forget_plugins()
+
+
 def write_distribution(site: Path, name: str, version: str, entry_points: dict[str, dict[str, str]]) -> Path:
     """A minimal installed distribution (dist-info with METADATA and entry_points.txt) under ``site``."""
     info = site / f"{name.replace('-', '_')}-{version}.dist-info"
