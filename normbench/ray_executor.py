@@ -144,7 +144,9 @@ def connection_failure(address: str | None, exc: BaseException) -> str:
                 "RAY_AUTH_MODE=token is set here as on the cluster and that the cluster's token is available "
                 "here: RAY_AUTH_TOKEN, a file named by RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token")
     if address:
-        return (f"{where}: cannot connect to the Ray cluster ({kind}: {first_line}). Check that a head node runs "
-                f"there (`ray status --address {address}`) and that its Ray and Python versions match this "
-                "machine's")
+        return (f"{where}: something answers there but the Ray cluster did not accept this client ({kind}: "
+                f"{first_line}). Check that a Ray head node runs there (`ray status --address {address}`), that "
+                "its Ray and Python versions match this machine's, and whether it uses token authentication (Ray "
+                "enables it when ~/.ray/auth_token exists on the head): then set RAY_AUTH_MODE=token here with the "
+                "cluster's token in RAY_AUTH_TOKEN, a file named by RAY_AUTH_TOKEN_PATH, or ~/.ray/auth_token")
     return f"{where} could not start ({kind}: {first_line})"
