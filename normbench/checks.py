@@ -208,7 +208,7 @@ def _check_norm_batch_sizes(suite: Suite, norm_names: dict[int, str], errors: Fi
 
     for i, name in norm_names.items():
         norm_class = NORMS.get(name)
-        if not issubclass(norm_class, NormModule):  # a plugin norm need not define the hooks
+        if not (isinstance(norm_class, type) and issubclass(norm_class, NormModule)):  # plugins need no hooks
             continue
         problem = norm_class.check_batch_sizes(suite.norms[i].options, suite.batch_sizes)
         if problem is not None:

@@ -100,6 +100,18 @@ def test_a_suite_runs_on_a_two_node_cluster(tmp_path):
     finally:
         for node in reversed(nodes):
             _stop_group(node)
+        _forget_cluster_address(port)
+
+
+def _forget_cluster_address(port: int) -> None:
+    """Remove the head's address file if it names this test's cluster (as `ray stop` would), so that a
+    later `ray.init()` on this machine starts a local instance instead of joining the stopped one."""
+    import tempfile
+
+    address_file = Path(tempfile.gettempdir()) / "ray" / "ray_current_cluster"
+    with contextlib.suppress(OSError):
+        if address_file.read_text().strip().endswith(f":{port}"):
+            address_file.unlink()
 
 
 def _wait_for_nodes(ray_cli: str, port: int, count: int, env: dict, timeout_s: float = 120) -> None:

@@ -71,3 +71,12 @@ def test_an_exception_while_importing_is_reported_with_its_type(plugins, tmp_pat
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(PluginError, match="cannot import module 'nb_broken_plugin': RuntimeError: needs a GPU driver"):
         NORMS.canonical("nb_broken_plugin:Norm")
+
+
+def test_a_norm_given_as_a_factory_function_validates_like_a_class(plugins):
+    from normbench import api
+    from plugin_support import tiny_suite
+
+    plan = api.validate(tiny_suite(models=[f"{plugins}:build_net"], norms=[f"{plugins}:center_norm"]))
+    assert [s.norm for s in plan.specs] == [f"{plugins}:center_norm"]
+    assert plan.specs[0].plugin_provenance["norm"]["reference"] == f"{plugins}:center_norm"

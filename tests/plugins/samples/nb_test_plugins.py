@@ -102,6 +102,11 @@ class MaskedCenterNorm(nn.Module):
         return (x - mean) * weights
 
 
+def center_norm(num_features, *, eps=1e-5):
+    """A norm given as a factory function rather than a class."""
+    return MaskedCenterNorm(num_features, eps=eps)
+
+
 class IgnoresMaskNorm(nn.Module):
     """Standardizes each sample over everything, padding included, then zeroes padding: ignores the mask."""
 
