@@ -9,11 +9,12 @@ import pytest
 
 SAMPLES = Path(__file__).parent / "samples"
 
-# The helper module beside these tests (plugin_support) is importable like tests/norms' helpers:
-# pytest's importlib mode does not put test folders on sys.path.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
+# The helper module (helpers/plugin_support.py) is made importable as tests/norms' helpers are
+# (pytest's importlib mode puts no test folder on sys.path), from a folder without a conftest.py, so
+# that `from conftest import …` elsewhere (tests/throughput) never finds this one.
+_HELPERS = str(Path(__file__).resolve().parent / "helpers")
+if _HELPERS not in sys.path:
+    sys.path.insert(0, _HELPERS)
 
 from plugin_support import forget_all_plugins  # noqa: E402  (importable once the folder is on sys.path)
 

@@ -1,4 +1,4 @@
-"""Helpers for the plugin tests (a plain module; conftest.py puts this folder on sys.path)."""
+"""Helpers for the plugin tests (a plain module; tests/plugins/conftest.py puts this folder on sys.path)."""
 
 from __future__ import annotations
 
@@ -38,5 +38,5 @@ def tiny_suite(**changes) -> dict:
     return suite
 
 
-REPO = Path(__file__).resolve().parents[2]
-SAMPLES = Path(__file__).resolve().parent / "samples"
+REPO = Path(__file__).resolve().parents[3]
+SAMPLES = Path(__file__).resolve().parents[1] / "samples"
