@@ -1,4 +1,4 @@
-"""`normbench list`: what the registries hold and which suites ship with normbench."""
+"""`normbench list`: what the registries hold (built-ins and installed plugins) and which suites ship with normbench."""
 
 from __future__ import annotations
 
@@ -37,27 +37,43 @@ def _suite_line(path: Path) -> str:
     return f"{path}  {description}"
 
 
-def _norm_line(name: str, aliases, options) -> str:
-    """``batch  (alias: bn)  options: eps, momentum, …``: a norm as `normbench list norms` shows it."""
-    line = name + (f"  (alias: {', '.join(aliases)})" if aliases else "")
-    return line + (f"  options: {', '.join(options)}" if options else "")
-
-
 def catalog(what: str) -> list[str]:
-    """Lines describing the norms, models, datasets or suites available."""
-    if what == "norms":
-        from normbench.norms.registry import NORMS
-
-        entries = [NORMS.entry(name) for name in NORMS.available()]
-        return [_norm_line(e.name, e.aliases, e.options) for e in entries]
-    if what == "models":
-        from normbench.models import available_models
-
-        return list(available_models())
-    if what == "datasets":
-        from normbench.data import available_datasets
-
-        return list(available_datasets())
+    """Lines describing the norms, models, datasets or suites available; installed plugins (entry
+    points) are listed with the distribution they come from."""
+    if what in _REGISTRIES:
+        registry = _registry(what)
+        return [_entry_line(registry, name) for name in registry.available()]
     if what == "suites":
         return [_suite_line(p) for p in suite_files()] or ["no suites/ directory found here"]
     raise ValueError(f"unknown listing {what!r}; allowed: norms, models, datasets, suites")
+
+
+def catalog_problems(what: str) -> list[str]:
+    """Why some installed plugins of that kind cannot be used (a name clashing with a built-in)."""
+    return list(_registry(what).problems().values()) if what in _REGISTRIES else []
+
+
+_REGISTRIES = {
+    "norms": ("normbench.norms.registry", "NORMS"),
+    "models": ("normbench.models.registry", "MODELS"),
+    "datasets": ("normbench.data.registry", "DATASETS"),
+}
+
+
+def _registry(what: str):
+    import importlib
+
+    module, attribute = _REGISTRIES[what]
+    return getattr(importlib.import_module(module), attribute)
+
+
+def _entry_line(registry, name: str) -> str:
+    """`batch  (alias: bn)  options: eps, …` (norms list their options), or `my_net  (plugin: mypkg 0.1.0, mypkg.nets:build_net)` for an entry point."""
+    declared = registry.declared_entry_point(name)
+    if declared is not None:
+        return f"{name}  (plugin: {declared.origin}, {declared.value})"
+    entry = registry.registered(name)
+    aliases = entry.aliases if entry is not None else ()
+    line = name + (f"  (alias: {', '.join(aliases)})" if aliases else "")
+    options = entry.options if entry is not None and registry.kind == "norm" else {}
+    return line + (f"  options: {', '.join(options)}" if options else "")

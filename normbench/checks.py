@@ -7,10 +7,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from normbench.suite import ModelEntry, Suite, SuiteError
+from normbench.plugins.protocols import DATASET_LOADER, MODEL_BUILDER, NORM_CLASS
+from normbench.plugins.source import PluginError
+from normbench.suite import ModelEntry, NamedEntry, Suite, SuiteError
 
 if TYPE_CHECKING:
     from normbench.data import Dataset
+
+
+@dataclass(frozen=True)
+class LoadedData:
+    """A suite's dataset as loaded for checking, under the name the suite gives it."""
+
+    name: str
+    dataset: Dataset
 
 
 @dataclass
@@ -53,12 +63,17 @@ class FieldErrors:
 
 
 def check_suite(suite: Suite, *, source: str | Path, skip_unavailable: bool = False) -> SuiteCheck:
-    """Raise SuiteError naming file, field and allowed values for anything that cannot run."""
+    """Raise SuiteError naming file, field and allowed values for anything that cannot run.
+
+    Plugins (import paths, entry points) are imported here, their signatures checked against their
+    protocol and each run once on the suite's data (docs/extending.md), so a bad plugin is exit 2
+    before anything runs.
+    """
     errors = FieldErrors(source)
     # Datasets first: the models need their input shapes and the batch sizes their sizes.
     datasets = _check_datasets(suite, errors)
     _check_batching(suite, datasets, errors)
-    norm_names = _check_norm_names(suite, errors)
+    norm_names = _check_norm_names(suite, datasets, errors)
     built_models = _check_models(suite, datasets, errors)
     _check_norm_options(suite, norm_names, built_models, datasets, errors)
     _check_norm_batch_sizes(suite, norm_names, errors)
@@ -67,23 +82,37 @@ def check_suite(suite: Suite, *, source: str | Path, skip_unavailable: bool = Fa
     return check
 
 
-def _check_datasets(suite: Suite, errors: FieldErrors) -> list[Dataset]:
+def _lookup(registry, name: str, unknown: str) -> str | None:
+    """Why ``name`` does not resolve in ``registry`` (a plugin's own error, or ``unknown``), or None."""
+    try:
+        registry.canonical(name)
+    except PluginError as exc:
+        return str(exc)
+    except ValueError:
+        return unknown
+    return None
+
+
+def _check_datasets(suite: Suite, errors: FieldErrors) -> list[LoadedData]:
     """Load every dataset of the suite; each must also hold a full batch of every batch size."""
-    from normbench.data import available_datasets, load_dataset
+    from normbench.data import available_datasets
+    from normbench.data.registry import DATASETS
 
     loaded = []
     many = isinstance(suite.dataset, list)
     for k, entry in enumerate(suite.datasets):
         where = f"dataset[{k}]" if many else "dataset"
-        if entry.name not in available_datasets():
-            errors.add(f"{where}.name", f"unknown dataset {entry.name!r}; allowed: {', '.join(available_datasets())}")
+        problem = _lookup(DATASETS, entry.name, f"unknown dataset {entry.name!r}; allowed: "
+                          f"{', '.join(available_datasets())}; or an import path package.module:loader")
+        if problem:
+            errors.add(f"{where}.name", problem)
             continue
         try:
-            dataset = load_dataset(entry.name, **entry.options)
+            dataset = _load(entry)
         except (ValueError, TypeError, FileNotFoundError) as exc:
             errors.add(where, str(exc))
             continue
-        loaded.append(dataset)
+        loaded.append(LoadedData(entry.name, dataset))
         too_big = [b for b in suite.batch_sizes if b > dataset.n_train]
         if too_big:
             errors.add("batch_sizes", f"{too_big} larger than the training set ({dataset.n_train} samples of "
@@ -91,65 +120,100 @@ def _check_datasets(suite: Suite, errors: FieldErrors) -> list[Dataset]:
     return loaded
 
 
-def _check_batching(suite: Suite, datasets: list[Dataset], errors: FieldErrors) -> None:
+def _load(entry: NamedEntry) -> Dataset:
+    """Load a dataset; a plugin's signature is checked first and whatever it raises is named as its."""
+    from normbench.data import load_dataset
+    from normbench.data.registry import DATASETS
+    from normbench.plugins.conformance import check_dataset_result
+
+    if not DATASETS.entry(entry.name).is_plugin:
+        return load_dataset(entry.name, **entry.options)
+    DATASETS.check_options(entry.name, entry.options)
+    DATASET_LOADER.check_signature(entry.name, DATASETS.get(entry.name), entry.options)
+    try:
+        result = load_dataset(entry.name, **entry.options)
+    except Exception as exc:  # a plugin's error, whatever its type, is reported as the plugin's
+        raise PluginError(f"dataset {entry.name!r} raised {type(exc).__name__} while loading: {exc}") from None
+    return check_dataset_result(entry.name, result)
+
+
+def _check_batching(suite: Suite, datasets: list[LoadedData], errors: FieldErrors) -> None:
     """Batches drawn from k classes need class labels and at least k classes in every dataset."""
     wanted = [b["classes_per_batch"] for b in suite.batching if b]
     if not wanted:
         return
-    for dataset in datasets:
-        if dataset.task != "classification":
-            errors.add("batching", f"classes_per_batch needs class labels; dataset {dataset.name!r} is a "
-                       f"{dataset.task} task; use batching: iid")
-        elif max(wanted) > dataset.num_classes:
-            errors.add("batching", f"classes_per_batch={max(wanted)} exceeds the {dataset.num_classes} classes of "
-                       f"{dataset.name!r}; use at most {dataset.num_classes}")
+    for loaded in datasets:
+        data = loaded.dataset
+        if data.task != "classification":
+            errors.add("batching", f"classes_per_batch needs class labels; dataset {loaded.name!r} is a "
+                       f"{data.task} task; use batching: iid")
+        elif max(wanted) > data.num_classes:
+            errors.add("batching", f"classes_per_batch={max(wanted)} exceeds the {data.num_classes} classes of "
+                       f"{loaded.name!r}; use at most {data.num_classes}")
 
 
-def _check_norm_names(suite: Suite, errors: FieldErrors) -> dict[int, str]:
-    """Canonical name of every norm entry whose name (or alias) is registered, by entry index."""
-    from normbench.norms import canonical_name
+def _check_norm_names(suite: Suite, datasets: list[LoadedData], errors: FieldErrors) -> dict[int, str]:
+    """Canonical name of every norm entry that resolves, by entry index; a plugin norm's signature
+    is checked, and its handling of the padding mask when a dataset has masks."""
+    from normbench.norms import create_norm
+    from normbench.norms.registry import NORMS
+    from normbench.plugins.conformance import check_norm_mask
 
+    masked = [data.name for data in datasets if data.dataset.mask_train is not None]
     names = {}
     for i, norm in enumerate(suite.norms):
         try:
-            names[i] = canonical_name(norm.name)
+            name = NORMS.canonical(norm.name)
         except ValueError as exc:
             errors.add(f"norms[{i}].name", str(exc))
+            continue
+        try:
+            if NORMS.entry(name).is_plugin:
+                NORMS.check_options(name, norm.options)
+                NORM_CLASS.check_signature(name, NORMS.get(name), norm.options)
+                if masked:
+                    check_norm_mask(name, functools.partial(create_norm, name, **norm.options), masked[0])
+        except PluginError as exc:
+            errors.add(f"norms[{i}]", str(exc))
+        except ValueError as exc:
+            errors.add(f"norms[{i}].options", str(exc))
+        else:
+            names[i] = name
     return names
 
 
-def _check_models(suite: Suite, datasets: list[Dataset], errors: FieldErrors) -> list[int]:
+def _check_models(suite: Suite, datasets: list[LoadedData], errors: FieldErrors) -> list[int]:
     """Build every model with the identity norm on each of its datasets; indices of those that built."""
     from normbench.models import available_models
-    from normbench.norms import create_norm
+    from normbench.models.registry import MODELS
 
     built = []
     for j, model in enumerate(suite.models):
-        if model.name not in available_models():
-            errors.add(f"models[{j}].name", f"unknown model {model.name!r}; allowed: {', '.join(available_models())}")
+        problem = _lookup(MODELS, model.name, f"unknown model {model.name!r}; allowed: "
+                          f"{', '.join(available_models())}; or an import path package.module:builder")
+        if problem:
+            errors.add(f"models[{j}].name", problem)
             continue
-        failure = _build_failure(model, functools.partial(create_norm, "none"), datasets)
+        failure = _build_failure(model, "none", {}, datasets)
         if failure is not None:
             exc, data = failure
-            errors.add(f"models[{j}].options", f"{exc} (on dataset {data.name!r})" if len(datasets) > 1 else str(exc))
+            field_path = f"models[{j}]" if isinstance(exc, PluginError) else f"models[{j}].options"
+            errors.add(field_path, f"{exc} (on dataset {data!r})" if len(datasets) > 1 else str(exc))
         elif datasets:
             built.append(j)
     return built
 
 
 def _check_norm_options(
-    suite: Suite, norm_names: dict[int, str], built_models: list[int], datasets: list[Dataset], errors: FieldErrors
+    suite: Suite, norm_names: dict[int, str], built_models: list[int], datasets: list[LoadedData], errors: FieldErrors
 ) -> None:
     """Build each model that built with the identity norm again with each norm (its options meet the widths)."""
-    from normbench.norms import create_norm
-
     for i, name in norm_names.items():
-        factory = functools.partial(create_norm, name, **suite.norms[i].options)
         for j in built_models:
-            failure = _build_failure(suite.models[j], factory, datasets)
+            failure = _build_failure(suite.models[j], name, suite.norms[i].options, datasets)
             if failure is not None:
                 exc, data = failure
-                errors.add(f"norms[{i}].options", f"{exc} (with model {suite.models[j].name!r} on {data.name!r})")
+                errors.add(f"norms[{i}].options", f"{exc} (with model {suite.models[j].name!r} on {data!r})")
                 break
 
 
@@ -160,7 +224,7 @@ def _check_norm_batch_sizes(suite: Suite, norm_names: dict[int, str], errors: Fi
 
     for i, name in norm_names.items():
         norm_class = NORMS.get(name)
-        if not issubclass(norm_class, NormModule):  # a plugin norm need not define the hooks
+        if not (isinstance(norm_class, type) and issubclass(norm_class, NormModule)):  # plugins need no hooks
             continue
         problem = norm_class.check_batch_sizes(suite.norms[i].options, suite.batch_sizes)
         if problem is not None:
@@ -182,24 +246,51 @@ def _check_devices(suite: Suite, skip_unavailable: bool, errors: FieldErrors) ->
     return unavailable
 
 
-def _build_failure(model: ModelEntry, norm_factory, datasets: list[Dataset]) -> tuple[Exception, Dataset] | None:
-    """The first (error, dataset) building `model` with `norm_factory` on the datasets it runs on raises."""
+def _build_failure(model: ModelEntry, norm: str, norm_options: dict, datasets: list[LoadedData]
+                   ) -> tuple[Exception, str] | None:
+    """The first (error, dataset name) building ``model`` with ``norm`` on the datasets it runs on raises."""
+    from normbench.models.registry import MODELS
+
+    plugin = MODELS.entry(model.name).is_plugin
     for data in datasets:
         if model.datasets is not None and data.name not in model.datasets:
             continue
         try:
-            _build(model, norm_factory, data)
+            _build(model, norm, norm_options, data.dataset, plugin)
         except (ValueError, TypeError) as exc:
-            return exc, data
+            return exc, data.name
+        except Exception as exc:  # only a plugin's code gets here: built-ins raise ValueError/TypeError
+            if not plugin:
+                raise
+            return PluginError(f"model {model.name!r} raised {type(exc).__name__} while building: {exc}"), data.name
     return None
 
 
-def _build(model: ModelEntry, norm_factory, dataset: Dataset):
+def _build(model: ModelEntry, norm: str, norm_options: dict, dataset: Dataset, plugin: bool) -> None:
+    """A throwaway build (validates options: GN groups vs channels, etc.); a plugin model also runs
+    one forward pass. The global RNG is left untouched."""
     import torch
 
     from normbench.models import create_model
+    from normbench.models.registry import MODELS
+    from normbench.models.swapped import build_swapped_model
+    from normbench.norms import create_norm
+    from normbench.plugins.conformance import check_model_output
 
-    # A throwaway build validates options (GN groups vs channels, etc.); keep the global RNG untouched.
     with torch.random.fork_rng(devices=[]):
-        return create_model(model.name, norm=norm_factory, input_shape=tuple(dataset.input_shape),
-                            num_classes=dataset.num_classes, **model.options)
+        if model.swap_norms:
+            built, report = build_swapped_model(model.name, model.options, norm=norm, norm_options=norm_options,
+                                                layer_norm=model.swap_settings().get("layer_norm", False))
+            if not report.replaced:
+                raise PluginError(f"model {model.name!r}: swap_norms found no norm layer to replace "
+                                  f"({report.summary()}); remove swap_norms or use a model with norm layers")
+        else:
+            if plugin:
+                options = set(model.options)
+                MODELS.check_options(model.name, options)
+                MODEL_BUILDER.check_signature(model.name, MODELS.get(model.name), options)
+            factory = functools.partial(create_norm, norm, **norm_options)
+            built = create_model(model.name, norm=factory, input_shape=tuple(dataset.input_shape),
+                                 num_classes=dataset.num_classes, **model.options)
+        if plugin:
+            check_model_output(model.name, built, dataset)

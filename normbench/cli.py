@@ -87,7 +87,7 @@ def run(
     skip_unavailable: Annotated[bool, typer.Option("--skip-unavailable", help="Record runs on absent devices as skipped instead of failing")] = False,
     executor: Annotated[str, typer.Option(help="serial, local (a pool of worker processes) or ray")] = "local",
     workers: Annotated[Optional[int], typer.Option(min=1, help="Worker processes for --executor local [default: one per core]")] = None,
-    address: Annotated[Optional[str], typer.Option(help="Ray cluster for --executor ray: auto or ray://host:port")] = None,
+    address: Annotated[Optional[str], typer.Option(help="Ray cluster for --executor ray: auto, host:port (the head's GCS) or ray://host:port")] = None,
     strict: Annotated[bool, typer.Option("--strict", help="Throughput suites: an absent device named in the suite is an error, not skipped")] = False,
     data_dir: DataDirOption = None,
     fetch_data: Annotated[bool, typer.Option("--fetch-data", help="Download missing datasets first (normbench data fetch)")] = False,
@@ -96,18 +96,20 @@ def run(
     _use_data_dir(data_dir, create=fetch_data)
     # SIGTERM stops like Ctrl-C: finished runs are already stored, the store stays consistent.
     signal.signal(signal.SIGTERM, _terminate)
+    from normbench import api
     from normbench.data.fetch import FetchError
-    from normbench.runner import OutputLockedError, run_suite
+    from normbench.executors import ExecutorError
+    from normbench.runner import OutputLockedError
     from normbench.store import StoreError
     from normbench.suite import SuiteError
 
     try:
-        summary = run_suite(
-            suite, out_dir=out, overrides=set_ or [], resume=resume, report=report,
-            skip_unavailable=skip_unavailable, executor=executor, workers=workers, address=address,
-            console=err_console, strict=strict, fetch_data=fetch_data,
+        summary = api.execute(
+            suite, out, set_ or [], resume=resume, report=report, skip_unavailable=skip_unavailable,
+            executor=executor, workers=workers, address=address, console=err_console, strict=strict,
+            fetch_data=fetch_data,
         )
-    except (SuiteError, StoreError, OutputLockedError) as exc:
+    except (SuiteError, StoreError, OutputLockedError, ExecutorError) as exc:
         raise _fail(str(exc))
     except FetchError as exc:
         raise _fail(str(exc), EXIT_RUNS_FAILED)
@@ -135,12 +137,11 @@ def report(
     all_runs: Annotated[bool, typer.Option("--all", help="Every stored run, not only the latest suite's")] = False,
 ) -> None:
     """Write the report of stored results (html, md or json)."""
-    from normbench.runner import render_report_atomically
+    from normbench import api
     from normbench.store import StoreError
 
-    path = output or out_dir / f"report.{format_.value}"
     try:
-        render_report_atomically(out_dir, path, format_.value, all_runs=all_runs)
+        path = api.report(out_dir, format_.value, output=output, all_runs=all_runs)
     except StoreError as exc:
         raise _fail(str(exc))
     out_console.print(f"report: {path}")
@@ -184,13 +185,11 @@ def compare(
         "--require-power", help="Fail when some cell's seeds could not detect a drop of accuracy_drop")] = False,
 ) -> None:
     """Compare NEW with BASE; exit 1 when a change is significant and beyond its threshold, 2 when nothing matched."""
-    from normbench.compare import compare as compare_results
-    from normbench.compare import parse_fail_on
+    from normbench import api
     from normbench.store import StoreError
 
     try:
-        result = compare_results(base, new, fail_on=parse_fail_on(fail_on), all_runs=all_runs,
-                                 require_power=require_power)
+        result = api.compare(base, new, fail_on=fail_on, all_runs=all_runs, require_power=require_power)
     except (StoreError, ValueError) as exc:
         raise _fail(str(exc))
     typer.echo(result.render(format_.value), nl=False)  # plain echo: rich markup would eat "[...]"
@@ -210,10 +209,11 @@ def validate(
 ) -> None:
     """Check a suite without training or measuring; print how many runs (measurements) it expands to."""
     _use_data_dir(data_dir)
-    from normbench.suite import RunOptions, SuiteError, plan_suite
+    from normbench import api
+    from normbench.suite import SuiteError
 
     try:
-        plan = plan_suite(suite, set_ or [], RunOptions(skip_unavailable=skip_unavailable, strict=strict))
+        plan = api.validate(suite, set_ or [], skip_unavailable=skip_unavailable, strict=strict)
     except SuiteError as exc:
         raise _fail(str(exc))
     for device, reason in plan.skip_devices.items():
@@ -223,11 +223,14 @@ def validate(
 
 @app.command("list")
 def list_(what: Annotated[ListWhat, typer.Argument(help="norms, models, datasets or suites")] = ListWhat.norms) -> None:
-    """List registered norms, models, datasets or shipped suites."""
-    from normbench.catalog import catalog
+    """List registered norms, models, datasets (with installed plugins) or shipped suites."""
+    from normbench.catalog import catalog, catalog_problems
 
     for line in catalog(what.value):
         out_console.print(line, highlight=False)
+    problems = catalog_problems(what.value)
+    if problems:  # a plugin clashing with a built-in is an error, never a silent override
+        raise _fail("\n".join(problems))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""Executors: run RunSpecs serially, in local worker processes, or on Ray; results stream back.
+"""Executors: run RunSpecs serially, in local worker processes, or on Ray (ray_executor.py); results stream back.
 
 Every executor yields one RunResult per spec, in completion order; the driver (runner.py) is the
 only writer of the store. A run's own error is a `failed` result, never an exception here.
@@ -37,10 +37,13 @@ def execute_one(spec: RunSpec) -> RunResult:
     """Run one spec in this process (the unit of work of every executor)."""
     from normbench.train import run_training
 
+    from normbench.run_errors import error_outcome
+
     try:
         dataset = _dataset_for(spec)
     except Exception as exc:  # a data error fails this run, not the suite
-        return RunResult(spec=spec, outcome=FAILED, error=f"{type(exc).__name__}: {exc}")
+        outcome, error = error_outcome(exc, spec.plugin_provenance)
+        return RunResult(spec=spec, outcome=outcome, error=error)
     return run_training(spec, dataset)
 
 
@@ -67,6 +70,10 @@ def lost_worker_result(spec: RunSpec, attempts: int, detail: str) -> RunResult:
     """The failed result of a spec whose worker process died `attempts` times running it."""
     return RunResult(spec=spec, outcome=FAILED,
                      error=f"worker process died {attempts} time(s) running this spec ({detail})")
+
+
+class ExecutorError(Exception):
+    """An executor cannot start (e.g. no Ray cluster answers at the address); the message says what to check."""
 
 
 class Executor(abc.ABC):
@@ -290,61 +297,6 @@ class LocalExecutor(Executor):
             worker.conn.close()
 
 
-class RayExecutor(Executor):
-    """Runs specs as Ray tasks (`pip install 'normbench[ray]'`); results stream back as they finish.
-
-    CUDA runs request one GPU, others `cpus_per_task` CPUs; Ray retries a task whose worker was
-    lost up to `max_retries` times, after which the run is recorded as failed.
-    """
-
-    name = "ray"
-
-    def __init__(self, address: str | None = None, cpus_per_task: int = 1, max_retries: int = 1,
-                 num_cpus: int | None = None):
-        self.address = address
-        self.cpus_per_task = cpus_per_task
-        self.max_retries = max_retries
-        self.num_cpus = num_cpus
-
-    def run(self, specs: Sequence[RunSpec]) -> Iterator[RunResult]:
-        try:
-            import ray
-        except ImportError:
-            raise ValueError("the ray executor needs Ray: pip install 'normbench[ray]'") from None
-        started_here = not ray.is_initialized()
-        if started_here:
-            kwargs = {"address": self.address} if self.address else {"num_cpus": self.num_cpus}
-            ray.init(ignore_reinit_error=True, log_to_driver=False, **kwargs)
-        remote = ray.remote(_ray_task)
-        pending = {}
-        for spec in specs:
-            gpus = 1 if spec.device.startswith("cuda") else 0
-            ref = remote.options(num_cpus=0 if gpus else self.cpus_per_task, num_gpus=gpus,
-                                 max_retries=self.max_retries).remote(spec, self.cpus_per_task)
-            pending[ref] = spec
-        try:
-            while pending:
-                done, _ = ray.wait(list(pending), num_returns=1)
-                for ref in done:
-                    spec = pending.pop(ref)
-                    try:
-                        yield ray.get(ref)
-                    except Exception as exc:  # lost worker beyond retries, or a task error
-                        yield RunResult(spec=spec, outcome=FAILED, error=f"ray: {type(exc).__name__}: {exc}")
-        finally:
-            for ref in pending:
-                ray.cancel(ref, force=True)
-            if started_here:
-                ray.shutdown()
-
-
-def _ray_task(spec: RunSpec, threads: int) -> RunResult:
-    import torch
-
-    torch.set_num_threads(threads)
-    return execute_one(spec)
-
-
 def create_executor(name: str, workers: int | None = None, address: str | None = None) -> Executor:
     """Executor by name: `serial`, `local` or `ray`."""
     if name == "serial":
@@ -352,5 +304,7 @@ def create_executor(name: str, workers: int | None = None, address: str | None =
     if name == "local":
         return LocalExecutor(workers=workers)
     if name == "ray":
+        from normbench.ray_executor import RayExecutor
+
         return RayExecutor(address=address, num_cpus=workers)
     raise ValueError(f"unknown executor {name!r}; allowed: {', '.join(EXECUTORS)}")

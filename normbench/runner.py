@@ -28,6 +28,7 @@ from normbench.spec import FAILED
 from normbench.store import STORE_FILENAME, Store, store_path
 from normbench.suite import RunOptions, SuiteKind, SuitePlan, plan_suite, suite_kind
 from normbench.suite.kind import Execute
+from normbench.suite.load import SuiteSource
 
 
 class OutputLockedError(Exception):
@@ -85,7 +86,7 @@ def remove_store(out_dir: Path) -> None:
 
 
 def run_suite(
-    suite_path: str | Path,
+    suite_path: SuiteSource,
     *,
     out_dir: str | Path | None = None,
     overrides: list[str] | None = None,
@@ -100,7 +101,7 @@ def run_suite(
     strict: bool = False,
     fetch_data: bool = False,
 ) -> RunSummary:
-    """Run a suite of any kind end to end: load → validate → expand → execute → store → report.
+    """Run a suite of any kind (a file, or a mapping) end to end: load → validate → expand → execute → store → report.
 
     Raises SuiteError (bad input, nothing written), ValueError (unknown executor) or
     OutputLockedError. `skip_unavailable` and the executor options apply to training suites (absent
@@ -144,6 +145,8 @@ def _execute_into(store: Store, plan: SuitePlan, execute: Execute, summary: RunS
     todo = [spec for spec in todo if spec.device not in plan.skip_devices]
     if summary.skipped_as_done:
         console.print(f"[dim]resume: {summary.skipped_as_done} of {len(ids)} {kind.unit} already stored in {summary.out_dir}[/]")
+        for note in kind.resume_notes(store, [spec for spec, spec_id in zip(plan.specs, ids) if spec_id in done]):
+            console.print(f"[yellow]note:[/] {note}", highlight=False)
     with _progress(console, len(todo), kind.progress_verb, kind.progress_done) as advance:
         for result in execute(todo):
             _store_result(result, store, kind, env_id, summary)

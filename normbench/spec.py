@@ -85,9 +85,15 @@ class RunSpec:
     model_label: str = ""
     # How the training loop builds mini-batches (normbench/batching.py); () = i.i.d. permutations.
     batching: Options = field(default_factory=tuple)
+    # The model is built as its factory gives it, then its norm layers are swapped (normbench.swap);
+    # () for a builder that takes normbench's norm factory.
+    swap_norms: Options = field(default_factory=tuple)
+    # Provenance of the plugins the run uses (role → module, file, version): stored, never hashed,
+    # so a new plugin version keeps the run ids (docs/extending.md, "Provenance and run ids").
+    plugins: Options = field(default_factory=tuple)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON view (options as dicts) used for storage and hashing.
+        """Plain-JSON view (options as dicts) used for storage; :meth:`identity` is what is hashed.
 
         Fields added after version 1 are left out at their defaults (``_OMITTED_AT_DEFAULT``), so
         the ids of runs that do not use them stay what they were.
@@ -100,11 +106,23 @@ class RunSpec:
                 del data[key]
         return data
 
+    def identity(self) -> dict[str, Any]:
+        """What the run id hashes: the stored view without provenance, and without fields added
+        after SPEC_VERSION 1 while they hold their defaults (so existing run ids never change)."""
+        data = self.to_dict()
+        del data["plugins"]
+        return data
+
     @property
     def run_id(self) -> str:
-        """Stable id: sha256 of the canonical JSON of the spec plus SPEC_VERSION (16 hex chars)."""
-        payload = canonical_json({"spec_version": SPEC_VERSION, "spec": self.to_dict()})
+        """Stable id: sha256 of the canonical JSON of the spec's identity plus SPEC_VERSION (16 hex chars)."""
+        payload = canonical_json({"spec_version": SPEC_VERSION, "spec": self.identity()})
         return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    @property
+    def plugin_provenance(self) -> dict[str, dict[str, Any]]:
+        """Role (model, dataset, norm) → provenance of each plugin the run uses."""
+        return thaw_options(self.plugins)
 
     @property
     def model_kwargs(self) -> dict[str, Any]:
@@ -145,9 +163,9 @@ class RunSpec:
         return cls(**values)
 
 
-_OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes", "batching")
+_OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes", "batching", "swap_norms", "plugins")
 # Plain-JSON defaults of fields added without a SPEC_VERSION bump: omitted from to_dict (and the id).
-_OMITTED_AT_DEFAULT: dict[str, Any] = {"batching": {}}
+_OMITTED_AT_DEFAULT: dict[str, Any] = {"batching": {}, "swap_norms": {}}
 
 
 def thaw_options(options: Options) -> dict[str, Any]:

@@ -28,7 +28,7 @@ from normbench.probes import (
     record_smoothness,
 )
 from normbench.run_errors import error_outcome
-from normbench.spec import COMPLETED, DIVERGED, CurvePoint, RunResult, RunSpec
+from normbench.spec import COMPLETED, DIVERGED, CurvePoint, RunResult, RunSpec, thaw_options
 
 EVAL_CHUNK = 1024  # evaluation batch; eval-mode norms do not depend on it
 # Regression tasks (the adding problem) report as "accuracy" the fraction of predictions within this
@@ -49,9 +49,15 @@ def total_steps(spec: RunSpec, n_train: int) -> int:
 
 
 def build_model(spec: RunSpec, dataset: Dataset) -> torch.nn.Module:
-    """The spec's model with its norm, initialised from the spec's seed."""
+    """The spec's model with its norm, initialised from the spec's seed (a `swap_norms` model is
+    built from its options alone, then its norm layers are replaced: normbench.models.swapped)."""
     norm_factory = functools.partial(create_norm, spec.norm, **spec.norm_kwargs)
     torch.manual_seed(spec.seed)
+    if spec.swap_norms:
+        from normbench.models.swapped import build_swapped_model
+
+        return build_swapped_model(spec.model, spec.model_kwargs, norm=spec.norm, norm_options=spec.norm_kwargs,
+                                   **thaw_options(spec.swap_norms))[0]
     return create_model(
         spec.model,
         norm=norm_factory,
@@ -149,7 +155,7 @@ def run_training(spec: RunSpec, dataset: Dataset | None = None) -> RunResult:
                 error = f"loss became NaN/inf at or before step {point.step} (lr {spec.lr:g})"
                 return _final_result(run, curve, step_times, DIVERGED, error, started_at)
     except Exception as exc:  # a run's error is a result to store, not a crash of the suite
-        outcome, error = error_outcome(exc)
+        outcome, error = error_outcome(exc, spec.plugin_provenance)
         return _stopped_result(spec, curve, outcome, error, started_at)
     return _final_result(run, curve, step_times, COMPLETED, "", started_at)
 

@@ -8,8 +8,25 @@ from normbench.spec import SPEC_VERSION, RunSpec, canonical_json, freeze_options
 
 def test_run_id_is_sha256_of_canonical_json_with_version(make_spec):
     spec = make_spec()
-    payload = json.dumps({"spec_version": SPEC_VERSION, "spec": spec.to_dict()}, sort_keys=True, separators=(",", ":"))
+    payload = json.dumps({"spec_version": SPEC_VERSION, "spec": spec.identity()}, sort_keys=True, separators=(",", ":"))
     assert spec.run_id == hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+def test_ids_of_specs_without_plugins_are_those_stored_before_plugins_existed(make_spec):
+    # Pinned from the code before `swap_norms` and `plugins` were added: existing stores still resume.
+    assert make_spec().run_id == "8890037b09ffaa75"
+    assert set(make_spec().to_dict()) - set(make_spec().identity()) == {"plugins"}
+
+
+def test_plugin_provenance_is_stored_but_never_hashed_and_a_swap_is_hashed(make_spec):
+    provenance = {"model": {"reference": "mypkg.nets:build", "version": "0.1.0", "file": "/x/nets.py"}}
+    with_plugin = make_spec(model="mypkg.nets:build")
+    newer = make_spec(model="mypkg.nets:build", plugins=freeze_options(provenance))
+    assert newer.run_id == with_plugin.run_id
+    assert newer.to_dict()["plugins"] == provenance and newer.plugin_provenance == provenance
+    assert RunSpec.from_dict(json.loads(canonical_json(newer.to_dict()))) == newer
+    swapped = make_spec(model="mypkg.nets:build", swap_norms=freeze_options({"layer_norm": False}))
+    assert swapped.run_id != with_plugin.run_id
 
 
 def test_run_id_is_stable_across_processes(make_spec):

@@ -21,7 +21,7 @@ from normbench.data.synthetic import load_blobs_dataset
 from normbench.data.tokens import load_tokens_dataset
 from normbench.registry import Registry
 
-DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset")
+DATASETS: Registry[Callable[..., Dataset]] = Registry("dataset", group="normbench.datasets")  # plugins: docs/extending.md
 DATASETS.register("adding", load_adding_dataset)
 DATASETS.register("blobs", load_blobs_dataset)
 DATASETS.register("cifar10", load_cifar10_dataset)

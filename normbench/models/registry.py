@@ -18,7 +18,8 @@ from normbench.registry import Registry
 
 # Builders take their options as **options (mlp's presets need to know which were given), so each
 # registration lists them with their defaults.
-MODELS: Registry[Callable[..., nn.Module]] = Registry("model", reserved=("norm", "input_shape", "num_classes"))
+MODELS: Registry[Callable[..., nn.Module]] = Registry("model", reserved=("norm", "input_shape", "num_classes"),
+                                                      group="normbench.models")  # plugins: docs/extending.md
 MODELS.register("mlp", mlp.build_mlp, options=mlp.DEFAULTS)
 MODELS.register("cnn2d", cnn.build_cnn2d, options=cnn.DEFAULTS)
 MODELS.register("cnn1d", cnn1d.build_cnn1d, options=cnn1d.DEFAULTS)

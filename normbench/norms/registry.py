@@ -26,7 +26,8 @@ from normbench.registry import Registry
 # Listed in registration order (the five studied norms after ``none``, then extras); names match in
 # any case. Error messages have always introduced them as "available: ..." (suite errors quote it).
 NORMS: Registry[type[NormModule]] = Registry(
-    "norm", reserved=("num_features",), ignore_case=True, listing="registered", names_label="available"
+    "norm", reserved=("num_features",), ignore_case=True, listing="registered", names_label="available",
+    group="normbench.norms",  # installed plugins (docs/extending.md)
 )
 NORMS.register("none", Identity)
 NORMS.register("batch", BatchNorm, aliases=("bn",))

@@ -10,7 +10,17 @@
 from normbench.suite.errors import SuiteError, validation_suite_error
 from normbench.suite.expand import expand, norm_label, options_label, resolve_auto_device
 from normbench.suite.kind import RunOptions, SuiteKind, kind_named, kind_of
-from normbench.suite.load import SuitePlan, apply_suite_override, load_suite, parse_override, plan_suite, suite_kind
+from normbench.suite.load import (
+    DICT_SOURCE,
+    SuitePlan,
+    SuiteSource,
+    apply_suite_override,
+    load_suite,
+    parse_override,
+    plan_suite,
+    source_name,
+    suite_kind,
+)
 from normbench.suite.schema import (
     SUITE_NAME_PATTERN,
     ModelEntry,
@@ -22,11 +32,15 @@ from normbench.suite.schema import (
     SmoothnessProbe,
     StrictModel,
     Suite,
+    SwapNormsConfig,
     check_device_names,
 )
 from normbench.suite.training import TRAINING, TrainingKind, apply_override, validate_suite
 
 __all__ = [
+    "DICT_SOURCE",
+    "SuiteSource",
+    "source_name",
     "SUITE_NAME_PATTERN",
     "TRAINING",
     "ModelEntry",
@@ -40,6 +54,7 @@ __all__ = [
     "StrictModel",
     "Suite",
     "SuiteError",
+    "SwapNormsConfig",
     "SuiteKind",
     "SuitePlan",
     "TrainingKind",

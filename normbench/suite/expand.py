@@ -70,12 +70,28 @@ def expand(
                 dataset_options=freeze_options(dataset.options),
                 norm_options=freeze_options(norm.options),
                 batching=freeze_options(batching),
+                swap_norms=freeze_options(model.swap_settings()),
+                plugins=freeze_options(plugin_provenance(model.name, dataset.name, norm.name)),
             )
         )
     ids = [s.run_id for s in specs]
     if len(set(ids)) != len(ids):
         raise SuiteError(f"suite {suite.name!r} declares the same run twice (duplicate models or norms with equal options)")
     return specs
+
+
+def plugin_provenance(model: str, dataset: str, norm: str) -> dict[str, dict[str, Any]]:
+    """Role → provenance of each plugin among a run's model, dataset and norm (built-ins have none)."""
+    from normbench.data.registry import DATASETS
+    from normbench.models.registry import MODELS
+    from normbench.norms.registry import NORMS
+
+    found = {}
+    for role, registry, name in (("model", MODELS, model), ("dataset", DATASETS, dataset), ("norm", NORMS, norm)):
+        provenance = registry.provenance(name)
+        if provenance is not None:
+            found[role] = provenance.to_dict()
+    return found
 
 
 def resolve_auto_device(device: str) -> str:

@@ -107,6 +107,10 @@ class SuiteKind(abc.ABC):
     def final_ids(self, store: Any) -> set[str]:
         """Ids of specs whose stored result is final (resume does not execute them again)."""
 
+    def resume_notes(self, store: Any, kept: list[Any]) -> list[str]:
+        """Notes about the specs resume keeps rather than executes (nothing by default)."""
+        return []
+
     @abc.abstractmethod
     def write(self, store: Any, result: Any, env_id: int) -> None:
         """Store one result (one transaction)."""

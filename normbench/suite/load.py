@@ -1,21 +1,28 @@
 """The one suite loader for every kind: read the file, YAML errors, `--set` overrides, validate, check, expand.
 
-Errors are SuiteErrors naming the file, the field and the fix; nothing is written before a suite
-passes. The kind (`normbench.suite.kind`) supplies the schema and the rules that differ.
+A suite is a YAML file or, from Python, a mapping with the same fields (named `<dict>` in error
+messages). Errors are SuiteErrors naming the file, the field and the fix; nothing is written before
+a suite passes. The kind (`normbench.suite.kind`) supplies the schema and the rules that differ.
 """
 
 from __future__ import annotations
 
+import copy
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Union
 
 import yaml
 from pydantic import BaseModel
 
 from normbench.suite.errors import SuiteError
 from normbench.suite.kind import RunOptions, SuiteKind, kind_of
+
+# What a suite can be given as: a YAML file's path, or the mapping itself (the Python API).
+SuiteSource = Union[str, Path, Mapping[str, Any]]
+DICT_SOURCE = "<dict>"  # how messages name a suite given as a mapping
 
 _FIELD_PATH = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -37,47 +44,63 @@ class SuitePlan:
 
 
 def plan_suite(
-    path: str | Path, overrides: list[str] | None = None, options: RunOptions = RunOptions(),
+    source: SuiteSource, overrides: list[str] | None = None, options: RunOptions = RunOptions(),
     *, kind: SuiteKind | None = None,
 ) -> SuitePlan:
-    """Load, check and expand a suite file of any kind; raises SuiteError on any problem."""
-    kind = kind or suite_kind(path)
-    suite, yaml_text = load_suite(path, overrides, kind=kind)
-    skip_devices = kind.check(suite, source=path, options=options)
+    """Load, check and expand a suite (file or mapping) of any kind; raises SuiteError on any problem."""
+    kind = kind or suite_kind(source)
+    suite, yaml_text = load_suite(source, overrides, kind=kind)
+    skip_devices = kind.check(suite, source=source_name(source), options=options)
     return SuitePlan(kind=kind, suite=suite, yaml_text=yaml_text, specs=kind.expand(suite), skip_devices=skip_devices)
 
 
-def suite_kind(path: str | Path) -> SuiteKind:
-    """The kind a suite file declares; training when the file cannot be read (the loader then says why)."""
+def source_name(source: SuiteSource) -> str | Path:
+    """How messages name a suite: its path, or `<dict>` for a mapping."""
+    if isinstance(source, Mapping):
+        return DICT_SOURCE
+    if not isinstance(source, (str, Path)):
+        raise SuiteError(f"a suite is a YAML file's path or a mapping of its fields; got a {type(source).__name__}")
+    return Path(source)
+
+
+def suite_kind(source: SuiteSource) -> SuiteKind:
+    """The kind a suite declares; training when the file cannot be read (the loader then says why)."""
+    if isinstance(source, Mapping):
+        return kind_of(dict(source))
+    source_name(source)  # refuses anything but a path or a mapping
     try:
-        raw = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        raw = yaml.safe_load(Path(source).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, yaml.YAMLError):
         raw = None
     return kind_of(raw)
 
 
 def load_suite(
-    path: str | Path, overrides: list[str] | None = None, *, kind: SuiteKind | None = None
+    source: SuiteSource, overrides: list[str] | None = None, *, kind: SuiteKind | None = None
 ) -> tuple[BaseModel, str]:
-    """Read, override and validate a suite file; returns the suite and its YAML text as used.
+    """Read (or copy), override and validate a suite; returns the suite and its YAML text as used.
 
-    The kind is the file's `kind:` unless given. Raises SuiteError with the file, field and
-    allowed values on any problem.
+    The kind is the suite's `kind:` unless given. A mapping is never modified. Raises SuiteError
+    with the file (or `<dict>`), field and allowed values on any problem.
     """
-    path = Path(path)
-    text = _read_text(path)
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise SuiteError(f"{path}: invalid YAML: {_yaml_problem(exc)}") from None
+    name = source_name(source)
+    if isinstance(source, Mapping):
+        raw, text = copy.deepcopy(dict(source)), None
+    else:
+        text = _read_text(Path(source))
+        try:
+            raw = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise SuiteError(f"{name}: invalid YAML: {_yaml_problem(exc)}") from None
     kind = kind or kind_of(raw)
     if not isinstance(raw, dict):
-        raise SuiteError(f"{path}: a {kind.title} must be a YAML mapping with fields such as {kind.example_fields}")
+        raise SuiteError(f"{name}: a {kind.title} must be a YAML mapping with fields such as {kind.example_fields}")
     for override in overrides or []:
         apply_suite_override(kind, raw, override)
-    suite = kind.validate(raw, source=path)
-    used_text = text if not overrides else yaml.safe_dump(suite.model_dump(exclude_none=True), sort_keys=False)
-    return suite, used_text
+    suite = kind.validate(raw, source=name)
+    if text is not None and not overrides:
+        return suite, text
+    return suite, yaml.safe_dump(suite.model_dump(mode="json", exclude_none=True), sort_keys=False)
 
 
 def _read_text(path: Path) -> str:

@@ -6,7 +6,7 @@ import json
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from normbench.analysis_config import AnalysisConfig, check_against_suite
 
@@ -43,12 +43,28 @@ class NamedEntry(StrictModel):
         return value
 
 
+class SwapNormsConfig(StrictModel):
+    """`swap_norms: {layer_norm: true}`: swap LayerNorm/RMSNorm (channel-last) too, not only BN/GN/IN."""
+
+    layer_norm: bool = False
+
+
 class ModelEntry(NamedEntry):
     """A model to train; `label` tells apart the same model with different options; `datasets`
-    restricts it to some of the suite's datasets (e.g. cnn2d on images, cnn1d on sequences)."""
+    restricts it to some of the suite's datasets (e.g. cnn2d on images, cnn1d on sequences);
+    `swap_norms` builds a model that has its own norm layers (e.g. `torchvision.models:resnet18`)
+    from its options alone and replaces those layers by each norm of the suite (normbench.swap)."""
 
     label: str | None = None
     datasets: list[str] | None = Field(default=None, min_length=1)
+    swap_norms: bool | SwapNormsConfig = False
+
+    def swap_settings(self) -> dict[str, Any]:
+        """The swap as plain data for the RunSpec: {} when off, else its settings."""
+        if self.swap_norms is False:
+            return {}
+        config = self.swap_norms if isinstance(self.swap_norms, SwapNormsConfig) else SwapNormsConfig()
+        return config.model_dump()
 
 
 class NormEntry(NamedEntry):
@@ -91,7 +107,7 @@ def parse_batching(value: Any) -> list[dict[str, int]]:
     entries = value if isinstance(value, list) else [value]
     parsed = []
     for entry in entries:
-        if entry == "iid":
+        if entry == "iid" or entry == {}:  # {} is how a parsed suite holds iid
             parsed.append({})
         elif (isinstance(entry, dict) and set(entry) == {"classes_per_batch"}
               and isinstance(entry["classes_per_batch"], int) and not isinstance(entry["classes_per_batch"], bool)
@@ -210,6 +226,10 @@ class Suite(StrictModel):
                 f"lr_scaling: {self.lr_scaling} needs `reference_batch_size` (the batch size at which optimizer.lr applies)"
             )
         return self
+
+    @field_serializer("batching")
+    def _batching_as_written(self, value: list[dict[str, int]]) -> list[Any]:
+        return [entry or "iid" for entry in value]
 
     @field_validator("batching", mode="before")
     @classmethod

@@ -86,12 +86,25 @@ class TrainingKind(SuiteKind):
             executor.close()
 
     def environment(self, specs: Iterable) -> dict[str, Any]:
+        """The machine and software, plus one `plugin: …` line per plugin the specs use."""
         from normbench.env import capture_environment
+        from normbench.plugins.drift import environment_lines
 
-        return capture_environment()
+        return {**capture_environment(), **environment_lines(specs)}
 
     def final_ids(self, store) -> set[str]:
         return store.final_run_ids()
+
+    def resume_notes(self, store, kept: list) -> list[str]:
+        """Kept runs made with another version of a plugin than the suite resolves to now."""
+        from normbench.plugins.drift import provenance_changes
+
+        if not any(spec.plugins for spec in kept):
+            return []
+        ids = [spec.run_id for spec in kept]
+        marks = ", ".join("?" for _ in ids)
+        rows = store.conn.execute(f"SELECT run_id, spec FROM runs WHERE run_id IN ({marks})", ids).fetchall()
+        return provenance_changes(dict(rows), kept)
 
     def write(self, store, result, env_id: int) -> None:
         store.write_run(result)  # the store stamps the environment it recorded last
