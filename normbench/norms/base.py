@@ -8,13 +8,14 @@ weights in every other layer whatever norm they use. What generic code needs to 
 particular norm sits behind its hooks, whose defaults do nothing: ``on_epoch_start`` (the training
 loop) and ``check_batch_sizes`` (suite validation).
 
-Native fast path: where a family's definition equals a torch op for an unmasked input (BN in
-torch's convention is ``torch.batch_norm``, GN is ``torch.group_norm``, ...), the family's
-``_native_path(x)`` returns a callable that calls that op directly. The first call
-with a new (shape, dtype, mode) validates the input once and remembers the callable; later calls
-with the same key go straight to it, so the layer costs what the torch op costs (the wrapper tax
-the throughput suite's native column measures). The key is dropped whenever parameters, buffers
-or their dtype/device change (``_apply``, attribute assignment, ``load_state_dict``).
+Fast path: for unmasked input a family's ``_fast_path(x)`` may return a callable that computes
+the layer with no per-call checks -- the torch op its definition equals where there is one (BN in
+torch's convention is ``torch.batch_norm``, GN ``torch.group_norm``, ...), else its own kernel.
+The first call with a new (shape, dtype, mode) validates the input once and remembers the
+callable; later calls with the same key go straight to it, so a layer costs what the torch op
+costs (the wrapper tax the throughput suite's native column measures). The key is dropped whenever
+parameters, buffers or their dtype/device may change (``_apply``, attribute assignment,
+``load_state_dict``). Only inputs already in the compute dtype (float32/float64) are remembered.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from torch import nn
 from normbench.norms.layout import check_input, check_mask, compute_dtype
 from normbench.options import Owner, check_bool, check_int
 
-NativePath = Callable[[torch.Tensor], torch.Tensor]
+FastPath = Callable[[torch.Tensor], torch.Tensor]
 
 
 class OptionProblem(NamedTuple):
@@ -58,7 +59,7 @@ class NormModule(nn.Module, abc.ABC):
         else:
             self.register_parameter("weight", None)
             self.register_parameter("bias", None)
-        self._forget_native_path()
+        self._forget_fast_path()
 
     @property
     def owner(self) -> Owner:
@@ -76,23 +77,23 @@ class NormModule(nn.Module, abc.ABC):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Normalize ``x`` ``(N, C, *spatial)``; positions where ``mask`` is False are zero."""
-        if mask is None and self._native_key == (x.shape, x.dtype, self.training):
-            return self._native_fn(x)
+        if mask is None and self._fast_key == (x.shape, x.dtype, self.training):
+            return self._fast_fn(x)
         return self._checked_forward(x, mask)
 
     def _checked_forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         check_input(self.norm_name, x, self.num_features)
         mask = check_mask(self.norm_name, x, mask)
         dtype = compute_dtype(x.dtype)
-        native = None
+        fast = None
         if mask is None and self._parameters_in(dtype):
-            native = self._native_path(x)  # validates what the key covers; may raise NormUndefinedError
-        if native is not None and dtype == x.dtype:
-            # the native ops take float32/float64 input as they are under autocast (none of them is
-            # on autocast's lower-precision list), so the remembered path needs no autocast guard
-            self._native_key, self._native_fn = (x.shape, x.dtype, self.training), native
-            return native(x)
-        normalize = self._normalize if native is None else (lambda x_, _mask: native(x_))
+            fast = self._fast_path(x)  # validates what the key covers; may raise NormUndefinedError
+        if fast is not None and dtype == x.dtype:
+            # torch's norm ops keep float32/float64 input as it is under autocast (none is on its
+            # lower-precision list); a family kernel that is (BLN's matrix products) guards itself
+            self._fast_key, self._fast_fn = (x.shape, x.dtype, self.training), fast
+            return fast(x)
+        normalize = self._normalize if fast is None else (lambda x_, _mask: fast(x_))
         device_type = x.device.type
         if torch.is_autocast_enabled(device_type):
             # autocast would run the GEMM-like reductions in bfloat16; statistics must stay float32
@@ -102,8 +103,8 @@ class NormModule(nn.Module, abc.ABC):
             y = normalize(x.to(dtype), mask)
         return y.to(x.dtype)
 
-    def _native_path(self, x: torch.Tensor) -> NativePath | None:
-        """The torch op this norm equals for unmasked input shaped like ``x`` in this mode, or None.
+    def _fast_path(self, x: torch.Tensor) -> FastPath | None:
+        """A check-free callable for unmasked input shaped like ``x`` in this mode, or None.
 
         Called once per (shape, dtype, mode) with ``x`` already validated; a family raises
         ``NormUndefinedError`` here for the shapes its statistics are undefined on, since later
@@ -117,22 +118,22 @@ class NormModule(nn.Module, abc.ABC):
         tensors = [*self._parameters.values(), *self._buffers.values()]
         return all(t is None or not t.is_floating_point() or t.dtype == dtype for t in tensors)
 
-    def _forget_native_path(self) -> None:
+    def _forget_fast_path(self) -> None:
         # plain attributes (not parameters or buffers), set through __dict__ to bypass nn.Module
-        self.__dict__["_native_key"] = None
-        self.__dict__["_native_fn"] = None
+        self.__dict__["_fast_key"] = None
+        self.__dict__["_fast_fn"] = None
 
     def __setattr__(self, name: str, value: Any) -> None:
         if name in self.__dict__.get("_parameters", ()) or name in self.__dict__.get("_buffers", ()):
-            self._forget_native_path()  # a replaced parameter or buffer may differ in dtype or device
+            self._forget_fast_path()  # a replaced parameter or buffer may differ in dtype or device
         super().__setattr__(name, value)
 
     def _apply(self, fn, recurse: bool = True):
-        self._forget_native_path()  # .to(), .double(), .cuda() change dtypes and devices
+        self._forget_fast_path()  # .to(), .double(), .cuda() change dtypes and devices
         return super()._apply(fn, recurse)
 
     def _load_from_state_dict(self, *args, **kwargs):
-        self._forget_native_path()
+        self._forget_fast_path()
         super()._load_from_state_dict(*args, **kwargs)
 
     @abc.abstractmethod

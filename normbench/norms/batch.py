@@ -137,7 +137,7 @@ class BatchNorm(NormModule):
 
     # -- native fast path: torch's own BN kernel where the definitions agree ---------------------
 
-    def _native_path(self, x: torch.Tensor):
+    def _fast_path(self, x: torch.Tensor):
         """``torch.batch_norm`` (the op ``F.batch_norm`` calls, without its per-call checks) for
         unmasked input without ghost batches; running estimates updated by the kernel (torch's
         convention only: Keras' update skips Bessel's correction, so it keeps the general path)."""

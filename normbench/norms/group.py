@@ -63,7 +63,7 @@ class GroupNorm(NormModule):
         """Options as constructed."""
         return f"{self.num_features}, num_groups={self.num_groups}, eps={self.eps:g}, affine={self.affine}"
 
-    def _native_path(self, x: torch.Tensor):
+    def _fast_path(self, x: torch.Tensor):
         """``torch.group_norm`` (the op ``F.group_norm`` calls) when every group holds two or more values."""
         return self._native_groups if x[0].numel() > self.num_groups else None
 

@@ -59,7 +59,7 @@ class InstanceNorm(NormModule):
             self.running_mean.zero_()
             self.running_var.fill_(1.0)
 
-    def _native_path(self, x: torch.Tensor):
+    def _fast_path(self, x: torch.Tensor):
         """``torch.group_norm`` with one group per channel (IN without running estimates; GN's kernel
         is the fast one), ``torch.instance_norm`` with them (same update as ``torch.nn.InstanceNorm``);
         None on ``(N, C)`` (undefined: the general path raises) and with one position."""

@@ -34,7 +34,7 @@ class LayerNorm(NormModule):
         """Options as constructed."""
         return f"{self.num_features}, eps={self.eps:g}, affine={self.affine}, per_position={self.per_position}"
 
-    def _native_path(self, x: torch.Tensor):
+    def _fast_path(self, x: torch.Tensor):
         """``torch.layer_norm`` over C for ``(N, C)`` input and per position; ``torch.group_norm``
         with one group (per-channel affine) over (C, *spatial) otherwise."""
         if self.per_position:
