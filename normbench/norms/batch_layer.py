@@ -171,22 +171,46 @@ class BatchLayerNorm(NormModule):
         return self._inference(flatten(x), w3, g3, b3, x.shape[2:]).reshape(x.shape)
 
     def _train(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """Training forward: batch statistics of this input, population estimates updated."""
+        """Training forward: batch statistics of this input, population estimates updated. The
+        kernel depends on the input alone (one position per sample: torch's BN + LN kernels), so
+        equal inputs give bitwise-equal outputs whatever the population state."""
         n = x.shape[0]
         wf, wb = self._mixing_weights(n)
         gamma, beta = self.weight, self.bias
         if gamma is not None and gamma.dtype != x.dtype:
             gamma, beta = self._affine(x.dtype)
-        if mask is None and n >= 2:
-            rate = self._uniform_rate(x)
-            if rate is not None:
-                return self._train_uniform(x, gamma, beta, rate, wf, wb)
+        rate = self._uniform_rate(x) if mask is None and n >= 2 else None
+        if mask is None and x.numel() == n * self.num_features:
+            return self._train_rows(x, gamma, beta, rate, wf, wb)
+        if rate is not None:
+            return self._train_uniform(x, gamma, beta, rate, wf, wb)
         w3 = None if mask is None else mask_weights(mask, x.dtype)
         y, mu_b, var_b, mu_f, var_f = BatchLayerNormTrain.apply(
             flatten(x), w3, gamma, beta, self.pooled, wf, wb, self.eps
         )
         self._update_population(x.shape[2:], w3, mu_b, var_b, mu_f, var_f, n)
         return y.reshape(x.shape)
+
+    def _train_rows(self, x, gamma, beta, rate: float | None, wf: float, wb: float) -> torch.Tensor:
+        """One position per sample: torch's BN and LN kernels; BN's updates the batch estimates
+        itself when every count is equal (``rate`` given)."""
+        n, c = x.shape[0], self.num_features
+        rows = x if x.dim() == 2 else x.reshape(n, c)
+        running = (self.running_batch_mean.view(c), self.running_batch_var.view(c)) if rate is not None else (None, None)
+        y, mean_b, invstd_b, mean_f, rstd_f = batch_layer_norm_rows(
+            rows, gamma, beta, *running, 0.0 if rate is None else rate, wf, wb, self.eps)
+        y = y if x.dim() == 2 else y.reshape(x.shape)
+        with torch.no_grad():  # the kernels give 1 / sqrt(var + eps): var = rstd^-2 - eps
+            if rate is None:
+                var_b = invstd_b.pow(-2).sub_(self.eps).clamp_(min=0.0)
+                var_f = rstd_f.pow(-2).sub_(self.eps).clamp_(min=0.0)
+                self._update_population(x.shape[2:], None, mean_b.reshape(1, c, 1), var_b.reshape(1, c, 1),
+                                        mean_f.reshape(n, 1, 1), var_f.reshape(n, 1, 1), n)
+                return y
+            self.running_feature_mean.lerp_(mean_f.mean(), rate)
+            self.running_feature_var.lerp_(rstd_f.pow(-2).mean(), rate).sub_(rate * self.eps)
+        self._count_uniform_step(n)
+        return y
 
     # -- training where every population estimate has seen the same number of batches ------------
 
@@ -226,17 +250,9 @@ class BatchLayerNorm(NormModule):
         self._forget_uniform_count()
 
     def _train_uniform(self, x, gamma, beta, rate: float, wf: float, wb: float) -> torch.Tensor:
-        n, c = x.shape[0], self.num_features
-        if x.numel() == n * c:  # one position: torch's BN and LN kernels, BN updating the estimates
-            rows = x if x.dim() == 2 else x.reshape(n, c)
-            y, mean_f, rstd_f = batch_layer_norm_rows(
-                rows, gamma, beta, self.running_batch_mean.view(c), self.running_batch_var.view(c), rate, wf, wb,
-                self.eps)
-            with torch.no_grad():  # feature variance = 1 / rstd^2 - eps, averaged over the batch
-                self.running_feature_mean.lerp_(mean_f.mean(), rate)
-                self.running_feature_var.lerp_(rstd_f.pow(-2).mean(), rate).sub_(rate * self.eps)
-            self._count_uniform_step(n)
-            return y if x.dim() == 2 else y.reshape(x.shape)
+        """Several positions, unmasked, every count equal: the general kernel, then one fused
+        update of the four estimates (no per-position counts or validity to consult)."""
+        n = x.shape[0]
         y, mu_b, var_b, mu_f, var_f = BatchLayerNormTrain.apply(
             flatten(x), None, gamma, beta, self.pooled, wf, wb, self.eps)
         with torch.no_grad():

@@ -202,18 +202,19 @@ def batch_layer_norm_rows(
     x: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
     running_mean: torch.Tensor | None, running_var: torch.Tensor | None, rate: float, wf: float, wb: float,
     eps: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """BLN on ``(N, C)`` through torch's BN (over N) and LN (over C) kernels; returns ``(y, mean_f,
-    rstd_f)`` (the feature statistics, not differentiable).
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """BLN on ``(N, C)`` through torch's BN (over N) and LN (over C) kernels; returns ``(y, mean_b,
+    invstd_b, mean_f, rstd_f)`` (the statistics are not differentiable).
 
     Autograd differentiates the composition with both kernels' own backward (no Python backward:
-    at these sizes the per-call overhead is the cost). BN's kernel moves the batch population
-    estimates ``running_mean``/``running_var`` toward this batch's mean and unbiased variance by
-    ``rate``, as BLN's population update does.
+    at these sizes the per-call overhead is the cost). Given ``running_mean``/``running_var``, BN's
+    kernel moves them toward this batch's mean and unbiased variance by ``rate``, as BLN's
+    population update does.
     """
     c = x.shape[1]
     weight_b = torch.full((c,), wb, dtype=x.dtype, device=x.device) if gamma is None else gamma * wb
     weight_f = None if gamma is None else gamma * wf
-    y = torch.batch_norm(x, weight_b, beta, running_mean, running_var, True, rate, eps, torch.backends.cudnn.enabled)
+    y, mean_b, invstd_b = torch.native_batch_norm(x, weight_b, beta, running_mean, running_var, True, rate, eps)
     term_f, mean_f, rstd_f = torch.native_layer_norm(x, (c,), weight_f, None, eps)
-    return (y + term_f if weight_f is not None else torch.add(y, term_f, alpha=wf)), mean_f, rstd_f
+    y = y + term_f if weight_f is not None else torch.add(y, term_f, alpha=wf)
+    return y, mean_b, invstd_b, mean_f, rstd_f
