@@ -184,6 +184,9 @@ PROBES = Table("probes", (
     Column("value", "REAL"),
 ), constraints=("PRIMARY KEY (run_id, step, probe, key)",))
 
+# Columns added after a table's first release carry a DEFAULT (or are nullable), so the store can
+# ALTER an older table to add them (normbench/throughput/store.py) and a reader of an older table
+# fills them in: compile 'eager' and the native columns ''/NULL, which is what those rows were.
 THROUGHPUT_RUNS = Table("throughput_runs", (
     Column("spec_id", "TEXT PRIMARY KEY"),
     Column("suite", "TEXT NOT NULL"),
@@ -203,6 +206,7 @@ THROUGHPUT_RUNS = Table("throughput_runs", (
     Column("mode", "TEXT NOT NULL"),
     Column("operation", "TEXT NOT NULL"),
     Column("variant", "TEXT NOT NULL"),
+    Column("compile", "TEXT NOT NULL DEFAULT 'eager'"),
     Column("device", "TEXT NOT NULL"),
     Column("device_name", "TEXT NOT NULL"),
     Column("threads", "INTEGER NOT NULL"),
@@ -223,6 +227,11 @@ THROUGHPUT_RUNS = Table("throughput_runs", (
     Column("copy_median_s", "REAL"),
     Column("copy_gbps", "REAL"),
     Column("roofline_fraction", "REAL"),
+    Column("native_module", "TEXT NOT NULL DEFAULT ''"),
+    Column("native_median_s", "REAL"),
+    Column("native_ratio", "REAL"),
+    Column("native_note", "TEXT NOT NULL DEFAULT ''"),
+    Column("compile_time_s", "REAL"),
     Column("peak_memory_bytes", "INTEGER"),
     Column("peak_memory_method", "TEXT NOT NULL"),
     Column("allocator", "TEXT NOT NULL"),

@@ -179,7 +179,10 @@ class BatchLayerNorm(NormModule):
         gamma, beta = self.weight, self.bias
         if gamma is not None and gamma.dtype != x.dtype:
             gamma, beta = self._affine(x.dtype)
-        rate = self._uniform_rate(x) if mask is None and n >= 2 else None
+        # under torch.compile the mirrored count (a Python int) would be a new constant every step
+        # and recompile the graph each time: the count buffers (tensors) drive the update there
+        uniform = mask is None and n >= 2 and not torch.compiler.is_compiling()
+        rate = self._uniform_rate(x) if uniform else None
         if mask is None and x.numel() == n * self.num_features:
             return self._train_rows(x, gamma, beta, rate, wf, wb)
         if rate is not None:
