@@ -15,7 +15,8 @@ The first call with a new (shape, dtype, mode) validates the input once and reme
 callable; later calls with the same key go straight to it, so a layer costs what the torch op
 costs (the wrapper tax the throughput suite's native column measures). The key is dropped whenever
 parameters, buffers or their dtype/device may change (``_apply``, attribute assignment,
-``load_state_dict``). Only inputs already in the compute dtype (float32/float64) are remembered.
+``load_state_dict``). Only inputs already in the compute dtype (float32/float64) are remembered,
+unless the family declares ``fast_path_any_dtype`` (the identity: x in, x out).
 """
 
 from __future__ import annotations
@@ -45,6 +46,8 @@ class NormModule(nn.Module, abc.ABC):
 
     #: canonical registry name, used in error messages
     norm_name = "norm"
+    #: the fast path computes the same bits in any floating dtype (no statistics to keep in float32)
+    fast_path_any_dtype = False
 
     def __init__(self, num_features: int, *, affine: bool = True, bias: bool = True) -> None:
         super().__init__()
@@ -77,7 +80,8 @@ class NormModule(nn.Module, abc.ABC):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
         """Normalize ``x`` ``(N, C, *spatial)``; positions where ``mask`` is False are zero."""
-        if mask is None and self._fast_key == (x.shape, x.dtype, self.training):
+        key = self._fast_key
+        if key is not None and mask is None and isinstance(x, torch.Tensor) and key == (x.shape, x.dtype, self.training):
             return self._fast_fn(x)
         return self._checked_forward(x, mask)
 
@@ -88,7 +92,7 @@ class NormModule(nn.Module, abc.ABC):
         fast = None
         if mask is None and self._parameters_in(dtype):
             fast = self._fast_path(x)  # validates what the key covers; may raise NormUndefinedError
-        if fast is not None and dtype == x.dtype:
+        if fast is not None and (dtype == x.dtype or self.fast_path_any_dtype):
             # torch's norm ops keep float32/float64 input as it is under autocast (none is on its
             # lower-precision list); a family kernel that is (BLN's matrix products) guards itself
             self._fast_key, self._fast_fn = (x.shape, x.dtype, self.training), fast

@@ -11,6 +11,7 @@ class Identity(NormModule):
     """y = x (times the mask); no parameters, no statistics."""
 
     norm_name = "none"
+    fast_path_any_dtype = True  # returning x is exact in every dtype: no round trip through float32
 
     def __init__(self, num_features: int) -> None:
         super().__init__(num_features, affine=False)
