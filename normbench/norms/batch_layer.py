@@ -50,7 +50,7 @@ import torch
 
 from normbench.norms.base import NormModule
 from normbench.norms.batch_layer_function import BatchLayerNormTrain, batch_layer_norm_rows
-from normbench.norms.batch_layer_estimates import masked_moments, or_default, per_position
+from normbench.norms.batch_layer_estimates import blend, common_count, masked_moments, or_default, per_position
 from normbench.norms.layout import flatten, mask_weights
 from normbench.options import check_bool, check_number
 
@@ -235,14 +235,9 @@ class BatchLayerNorm(NormModule):
 
     def _read_uniform_count(self) -> int:
         """The common value of every count buffer, or -1 when they differ (read once, then mirrored)."""
-        counts = [self.batch_mean_count, self.batch_var_count, self.feature_count]
-        if any(c.numel() == 0 for c in counts):
-            return -1
-        ends = torch.stack([v for c in counts for v in (c.min(), c.max())])
-        k = int(ends[0])
-        uniform = bool((ends == ends[0]).all()) and float(ends[0]) == k
-        self.__dict__["_uniform_count"] = k if uniform else -1
-        return self.__dict__["_uniform_count"]
+        k = common_count([self.batch_mean_count, self.batch_var_count, self.feature_count])
+        self.__dict__["_uniform_count"] = k
+        return k
 
     def _forget_uniform_count(self) -> None:
         self.__dict__["_uniform_count"] = None
@@ -321,16 +316,16 @@ class BatchLayerNorm(NormModule):
                    if w3 is None else w3.sum((0, 1)))
         if self.pooled:
             total = per_pos.sum()
-            self._blend(self.running_batch_mean, self.batch_mean_count,
+            blend(self.momentum, self.running_batch_mean, self.batch_mean_count,
                         mu_b.reshape(c), total >= 1)
             unbiased = var_b.reshape(c) * (total / (total - 1).clamp(min=1))
-            self._blend(self.running_batch_var, self.batch_var_count, unbiased, total >= 2)
+            blend(self.momentum, self.running_batch_var, self.batch_var_count, unbiased, total >= 2)
         else:
             est_shape = (c,) + tuple(spatial)
             unbiased = var_b * (per_pos / (per_pos - 1).clamp(min=1))
-            self._blend(self.running_batch_mean[region], self.batch_mean_count[region[1:]],
+            blend(self.momentum, self.running_batch_mean[region], self.batch_mean_count[region[1:]],
                         mu_b.reshape(est_shape), (per_pos >= 1).reshape(spatial))
-            self._blend(self.running_batch_var[region], self.batch_var_count[region[1:]],
+            blend(self.momentum, self.running_batch_var[region], self.batch_var_count[region[1:]],
                         unbiased.reshape(est_shape), (per_pos >= 2).reshape(spatial))
         # feature statistics: average over the valid samples at each position
         weights = torch.ones_like(mu_f) if w3 is None else w3
@@ -340,19 +335,8 @@ class BatchLayerNorm(NormModule):
         seen = (per_pos >= 1).reshape(spatial)
         # mean and variance share one count: blend the mean against a copy so it advances once
         f_count = self.feature_count[region[1:]]
-        self._blend(self.running_feature_mean[region[1:]], f_count.clone(), f_mean.reshape(spatial), seen)
-        self._blend(self.running_feature_var[region[1:]], f_count, f_var.reshape(spatial), seen)
-
-    def _blend(self, est: torch.Tensor, count: torch.Tensor, new: torch.Tensor, valid) -> None:
-        """est <- est + rate (new - est) where valid; rate 1/(k+1) (equal-weight mean) or momentum."""
-        valid = torch.as_tensor(valid, device=est.device)
-        if self.momentum is None:
-            rate = 1.0 / (count + 1.0)
-        else:
-            rate = torch.where(count > 0, torch.full_like(count, self.momentum), torch.ones_like(count))
-        rate = rate * valid.to(rate.dtype)
-        est.add_((new.to(est.dtype) - est) * rate.to(est.dtype))
-        count.add_(valid.to(count.dtype))
+        blend(self.momentum, self.running_feature_mean[region[1:]], f_count.clone(), f_mean.reshape(spatial), seen)
+        blend(self.momentum, self.running_feature_var[region[1:]], f_count, f_var.reshape(spatial), seen)
 
     def _materialize(self, spatial: tuple[int, ...]) -> None:
         """Create the per-position buffers on first use, or grow them to cover ``spatial``."""

@@ -1,4 +1,4 @@
-"""BLN's population estimates at inference: lookups sized to the input, and current-input moments.
+"""BLN's population estimates: their update rule, their counts, lookups sized to an input at eval.
 
 Per-position estimates are sized by the training inputs; an eval input may be longer or shorter
 (variable-length sequences), so lookups crop or pad them, and positions never seen in training use
@@ -10,6 +10,28 @@ from __future__ import annotations
 import math
 
 import torch
+def blend(momentum: float | None, est: torch.Tensor, count: torch.Tensor, new: torch.Tensor, valid) -> None:
+    """est <- est + rate (new - est) where valid, in place; rate 1/(k+1) after k updates (the
+    equal-weight mean), or ``momentum`` (1 for the first update: the estimate starts at the value)."""
+    valid = torch.as_tensor(valid, device=est.device)
+    if momentum is None:
+        rate = 1.0 / (count + 1.0)
+    else:
+        rate = torch.where(count > 0, torch.full_like(count, momentum), torch.ones_like(count))
+    rate = rate * valid.to(rate.dtype)
+    est.add_((new.to(est.dtype) - est) * rate.to(est.dtype))
+    count.add_(valid.to(count.dtype))
+
+
+def common_count(counts: list[torch.Tensor]) -> int:
+    """The one value every element of every count tensor holds, or -1 when they differ (or are empty)."""
+    if any(c.numel() == 0 for c in counts):
+        return -1
+    ends = torch.stack([v for c in counts for v in (c.min(), c.max())])
+    k = int(ends[0])
+    return k if bool((ends == ends[0]).all()) and float(ends[0]) == k else -1
+
+
 def masked_moments(x3, w3, dims):
     """Mean and biased variance over ``dims`` of valid entries (differentiable, keepdim)."""
     if w3 is None:
