@@ -66,15 +66,6 @@ class Timing:
     samples: list[float]
     numbers: list[int]
 
-    @classmethod
-    def of(cls, measurements: list[benchmark.Measurement]) -> "Timing":
-        """The samples of one or more torch.utils.benchmark Measurements of the same statement."""
-        samples, numbers = [], []
-        for m in measurements:
-            samples += [float(t) for t in m.times]
-            numbers += [int(m.number_per_run)] * len(m.times)
-        return cls(samples=samples, numbers=numbers)
-
     @property
     def number_per_run(self) -> int:
         """Calls per block (the last block's; normbench's loop keeps one block size per series)."""
