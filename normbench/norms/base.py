@@ -132,6 +132,12 @@ class NormModule(nn.Module, abc.ABC):
             self._forget_fast_path()  # a replaced parameter or buffer may differ in dtype or device
         super().__setattr__(name, value)
 
+    def __getstate__(self) -> dict[str, Any]:
+        # copies and pickles start unremembered: the path is a bound method of this very object
+        state = dict(self.__dict__)
+        state["_fast_key"] = state["_fast_fn"] = None
+        return state
+
     def _apply(self, fn, recurse: bool = True):
         self._forget_fast_path()  # .to(), .double(), .cuda() change dtypes and devices
         return super()._apply(fn, recurse)

@@ -101,3 +101,25 @@ def test_a_fresh_layer_still_names_a_bad_input():
         create_norm("batch", 3)([1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="built for 3 channels"):
         create_norm("group", 3, num_groups=3)(torch.randn(2, 4))
+
+
+@pytest.mark.parametrize("name", ["batch", "batch_layer"])
+def test_copies_and_pickles_use_their_own_parameters(name):
+    import copy
+    import io
+
+    layer = create_norm(name, 3)
+    x = torch.randn(5, 3, 4)
+    layer(x), layer(x)  # remembered path (and, for BLN, the mirrored count)
+    for clone in (copy.deepcopy(layer), _pickled(layer, io)):
+        with torch.no_grad():
+            clone.weight.fill_(2.0)
+        torch.testing.assert_close(clone(x), layer(x) * 2)  # beta is 0: y scales with gamma
+        assert clone.__dict__["_fast_fn"] is None or clone.__dict__["_fast_fn"].__self__ is clone
+
+
+def _pickled(layer, io):
+    buffer = io.BytesIO()
+    torch.save(layer, buffer)
+    buffer.seek(0)
+    return torch.load(buffer, weights_only=False)
