@@ -12,7 +12,7 @@ import pandas as pd
 
 from normbench.frames import ResultFrames
 from normbench.spec import FINAL_OUTCOMES, RunResult
-from normbench.tables import CURVES, PROBES, RUNS, STORE_TABLES, schema_sql
+from normbench.tables import CURVES, PROBES, RUNS, STORE_TABLES, add_missing_columns, schema_sql
 
 SCHEMA_VERSION = 1
 STORE_FILENAME = "results.sqlite"
@@ -112,13 +112,9 @@ class Store:
             conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
     def _add_missing_columns(self) -> None:
-        """Add the run columns declared since this file was created (each with its default)."""
-        present = {row[1] for row in self.conn.execute(f"PRAGMA table_info({RUNS.name})")}
-        statements = RUNS.added_columns_sql(present)
-        if statements:
-            with self.conn:
-                for statement in statements:
-                    self.conn.execute(statement)
+        """Add the columns declared since this file was created (each with its default)."""
+        with self.conn:
+            add_missing_columns(self.conn, STORE_TABLES)
 
     # -- writing
 

@@ -11,6 +11,8 @@ after read alike.
 
 from __future__ import annotations
 
+import sqlite3
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -195,6 +197,9 @@ PROBES = Table("probes", (
     Column("value", "REAL"),
 ), constraints=("PRIMARY KEY (run_id, step, probe, key)",))
 
+# Columns added after a table's first release carry a DEFAULT (or are nullable), so the store can
+# ALTER an older table to add them (normbench/throughput/store.py) and a reader of an older table
+# fills them in: compile 'eager' and the native columns ''/NULL, which is what those rows were.
 THROUGHPUT_RUNS = Table("throughput_runs", (
     Column("spec_id", "TEXT PRIMARY KEY"),
     Column("suite", "TEXT NOT NULL"),
@@ -214,6 +219,7 @@ THROUGHPUT_RUNS = Table("throughput_runs", (
     Column("mode", "TEXT NOT NULL"),
     Column("operation", "TEXT NOT NULL"),
     Column("variant", "TEXT NOT NULL"),
+    Column("compile", "TEXT NOT NULL DEFAULT 'eager'"),
     Column("device", "TEXT NOT NULL"),
     Column("device_name", "TEXT NOT NULL"),
     Column("threads", "INTEGER NOT NULL"),
@@ -234,6 +240,11 @@ THROUGHPUT_RUNS = Table("throughput_runs", (
     Column("copy_median_s", "REAL"),
     Column("copy_gbps", "REAL"),
     Column("roofline_fraction", "REAL"),
+    Column("native_module", "TEXT NOT NULL DEFAULT ''"),
+    Column("native_median_s", "REAL"),
+    Column("native_ratio", "REAL"),
+    Column("native_note", "TEXT NOT NULL DEFAULT ''"),
+    Column("compile_time_s", "REAL"),
     Column("peak_memory_bytes", "INTEGER"),
     Column("peak_memory_method", "TEXT NOT NULL"),
     Column("allocator", "TEXT NOT NULL"),
@@ -260,3 +271,15 @@ THROUGHPUT_TABLES = (THROUGHPUT_RUNS, THROUGHPUT_SAMPLES)
 def schema_sql(tables: tuple[Table, ...]) -> str:
     """The CREATE TABLE script for `tables`, in order."""
     return "".join(table.create_sql() for table in tables)
+
+
+def present_columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    """Names of the columns ``table`` has in the open database."""
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def add_missing_columns(conn: sqlite3.Connection, tables: Iterable[Table]) -> None:
+    """Give each existing table the columns declared since it was created (the caller holds the transaction)."""
+    for table in tables:
+        for statement in table.added_columns_sql(present_columns(conn, table.name)):
+            conn.execute(statement)

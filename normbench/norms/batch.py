@@ -142,6 +142,39 @@ class BatchNorm(NormModule):
             self.running_var.fill_(1.0)
             self.num_batches_tracked.zero_()
 
+    # -- native fast path: torch's own BN kernel where the definitions agree ---------------------
+
+    def _fast_path(self, x: torch.Tensor):
+        """``torch.batch_norm`` (the op ``F.batch_norm`` calls, without its per-call checks) for
+        unmasked input without ghost batches; running estimates updated by the kernel (torch's
+        convention only: Keras' update skips Bessel's correction, so it keeps the general path).
+        Eval with ``inference_weight`` keeps the general path (example weighing)."""
+        if self.training or not self.track_running_stats:
+            n = x.shape[0]
+            if self.ghost_batch_size not in (None, n):
+                return None
+            update = self.training and self.track_running_stats
+            if update and self.convention != "torch":
+                return None
+            require_two_values("batch norm", float(x.numel() // x.shape[1]), x, "the batch")
+            return self._native_update if update else self._native_batch_statistics
+        if self.inference_weight is not None:  # eval mixes each example's own statistics in
+            return None
+        return self._native_running
+
+    def _native_update(self, x: torch.Tensor) -> torch.Tensor:
+        rate = self._next_rate()
+        return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, True, rate,
+                                self.eps, torch.backends.cudnn.enabled)
+
+    def _native_batch_statistics(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.batch_norm(x, self.weight, self.bias, None, None, True, 0.0, self.eps,
+                                torch.backends.cudnn.enabled)
+
+    def _native_running(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.batch_norm(x, self.weight, self.bias, self.running_mean, self.running_var, False, 0.0,
+                                self.eps, torch.backends.cudnn.enabled)
+
     def _normalize(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         gamma, beta = self._affine(x.dtype)
         if not (self.training or not self.track_running_stats):

@@ -49,7 +49,8 @@ import math
 import torch
 
 from normbench.norms.base import NormModule
-from normbench.norms.batch_layer_function import BatchLayerNormTrain
+from normbench.norms.batch_layer_function import BatchLayerNormTrain, batch_layer_norm_rows
+from normbench.norms.batch_layer_estimates import blend, common_count, masked_moments, or_default, per_position
 from normbench.norms.layout import flatten, mask_weights
 from normbench.options import check_bool, check_number
 
@@ -137,6 +138,7 @@ class BatchLayerNorm(NormModule):
         for name in _LAZY:
             getattr(self, name).zero_()
         self.num_batches_tracked.zero_()
+        self._forget_uniform_count()
 
     def on_epoch_start(self) -> None:
         """The reference (Ziaee & Cano 2022, Keras callback) resets the population statistics at every
@@ -147,23 +149,128 @@ class BatchLayerNorm(NormModule):
 
     # -- forward ---------------------------------------------------------------------------------
 
+    def _fast_path(self, x: torch.Tensor):
+        """Training on unmasked input: the kernels below, with no per-call checks."""
+        return self._train_unmasked if self.training else None
+
+    def _train_unmasked(self, x: torch.Tensor) -> torch.Tensor:
+        device_type = x.device.type
+        if torch.is_autocast_enabled(device_type):  # the kernel's matrix products must stay float32
+            with torch.autocast(device_type, enabled=False):
+                return self._train(x, None)
+        return self._train(x, None)
+
     def _normalize(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        if self.training:
+            return self._train(x, mask)
         gamma, beta = self._affine(x.dtype)
         c = self.num_features
         g3 = None if gamma is None else gamma.reshape(1, c, 1)
         b3 = None if beta is None else beta.reshape(1, c, 1)
-        x3 = flatten(x)
         w3 = None if mask is None else mask_weights(mask, x.dtype)
-        if self.training:
-            n = x.shape[0]
-            wf, wb = self._mixing_weights(n)
-            y, mu_b, var_b, mu_f, var_f = BatchLayerNormTrain.apply(
-                x3, w3, g3, b3, self.pooled, wf, wb, self.eps
-            )
-            self._update_population(x.shape[2:], w3, mu_b, var_b, mu_f, var_f, n)
-        else:
-            y = self._inference(x3, w3, g3, b3, x.shape[2:])
+        return self._inference(flatten(x), w3, g3, b3, x.shape[2:]).reshape(x.shape)
+
+    def _train(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """Training forward: batch statistics of this input, population estimates updated. The
+        kernel depends on the input alone (one position per sample: torch's BN + LN kernels), so
+        equal inputs give bitwise-equal outputs whatever the population state."""
+        n = x.shape[0]
+        wf, wb = self._mixing_weights(n)
+        gamma, beta = self.weight, self.bias
+        if gamma is not None and gamma.dtype != x.dtype:
+            gamma, beta = self._affine(x.dtype)
+        # under torch.compile the mirrored count (a Python int) would be a new constant every step
+        # and recompile the graph each time: the count buffers (tensors) drive the update there
+        uniform = mask is None and n >= 2 and not torch.compiler.is_compiling()
+        rate = self._uniform_rate(x) if uniform else None
+        if mask is None and x.numel() == n * self.num_features:
+            return self._train_rows(x, gamma, beta, rate, wf, wb)
+        if rate is not None:
+            return self._train_uniform(x, gamma, beta, rate, wf, wb)
+        w3 = None if mask is None else mask_weights(mask, x.dtype)
+        y, mu_b, var_b, mu_f, var_f = BatchLayerNormTrain.apply(
+            flatten(x), w3, gamma, beta, self.pooled, wf, wb, self.eps
+        )
+        self._update_population(x.shape[2:], w3, mu_b, var_b, mu_f, var_f, n)
         return y.reshape(x.shape)
+
+    def _train_rows(self, x, gamma, beta, rate: float | None, wf: float, wb: float) -> torch.Tensor:
+        """One position per sample: torch's BN and LN kernels; BN's updates the batch estimates
+        itself when every count is equal (``rate`` given)."""
+        n, c = x.shape[0], self.num_features
+        rows = x if x.dim() == 2 else x.reshape(n, c)
+        running = (self.running_batch_mean.view(c), self.running_batch_var.view(c)) if rate is not None else (None, None)
+        y, mean_b, invstd_b, mean_f, rstd_f = batch_layer_norm_rows(
+            rows, gamma, beta, *running, 0.0 if rate is None else rate, wf, wb, self.eps)
+        y = y if x.dim() == 2 else y.reshape(x.shape)
+        with torch.no_grad():  # the kernels give 1 / sqrt(var + eps): var = rstd^-2 - eps
+            if rate is None:
+                var_b = invstd_b.pow(-2).sub_(self.eps).clamp_(min=0.0)
+                var_f = rstd_f.pow(-2).sub_(self.eps).clamp_(min=0.0)
+                self._update_population(x.shape[2:], None, mean_b.reshape(1, c, 1), var_b.reshape(1, c, 1),
+                                        mean_f.reshape(n, 1, 1), var_f.reshape(n, 1, 1), n)
+                return y
+            self.running_feature_mean.lerp_(mean_f.mean(), rate)
+            self.running_feature_var.lerp_(rstd_f.pow(-2).mean(), rate).sub_(rate * self.eps)
+        self._count_uniform_step(n)
+        return y
+
+    # -- training where every population estimate has seen the same number of batches ------------
+
+    def _uniform_rate(self, x: torch.Tensor) -> float | None:
+        """The population update weight of this step when every count (batch mean, batch variance,
+        feature, at every position) holds one value k and the estimates cover exactly this input's
+        positions in its dtype -- the case of unmasked fixed-size training -- else None."""
+        counts = self.feature_count
+        if counts.shape != x.shape[2:] or self.running_batch_mean.dtype != x.dtype:
+            return None
+        k = self.__dict__["_uniform_count"]
+        if k is None:
+            k = self._read_uniform_count()
+        if k < 0:
+            return None
+        if self.momentum is None:
+            return 1.0 / (k + 1)
+        return self.momentum if k > 0 else 1.0
+
+    def _read_uniform_count(self) -> int:
+        """The common value of every count buffer, or -1 when they differ (read once, then mirrored)."""
+        k = common_count([self.batch_mean_count, self.batch_var_count, self.feature_count])
+        self.__dict__["_uniform_count"] = k
+        return k
+
+    def _forget_uniform_count(self) -> None:
+        self.__dict__["_uniform_count"] = None
+
+    def _forget_fast_path(self) -> None:
+        # buffers replaced (functional_call, load_state_dict, .to()) may hold other counts
+        super()._forget_fast_path()
+        self._forget_uniform_count()
+
+    def _train_uniform(self, x, gamma, beta, rate: float, wf: float, wb: float) -> torch.Tensor:
+        """Several positions, unmasked, every count equal: the general kernel, then one fused
+        update of the four estimates (no per-position counts or validity to consult)."""
+        n = x.shape[0]
+        y, mu_b, var_b, mu_f, var_f = BatchLayerNormTrain.apply(
+            flatten(x), None, gamma, beta, self.pooled, wf, wb, self.eps)
+        with torch.no_grad():
+            total = n * (mu_f.shape[2] if self.pooled else 1)
+            estimates = [self.running_batch_mean, self.running_batch_var,
+                         self.running_feature_mean, self.running_feature_var]
+            batch = [mu_b.view_as(estimates[0]), var_b.mul_(total / (total - 1)).view_as(estimates[1])]
+            feature = [mu_f.mean(0).view_as(estimates[2]), var_f.mean(0).view_as(estimates[3])]
+            torch._foreach_lerp_(estimates, batch + feature, rate)
+        self._count_uniform_step(n)
+        return y.reshape(x.shape)
+
+    @torch.no_grad()
+    def _count_uniform_step(self, n: int) -> None:
+        k = self.__dict__["_uniform_count"] + 1
+        for count in (self.batch_mean_count, self.batch_var_count, self.feature_count):
+            count.fill_(k)  # every position has now seen k batches (fill_ is cheaper than add_)
+        self.num_batches_tracked.add_(1)
+        self.last_batch_size.fill_(n)
+        self.__dict__["_uniform_count"] = k
 
     def _inference(self, x3, w3, g3, b3, spatial) -> torch.Tensor:
         """Eval: population or current statistics per the four flags, mixed with the training m."""
@@ -173,14 +280,14 @@ class BatchLayerNorm(NormModule):
         mu_b, var_b = self._population_batch(spatial, x3.dtype)
         if not (self.batch_moving_mean and self.batch_moving_var):
             # like the reference, a current variance is taken around the current mean
-            cur_mu, cur_var = _masked_moments(x3, w3, (0, 2) if self.pooled else (0,))
+            cur_mu, cur_var = masked_moments(x3, w3, (0, 2) if self.pooled else (0,))
             mu_b = mu_b if self.batch_moving_mean else cur_mu
             var_b = var_b if self.batch_moving_var else cur_var
         mu_f, var_f = self._population_feature(spatial, x3.dtype)
         # the reference multiplies the averaged feature variance by m/(m-1) too
         var_f = var_f * (m / (m - 1) if m > 1 else 1.0)
         if not (self.feature_moving_mean and self.feature_moving_var):
-            cur_mu, cur_var = _masked_moments(x3, None, (1,))
+            cur_mu, cur_var = masked_moments(x3, None, (1,))
             mu_f = mu_f if self.feature_moving_mean else cur_mu
             var_f = var_f if self.feature_moving_var else cur_var
         z = (x3 - mu_f) * ((var_f + self.eps).rsqrt() * wf)
@@ -196,6 +303,8 @@ class BatchLayerNorm(NormModule):
     @torch.no_grad()
     def _update_population(self, spatial, w3, mu_b, var_b, mu_f, var_f, n: int) -> None:
         """Fold one training batch's statistics into the population estimates."""
+        if self.__dict__["_uniform_count"] != -1:  # masks and partial regions may make counts differ
+            self._forget_uniform_count()  # (once found to differ they are left to this general path)
         self.last_batch_size.fill_(n)
         self.num_batches_tracked.add_(1)
         self._materialize(tuple(spatial))
@@ -207,16 +316,16 @@ class BatchLayerNorm(NormModule):
                    if w3 is None else w3.sum((0, 1)))
         if self.pooled:
             total = per_pos.sum()
-            self._blend(self.running_batch_mean, self.batch_mean_count,
+            blend(self.momentum, self.running_batch_mean, self.batch_mean_count,
                         mu_b.reshape(c), total >= 1)
             unbiased = var_b.reshape(c) * (total / (total - 1).clamp(min=1))
-            self._blend(self.running_batch_var, self.batch_var_count, unbiased, total >= 2)
+            blend(self.momentum, self.running_batch_var, self.batch_var_count, unbiased, total >= 2)
         else:
             est_shape = (c,) + tuple(spatial)
             unbiased = var_b * (per_pos / (per_pos - 1).clamp(min=1))
-            self._blend(self.running_batch_mean[region], self.batch_mean_count[region[1:]],
+            blend(self.momentum, self.running_batch_mean[region], self.batch_mean_count[region[1:]],
                         mu_b.reshape(est_shape), (per_pos >= 1).reshape(spatial))
-            self._blend(self.running_batch_var[region], self.batch_var_count[region[1:]],
+            blend(self.momentum, self.running_batch_var[region], self.batch_var_count[region[1:]],
                         unbiased.reshape(est_shape), (per_pos >= 2).reshape(spatial))
         # feature statistics: average over the valid samples at each position
         weights = torch.ones_like(mu_f) if w3 is None else w3
@@ -226,19 +335,8 @@ class BatchLayerNorm(NormModule):
         seen = (per_pos >= 1).reshape(spatial)
         # mean and variance share one count: blend the mean against a copy so it advances once
         f_count = self.feature_count[region[1:]]
-        self._blend(self.running_feature_mean[region[1:]], f_count.clone(), f_mean.reshape(spatial), seen)
-        self._blend(self.running_feature_var[region[1:]], f_count, f_var.reshape(spatial), seen)
-
-    def _blend(self, est: torch.Tensor, count: torch.Tensor, new: torch.Tensor, valid) -> None:
-        """est <- est + rate (new - est) where valid; rate 1/(k+1) (equal-weight mean) or momentum."""
-        valid = torch.as_tensor(valid, device=est.device)
-        if self.momentum is None:
-            rate = 1.0 / (count + 1.0)
-        else:
-            rate = torch.where(count > 0, torch.full_like(count, self.momentum), torch.ones_like(count))
-        rate = rate * valid.to(rate.dtype)
-        est.add_((new.to(est.dtype) - est) * rate.to(est.dtype))
-        count.add_(valid.to(count.dtype))
+        blend(self.momentum, self.running_feature_mean[region[1:]], f_count.clone(), f_mean.reshape(spatial), seen)
+        blend(self.momentum, self.running_feature_var[region[1:]], f_count, f_var.reshape(spatial), seen)
 
     def _materialize(self, spatial: tuple[int, ...]) -> None:
         """Create the per-position buffers on first use, or grow them to cover ``spatial``."""
@@ -268,64 +366,25 @@ class BatchLayerNorm(NormModule):
         """Population batch mean and variance for an input of this spatial extent, as (1, C, P)."""
         c = self.num_features
         if self.pooled:
-            mean = _or_default(self.running_batch_mean, self.batch_mean_count, 0.0)
-            var = _or_default(self.running_batch_var, self.batch_var_count, 1.0)
+            mean = or_default(self.running_batch_mean, self.batch_mean_count, 0.0)
+            var = or_default(self.running_batch_var, self.batch_var_count, 1.0)
             return mean.to(dtype).reshape(1, c, 1), var.to(dtype).reshape(1, c, 1)
-        mean = _per_position(self.running_batch_mean, self.batch_mean_count, spatial, 0.0, c)
-        var = _per_position(self.running_batch_var, self.batch_var_count, spatial, 1.0, c)
+        mean = per_position(self.running_batch_mean, self.batch_mean_count, spatial, 0.0, c)
+        var = per_position(self.running_batch_var, self.batch_var_count, spatial, 1.0, c)
         return mean.to(dtype).reshape(1, c, -1), var.to(dtype).reshape(1, c, -1)
 
     def _population_feature(self, spatial, dtype) -> tuple[torch.Tensor, torch.Tensor]:
         """Population feature mean and variance per position, as (1, 1, P)."""
-        mean = _per_position(self.running_feature_mean, self.feature_count, spatial, 0.0, None)
-        var = _per_position(self.running_feature_var, self.feature_count, spatial, 1.0, None)
+        mean = per_position(self.running_feature_mean, self.feature_count, spatial, 0.0, None)
+        var = per_position(self.running_feature_var, self.feature_count, spatial, 1.0, None)
         return mean.to(dtype).reshape(1, 1, -1), var.to(dtype).reshape(1, 1, -1)
 
     def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):  # noqa: D401
         """Resize the lazily shaped buffers to the saved ones before the usual copy."""
+        self._forget_uniform_count()
         for name in _LAZY:
             key = prefix + name
             if key in state_dict and getattr(self, name).shape != state_dict[key].shape:
                 setattr(self, name, torch.zeros_like(state_dict[key], device=getattr(self, name).device))
         super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
 
-
-def _masked_moments(x3, w3, dims):
-    """Mean and biased variance over ``dims`` of valid entries (differentiable, keepdim)."""
-    if w3 is None:
-        mean = x3.mean(dims, keepdim=True)
-        return mean, ((x3 - mean) ** 2).mean(dims, keepdim=True)
-    count = (w3.expand_as(x3)).sum(dims, keepdim=True).clamp(min=1)
-    mean = (x3 * w3).sum(dims, keepdim=True) / count
-    return mean, (((x3 - mean) * w3) ** 2).sum(dims, keepdim=True) / count
-
-
-def _or_default(est: torch.Tensor, count: torch.Tensor, default: float) -> torch.Tensor:
-    return est if float(count) > 0 else torch.full_like(est, default)
-
-
-def _per_position(est, count, spatial, default: float, channels: int | None) -> torch.Tensor:
-    """Estimate cropped/padded to ``spatial``; unseen positions get the pooled estimate or default.
-
-    ``est`` is ``(C, *S)`` (batch statistics) or ``(*S)`` (feature statistics); returns the same
-    leading shape with ``spatial`` positions flattened to P.
-    """
-    lead = () if channels is None else (channels,)
-    spatial = tuple(spatial)
-    p = math.prod(spatial) if spatial else 1
-    out = torch.full(lead + spatial, default, dtype=est.dtype, device=est.device)
-    seen = torch.zeros(spatial, dtype=count.dtype, device=count.device)
-    if count.numel() > 0 and count.dim() != len(spatial):
-        raise ValueError(
-            f"norm 'batch_layer': trained on inputs with {count.dim()} spatial axes, got "
-            f"{len(spatial)}; use one layout per layer"
-        )
-    if count.numel() > 0 and float(count.sum()) > 0:
-        overlap = tuple(slice(0, min(a, b)) for a, b in zip(count.shape, spatial))
-        out[(slice(None),) * len(lead) + overlap] = est[(slice(None),) * len(lead) + overlap]
-        seen[overlap] = count[overlap]
-        weights = count.reshape(-1)
-        pooled = (est.reshape(lead + (-1,)) * weights).sum(-1) / weights.sum()
-        fill = pooled.reshape(lead + (1,) * len(spatial))
-        out = torch.where(seen > 0, out, fill.expand_as(out))
-    return out.reshape(lead + (p,))

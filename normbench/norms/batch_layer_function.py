@@ -1,4 +1,4 @@
-"""Training-mode Batch Layer Normalization as one autograd Function with a hand-derived backward.
+"""Training-mode Batch Layer Normalization as autograd Functions with hand-derived backwards.
 
 BLN (Ziaee & Cano 2022) mixes a batch-normalized and a feature-normalized copy of its input::
 
@@ -8,16 +8,24 @@ BLN (Ziaee & Cano 2022) mixes a batch-normalized and a feature-normalized copy o
 
 with wf = (1/m - 1e-4) / sqrt(C) and wb = (1 - 1/m - 1e-4) / sqrt(C) in the reference form (the
 caller computes them, so the ``offset`` and ``divide_by_sqrt_channels`` variants of the layer reach
-forward and backward alike through these two scalars).
-Written as a composition of torch ops this costs about eight passes over the tensor in the forward
-alone and autograd keeps many intermediates; here the forward makes one pass per needed quantity
-and the backward derives the input gradient in closed form. With g = m dL/dy, gz = gamma g and
+forward and backward alike through these two scalars). With g = m dL/dy, gz = gamma g and
 ``mean_b``/``mean_f`` the means over the batch / channel reduction (valid entries only)::
 
     dL/dx = wf/sf * (gz - mean_f(gz) - xf mean_f(gz xf)) + wb/sb * (gz - mean_b(gz) - xb mean_b(gz xb))
 
 where sf, sb are the two standard deviations; masked entries get zero. The ``pooled`` variant takes
 the batch statistics over N and all positions (per channel), like BN.
+
+Two kernels, both made of whole-tensor torch ops, each of which runs in parallel across the
+intra-op threads (no Python loop over pieces of the tensor):
+
+* ``batch_layer_norm_rows`` for one position per sample (``(N, C)`` features): the batch term is
+  torch's own BN kernel over N and the feature term torch's own LN kernel over C, forward and
+  backward, with BN's kernel updating the batch population estimates in the same pass.
+* ``BatchLayerNormTrain`` for ``(N, C, P)``: every reduction is a matrix product against a row of
+  weights (sums over C) or a plain sum over N, the elementwise work is three fused multiply-adds
+  forward and five backward, and the statistics come from one squared copy of the input (see
+  ``moments_from_squares``).
 """
 
 from __future__ import annotations
@@ -27,114 +35,111 @@ from torch.autograd.function import once_differentiable
 
 from normbench.norms.moments import valid_count
 
-# Samples per chunk: the elementwise chains run chunk by chunk so that each chunk stays in the
-# per-core caches between consecutive ops instead of streaming the whole tensor from memory once
-# per op. About 1 MiB per chunk suits 1-2 MiB L2 caches; tiny tensors are one chunk.
-CHUNK_BYTES = 1 << 20
+# A group whose squared mean exceeds this multiple of (variance + eps) has its variance recomputed
+# around its mean: E[x^2] - E[x]^2 loses about log10 of this ratio digits (float32: at most ~1e-6
+# relative here), and well-scaled activations sit far below it.
+ILL_CONDITIONED = 16.0
 
 
-def chunk_bounds(x: torch.Tensor) -> list[tuple[int, int]]:
-    """Consecutive (start, stop) sample ranges of about ``CHUNK_BYTES`` each, covering 0..N.
-
-    Only CPU tensors are chunked: on accelerators each extra op is an extra kernel launch and the
-    memory system is not the bottleneck the chunking works around.
-    """
-    n = x.shape[0]
-    if x.device.type != "cpu":
-        return [(0, n)]
-    sample_bytes = max(1, x[0].numel() * x.element_size())
-    step = max(1, CHUNK_BYTES // sample_bytes)
-    return [(i, min(n, i + step)) for i in range(0, n, step)]
-
-
-def _sum_over_np(t: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
-    """sum_{n,p} w[n, p] t[n, c, p] -> (1, C, 1); ``w`` is (n, 1, P). GEMM against t transposed."""
-    return torch.bmm(w, t.transpose(1, 2)).sum(0).reshape(1, -1, 1)
+def moments_from_squares(
+    total: torch.Tensor, total_sq: torch.Tensor, inv_count, eps: float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Mean, biased variance (E[x^2] - E[x]^2, clamped at 0), 1 / sqrt(var + eps), and a flag
+    tensor marking the groups whose variance this formula cannot give to float precision (squared
+    mean > ILL_CONDITIONED (var + eps))."""
+    mean = total * inv_count
+    mean_sq = mean * mean
+    var = (total_sq * inv_count).sub_(mean_sq).clamp_(min=0.0)
+    var_eps = var + eps
+    return mean, var, var_eps.rsqrt(), mean_sq > var_eps.mul_(ILL_CONDITIONED)
 
 
 def _sum_over_batch(t: torch.Tensor, pooled: bool) -> torch.Tensor:
     """Sum over the batch-statistics reduction: N alone -> (1, C, P), or N and P -> (1, C, 1)."""
-    n, c, p = t.shape
-    if pooled:
-        return _sum_over_np(t, t.new_ones((n, 1, p)))
-    return torch.mm(t.new_ones((1, n)), t.reshape(n, -1)).reshape(1, c, p)
+    return t.sum((0, 2) if pooled else 0, keepdim=True)
+
+
+def _sum_over_channels(rows: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """sum_c rows[n, 0, c] t[n, c, p] -> (N, 1, P): a batched matrix product, parallel over N."""
+    return torch.bmm(rows, t)
+
+
+def _sum_over_positions(rows: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """sum_{n,p} rows[n, 0, p] t[n, c, p] -> (C,): per-sample products (rows against t's
+    transpose, the orientation that reads t once), then summed over the batch."""
+    return torch.bmm(rows, t.transpose(1, 2)).sum(0).reshape(-1)
+
+
+def _exact_batch_var(x, weights, mean, inv_count, pooled):
+    d = x - mean
+    if weights is not None:
+        d.mul_(weights)
+    return _sum_over_batch(d.square_(), pooled) * inv_count
+
+
+def _exact_feature_var(x, mean, rows):
+    return _sum_over_channels(rows, (x - mean).square_())
+
+
+def _statistics(x, weights, pooled, eps, sq):
+    """Batch and feature moments of ``x`` as (mean, biased var, 1/sqrt(var + eps)) each, plus the
+    valid count of each batch group; ``sq`` holds x^2 (times the mask)."""
+    n, c, _ = x.shape
+    count_b = valid_count(weights, x.shape, (0, 2) if pooled else (0,))
+    inv_b = 1.0 / count_b if weights is None else 1.0 / count_b.clamp(min=1)
+    xw = x if weights is None else x * weights
+    mu_b, var_b, rb, bad_b = moments_from_squares(_sum_over_batch(xw, pooled), _sum_over_batch(sq, pooled), inv_b, eps)
+    rows = x.new_full((n, 1, c), 1.0 / c)
+    # feature statistics ignore the mask (a sample's channels are all valid or all padding); padded
+    # positions get a finite, unused variance, and are left out of the conditioning check
+    ex2_f = _sum_over_channels(rows, sq if weights is None else x * x)
+    mu_f, var_f, rf, bad_f = moments_from_squares(_sum_over_channels(rows, x), ex2_f, 1.0, eps)
+    if weights is not None:
+        bad_f &= weights.bool()
+        bad_b &= count_b > 1
+    if bool(bad_b.any()):
+        var_b = _exact_batch_var(x, weights, mu_b, inv_b, pooled)
+        rb = (var_b + eps).rsqrt_()
+    if bool(bad_f.any()):
+        var_f = _exact_feature_var(x, mu_f, rows)
+        rf = (var_f + eps).rsqrt_()
+    return (mu_b, var_b, rb), count_b, (mu_f, var_f, rf)
 
 
 class BatchLayerNormTrain(torch.autograd.Function):
-    """Fused BLN forward/backward on ``(N, C, P)`` input; see the module docstring for the maths.
+    """BLN forward/backward on ``(N, C, P)`` input; see the module docstring for the maths.
 
     ``forward(x, weights, gamma, beta, pooled, wf, wb, eps)`` returns ``(y, mu_b, var_b, mu_f,
-    var_f)``: the output plus the (non-differentiable, biased) statistics used for the running
-    estimates. ``weights`` is a 0/1 mask ``(N, 1, P)`` or None; ``gamma``/``beta`` are ``(1, C, 1)``.
-
-    How it stays cheap on CPU: (1) every reduction is a matrix product against ones (or gamma),
-    which reads the tensor about three times faster than ``Tensor.sum`` over a middle axis;
-    (2) forward and backward each run in two phases over chunks of samples -- statistics, then the
-    elementwise output -- so the full tensors are read about once per phase and the intermediate
-    products live in a chunk-sized scratch buffer; (3) the only full-size allocations are the output
-    and the input gradient, and only the input is saved for the backward.
+    var_f)``: the output plus the (non-differentiable, biased) statistics used for the population
+    estimates. ``weights`` is a 0/1 mask ``(N, 1, P)`` or None; ``gamma``/``beta`` are ``(C,)`` or
+    None. Full-size memory: the output, one scratch tensor (x^2, then the feature term) forward;
+    the input gradient and one scratch (g x, then the feature part) backward; only the input is
+    saved.
     """
 
     @staticmethod
     def forward(ctx, x, weights, gamma, beta, pooled, wf, wb, eps):  # noqa: D102
-        n, c, p = x.shape
-        count_b = valid_count(weights, x.shape, (0, 2) if pooled else (0,))
-        inv_b = 1.0 / count_b if weights is None else 1.0 / count_b.clamp(min=1)
-        chunks = chunk_bounds(x)
-        scratch = x.new_empty((chunks[0][1], c, p))
-
-        # phase 1: statistics. Feature statistics are exact two-pass ones (a sample's channels
-        # all lie in one chunk). Batch statistics span chunks, so they are accumulated as shifted
-        # sums around the first sample, var = E[(x-k)^2] - E[x-k]^2 with k = x[0]: k is a draw
-        # from the same distribution, so the subtraction loses no precision even when the mean is
-        # large against the spread (the plain E[x^2] - E[x]^2 would).
-        mu_f = x.new_empty((n, 1, p))
-        var_f = x.new_empty((n, 1, p))
-        shift_k = x[:1, :, :1].clone() if pooled else x[:1].clone()
-        sum_d = sum_d2 = 0.0
-        for i, j in chunks:
-            xc = x[i:j]
-            rows = x.new_full((j - i, 1, c), 1.0 / c)
-            work = scratch[: j - i]
-            torch.bmm(rows, xc, out=mu_f[i:j])
-            torch.sub(xc, mu_f[i:j], out=work).square_()
-            torch.bmm(rows, work, out=var_f[i:j])
-            torch.sub(xc, shift_k, out=work)
-            if weights is not None:
-                work.mul_(weights[i:j])
-            sum_d = sum_d + _sum_over_batch(work, pooled)
-            sum_d2 = sum_d2 + _sum_over_batch(work.square_(), pooled)
-        mean_d = sum_d * inv_b
-        mu_b = shift_k + mean_d
-        var_b = (sum_d2 * inv_b).sub_(mean_d * mean_d).clamp_(min=0.0)
-        rf = (var_f + eps).rsqrt()
-        rb = (var_b + eps).rsqrt()
-
-        # phase 2: y = gamma (wf rf (x - mu_f) + wb rb (x - mu_b)) + beta, written as
-        # x * scale + shift for the feature term, then the batch term, then gamma and the shifts
-        kf, kb = rf * wf, rb * wb
-        shift_f = -(kf * mu_f)
-        shift = -(kb * mu_b)
-        if gamma is not None:
-            shift = shift * gamma
-        if beta is not None:
-            shift = shift + beta
-        y = torch.empty_like(x)
-        for i, j in chunks:
-            xc, yc = x[i:j], y[i:j]
-            torch.addcmul(shift_f[i:j], xc, kf[i:j], out=yc)
-            yc.addcmul_(xc, kb)
-            if gamma is not None:
-                # in place, not torch.addcmul(shift, yc, gamma, out=yc): with the output aliasing an
-                # input that call is about 4x slower on CPU (torch 2.13, measured)
-                yc.mul_(gamma)
-            yc.add_(shift)
-            if weights is not None:
-                yc.mul_(weights[i:j])
-
+        c = x.shape[1]
+        scratch = torch.mul(x, x) if weights is None else torch.mul(x, weights).mul_(x)
+        (mu_b, var_b, rb), count_b, (mu_f, var_f, rf) = _statistics(x, weights, pooled, eps, scratch)
+        # y = x (gamma wb rb + gamma wf rf) + (beta - gamma wb rb mu_b) - gamma wf rf mu_f: the scale
+        # is an outer sum over (c, p) and (n, p), written once into the scratch (one pass) and
+        # applied in one fused multiply-add; the last shift is an outer product of two small factors
+        g3 = torch.ones((1, c, 1), dtype=x.dtype, device=x.device) if gamma is None else gamma.reshape(1, c, 1)
+        scale_b = rb * (g3 * wb)
+        shift_b = torch.mul(scale_b, mu_b).neg_() if beta is None else torch.addcmul(beta.reshape(1, c, 1), scale_b, mu_b, value=-1.0)
+        if wf != 0.0:
+            kf = rf * wf
+            scale = torch.addcmul(scale_b, g3, kf, out=scratch)
+            y = torch.addcmul(shift_b, x, scale)
+            y.addcmul_(g3, kf.mul_(mu_f), value=-1.0)
+        else:
+            y = torch.addcmul(shift_b, x, scale_b)
+        if weights is not None:
+            y.mul_(weights)
         ctx.save_for_backward(x, weights, gamma, mu_f, rf, mu_b, rb)
         ctx.count_b = count_b if weights is None else count_b.clamp(min=1)
-        ctx.pooled, ctx.wf, ctx.wb, ctx.chunks = pooled, wf, wb, chunks
+        ctx.pooled, ctx.wf, ctx.wb = pooled, wf, wb
         ctx.mark_non_differentiable(mu_b, var_b, mu_f, var_f)
         return y, mu_b, var_b, mu_f, var_f
 
@@ -142,69 +147,74 @@ class BatchLayerNormTrain(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gy, *_):  # noqa: D102 (formula in the module docstring)
         x, weights, gamma, mu_f, rf, mu_b, rb = ctx.saved_tensors
-        pooled, wf, wb, count_b, chunks = ctx.pooled, ctx.wf, ctx.wb, ctx.count_b, ctx.chunks
+        pooled, wf, wb, count_b = ctx.pooled, ctx.wf, ctx.wb, ctx.count_b
         need_x, _, need_gamma, need_beta = ctx.needs_input_grad[:4]
-        n, c, p = x.shape
-        if gamma is None:
-            gamma = torch.ones((1, c, 1), dtype=x.dtype, device=x.device)
-        scratch = x.new_empty((chunks[0][1], c, p))
-        masked_scratch = None if weights is None else torch.empty_like(scratch)
-
-        def grad_chunk(i: int, j: int) -> torch.Tensor:
-            gc = gy[i:j]
-            if weights is not None:
-                return torch.mul(gc, weights[i:j], out=masked_scratch[: j - i])
-            return gc if gc.is_contiguous() else gc.contiguous()
-
-        # phase 1: every sum the gradients need, from g and the product g*x (chunk scratch)
-        sum_c_gzx = x.new_empty((n, 1, p))  # sum_c gamma g x
-        sum_c_gz = x.new_empty((n, 1, p))  # sum_c gamma g
-        sum_b_gx = sum_b_g = g_xf = 0.0
-        rf_mu_f = rf * mu_f
-        for i, j in chunks:
-            gc, xc = grad_chunk(i, j), x[i:j]
-            prod = torch.mul(gc, xc, out=scratch[: j - i])
-            rows = gamma.reshape(1, 1, c).expand(j - i, 1, c)
-            torch.bmm(rows, prod, out=sum_c_gzx[i:j])
-            torch.bmm(rows, gc, out=sum_c_gz[i:j])
-            sum_b_gx = sum_b_gx + _sum_over_batch(prod, pooled)
-            sum_b_g = sum_b_g + _sum_over_batch(gc, pooled)
-            if need_gamma:  # sum_{n,p} g xf = sum_{n,p} rf (g x) - rf mu_f g, per channel
-                g_xf = g_xf + _sum_over_np(prod, rf[i:j]) - _sum_over_np(gc, rf_mu_f[i:j])
-
+        c = x.shape[1]
+        g = gy.contiguous() if weights is None else gy * weights
+        g_times_x = g * x
+        sum_b_g, sum_b_gx = _sum_over_batch(g, pooled), _sum_over_batch(g_times_x, pooled)
+        # mean over the batch group of g xb (per c, p; or per c when pooled)
+        mean_b_gxb = (sum_b_gx - mu_b * sum_b_g).mul_(rb / count_b)
         g_gamma = g_beta = gx = None
         if need_gamma:
-            g_xb = rb * (sum_b_gx - mu_b * sum_b_g)
-            if not pooled:
-                g_xb = g_xb.sum(2, keepdim=True)
-            g_gamma = g_xf * wf + g_xb * wb
+            # sum_{n,p} g xf = sum_{n,p} rf (g x) - rf mu_f g, per channel
+            g_xf = _sum_over_positions(rf, g_times_x).sub_(_sum_over_positions(rf * mu_f, g))
+            g_xb = mean_b_gxb * count_b
+            g_gamma = (g_xb if pooled else g_xb.sum(2, keepdim=True)).reshape(c).mul_(wb).add_(g_xf, alpha=wf)
         if need_beta:
-            g_beta = sum_b_g if pooled else sum_b_g.sum(2, keepdim=True)
+            g_beta = sum_b_g.sum((0, 2)).reshape(c)
         if need_x:
-            kf, kb = rf * wf, rb * wb
-            # feature side, per (n, p): a_f = mean_f(gz), b_f = mean_f(gz xf)
-            a_f = sum_c_gz * (1.0 / c)
-            b_f = rf * (sum_c_gzx - mu_f * sum_c_gz) * (1.0 / c)
-            shift_f = rf_mu_f * b_f - a_f
-            coef_f = rf * b_f
-            # batch side, per (c, p) or per c when pooled: a_b = mean_b(gz), b_b = mean_b(gz xb)
-            a_b = gamma * sum_b_g / count_b
-            b_b = gamma * rb * (sum_b_gx - mu_b * sum_b_g) / count_b
-            scale_b = gamma * kb
-            coef_b = kb * rb * b_b
-            shift_b = kb * (mu_b * rb * b_b - a_b)
-            gx = torch.empty_like(x)
-            # phase 2: gx = kf (gz - a_f - xf b_f) + kb (gz - a_b - xb b_b) with xf = rf (x - mu_f),
-            # xb = rb (x - mu_b); the feature part is built first because its scale kf varies
-            # over (n, p) and is applied in place
-            for i, j in chunks:
-                gc, xc, out = grad_chunk(i, j), x[i:j], gx[i:j]
-                torch.addcmul(shift_f[i:j], gc, gamma, out=out)
-                out.addcmul_(xc, coef_f[i:j], value=-1.0)
-                out.mul_(kf[i:j])
-                out.addcmul_(gc, scale_b)
-                out.addcmul_(xc, coef_b, value=-1.0)
-                out.add_(shift_b)
-                if weights is not None:
-                    out.mul_(weights[i:j])
+            g3 = torch.ones((1, c, 1), dtype=x.dtype, device=x.device) if gamma is None else gamma.reshape(1, c, 1)
+            gx = _input_grad(x, g, g_times_x, g3, mu_f, rf, mu_b, rb, sum_b_g, mean_b_gxb, count_b, wf, wb)
+            if weights is not None:
+                gx.mul_(weights)
         return gx, None, g_gamma, g_beta, None, None, None, None
+
+
+def _input_grad(x, g, scratch, g3, mu_f, rf, mu_b, rb, sum_b_g, mean_b_gxb, count_b, wf, wb):
+    """dL/dx from the reductions; ``scratch`` (g x) is reduced here, then overwritten.
+
+    dL/dx = g (gamma wb rb + gamma wf rf) - x (coef_b + coef_f) + (shift_b + shift_f), coefficients
+    per (c, p) (batch side) and per (n, p) (feature side): the two outer sums are written into the
+    scratch one at a time (one pass each) and applied in one fused multiply-add each.
+    """
+    n, c, _ = x.shape
+    rows = g3.reshape(1, 1, c).expand(n, 1, c)
+    sum_f_g, sum_f_gx = _sum_over_channels(rows, g), _sum_over_channels(rows, scratch)
+    # batch side: wb rb gamma (g - mean_b(g) - xb mean_b(g xb)) with xb = rb (x - mu_b)
+    scale_b = rb * (g3 * wb)
+    rb_m = rb * mean_b_gxb
+    coef_b = scale_b * rb_m
+    shift_b = torch.addcmul(sum_b_g / count_b, mu_b, rb_m, value=-1.0).mul_(scale_b).neg_()
+    if wf == 0.0:
+        return torch.addcmul(shift_b, g, scale_b).addcmul_(x, coef_b, value=-1.0)
+    # feature side, per (n, p): wf rf (gamma g - a_f - xf b_f) with xf = rf (x - mu_f),
+    # a_f = mean_c(gamma g), b_f = mean_c(gamma g xf)
+    kf = rf * wf
+    a_f = sum_f_g * (1.0 / c)
+    rf_b = (sum_f_gx - mu_f * sum_f_g).mul_(rf * rf * (1.0 / c))  # rf b_f
+    gx = torch.addcmul(shift_b, g, torch.addcmul(scale_b, g3, kf, out=scratch))
+    gx.addcmul_(x, torch.add(coef_b, kf * rf_b, out=scratch), value=-1.0)
+    return gx.add_(torch.mul(rf_b, mu_f).sub_(a_f).mul_(kf))
+
+
+def batch_layer_norm_rows(
+    x: torch.Tensor, gamma: torch.Tensor | None, beta: torch.Tensor | None,
+    running_mean: torch.Tensor | None, running_var: torch.Tensor | None, rate: float, wf: float, wb: float,
+    eps: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """BLN on ``(N, C)`` through torch's BN (over N) and LN (over C) kernels; returns ``(y, mean_b,
+    invstd_b, mean_f, rstd_f)`` (the statistics are not differentiable).
+
+    Autograd differentiates the composition with both kernels' own backward (no Python backward:
+    at these sizes the per-call overhead is the cost). Given ``running_mean``/``running_var``, BN's
+    kernel moves them toward this batch's mean and unbiased variance by ``rate``, as BLN's
+    population update does.
+    """
+    c = x.shape[1]
+    weight_b = torch.full((c,), wb, dtype=x.dtype, device=x.device) if gamma is None else gamma * wb
+    weight_f = None if gamma is None else gamma * wf
+    y, mean_b, invstd_b = torch.native_batch_norm(x, weight_b, beta, running_mean, running_var, True, rate, eps)
+    term_f, mean_f, rstd_f = torch.native_layer_norm(x, (c,), weight_f, None, eps)
+    y = y + term_f if weight_f is not None else torch.add(y, term_f, alpha=wf)
+    return y, mean_b, invstd_b, mean_f, rstd_f

@@ -34,6 +34,27 @@ class LayerNorm(NormModule):
         """Options as constructed."""
         return f"{self.num_features}, eps={self.eps:g}, affine={self.affine}, per_position={self.per_position}"
 
+    def _fast_path(self, x: torch.Tensor):
+        """``torch.layer_norm`` over C for ``(N, C)`` input and per position; ``torch.group_norm``
+        with one group (per-channel affine) over (C, *spatial) otherwise."""
+        if self.per_position:
+            return self._native_per_position
+        if x[0].numel() <= 1:  # torch's group_norm rejects one-value groups
+            return None
+        return self._native_rows if x.dim() == 2 else self._native_one_group
+
+    def _native_rows(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.layer_norm(x, (self.num_features,), self.weight, self.bias, self.eps,
+                                torch.backends.cudnn.enabled)
+
+    def _native_one_group(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.group_norm(x, 1, self.weight, self.bias, self.eps, torch.backends.cudnn.enabled)
+
+    def _native_per_position(self, x: torch.Tensor) -> torch.Tensor:
+        y = torch.layer_norm(x.movedim(1, -1), (self.num_features,), self.weight, self.bias, self.eps,
+                             torch.backends.cudnn.enabled)
+        return y.movedim(-1, 1)
+
     def _normalize(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         gamma, beta = self._affine(x.dtype)
         if self.per_position:

@@ -45,6 +45,18 @@ class RMSNorm(NormModule):
             f"bias={self.bias is not None}, per_position={self.per_position}"
         )
 
+    def _fast_path(self, x: torch.Tensor):
+        """``torch.rms_norm`` over C (``(N, C)`` input, or per position) when there is no beta."""
+        if self.bias is not None or not (x.dim() == 2 or self.per_position):
+            return None
+        return self._native_rows if x.dim() == 2 else self._native_per_position
+
+    def _native_rows(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.rms_norm(x, (self.num_features,), self.weight, self.eps)
+
+    def _native_per_position(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.rms_norm(x.movedim(1, -1), (self.num_features,), self.weight, self.eps).movedim(-1, 1)
+
     def _normalize(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         gamma, beta = self._affine(x.dtype)
         c = self.num_features

@@ -2,9 +2,11 @@
 
 Input is ``ResultFrames.throughput`` (one row per measured spec, ``normbench.frames.THROUGHPUT_COLUMNS``,
 summaries of the raw samples already computed by the throughput runner). This module groups what
-is there - layers with their roofline fractions, whole-model steps, conv+BN folded vs unfolded -
-and lists noisy timings and skipped devices as warnings; with no rows it returns None and the
-report has no throughput section.
+is there - layers with their roofline fractions and their time against torch's own module for the
+same layer ("normbench / native", the wrapper tax; the module's name or why there is none goes
+with it), eager and compiled rows (``compile``, with the compile time), whole-model steps, conv+BN
+folded vs unfolded - and lists noisy timings and skipped devices as warnings; with no rows it
+returns None and the report has no throughput section.
 """
 
 from __future__ import annotations
@@ -23,9 +25,11 @@ from normbench.spec import COMPLETED
 
 LAYER, MODEL, CONV_BN = "layer", "model", "conv_bn"
 _TEXT = ("subject", "name", "label", "norm", "norm_label", "dtype", "memory_format", "mode", "operation", "variant",
-         "device", "device_name", "method", "outcome", "reason", "bytes_model", "peak_memory_method")
+         "device", "device_name", "method", "outcome", "reason", "bytes_model", "peak_memory_method", "compile",
+         "native_module", "native_note")
 _NUMBERS = ("batch_size", "numel", "threads", "n_samples", "median_s", "iqr_s", "iqr_over_median", "items_per_s",
-            "bytes_moved", "achieved_gbps", "copy_gbps", "roofline_fraction", "peak_memory_bytes")
+            "bytes_moved", "achieved_gbps", "copy_gbps", "roofline_fraction", "peak_memory_bytes", "native_median_s",
+            "native_ratio", "compile_time_s")
 
 
 def throughput_context(throughput: pd.DataFrame | None, warnings_list: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -84,10 +88,12 @@ def _headline(layers: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
     if not layers:
         return [], ""
     choice = {key: _preferred([r[key] for r in layers], preferred) for key, preferred in (
-        ("dtype", "float32"), ("memory_format", "contiguous"), ("mode", "train"), ("operation", "forward_backward"))}
+        ("dtype", "float32"), ("memory_format", "contiguous"), ("mode", "train"), ("operation", "forward_backward"),
+        ("compile", "eager"))}
     picked = [r for r in layers if all(r[k] == v for k, v in choice.items())]
     threads = [r["threads"] for r in picked if math.isfinite(r["threads"])]
-    text = ", ".join(choice.values())
+    compiled_too = any(r["compile"] != "eager" for r in layers)  # name the compile mode only when it varies
+    text = ", ".join(v for k, v in choice.items() if k != "compile" or compiled_too)
     if threads:
         picked = [r for r in picked if r["threads"] == max(threads)]
         text += f", {max(threads):.0f} thread(s)"
@@ -103,6 +109,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     row.update({key: finite_number(record.get(key)) for key in _NUMBERS})
     row["shape"] = _shape(record.get("shape"))
     row["noisy"] = bool(record.get("noisy")) if record.get("noisy") is not None else False
+    row["compile"] = row["compile"] or "eager"  # rows stored before compiled variants existed were eager
+    row["native"] = row["native_module"] or row["native_note"]  # what the ratio is against, or why none
     row["norm_name"] = norm_display_name(row["norm"], row["norm_label"]) if row["norm"] else row["norm_label"]
     row["median_ms"] = 1000 * row["median_s"] if math.isfinite(row["median_s"]) else math.nan
     subject_name = {LAYER: row["norm_name"], MODEL: f"{row['label'] or row['name']} / {row['norm_name']}",
@@ -111,7 +119,8 @@ def _row(record: dict[str, Any]) -> dict[str, Any]:
     row["what"] = " ".join(str(part) for part in (
         subject_name, "x".join(map(str, row["shape"])) if row["shape"] else "", row["dtype"],
         row["memory_format"] if row["memory_format"] not in ("", "contiguous") else "", row["mode"], row["operation"],
-        f"{row['threads']:.0f} thr" if math.isfinite(row["threads"]) and row["device"].startswith("cpu") else "")
+        f"{row['threads']:.0f} thr" if math.isfinite(row["threads"]) and row["device"].startswith("cpu") else "",
+        row["compile"] if row["compile"] != "eager" else "")
         if part)
     return row
 
@@ -136,7 +145,8 @@ def _order(row: dict[str, Any]) -> tuple:
     # Layers are labelled by their norm: order them canonically (BN first), not alphabetically.
     label = "" if row["subject"] == LAYER else row["label"] or row["name"]
     return (row["device"], label, norm_sort_key(row["norm"], row["norm_label"]),
-            row["shape"], row["dtype"], row["memory_format"], row["mode"], row["operation"], row["variant"])
+            row["shape"], row["dtype"], row["memory_format"], row["mode"], row["operation"], row["variant"],
+            row["compile"] != "eager", row["compile"])
 
 
 def _finite(value: float) -> float:

@@ -164,14 +164,15 @@ def _common_fields(suite: ThroughputSuite, device: str, threads: int) -> dict[st
         suite=suite.name, device=device, threads=threads, seed=suite.seed, method=timing.method,
         min_run_time=timing.min_run_time, max_run_time=timing.max_run_time, min_samples=timing.min_samples,
         warmup=timing.warmup, warmup_time=timing.warmup_time, peak_memory=timing.peak_memory, copy_bandwidth=timing.copy_bandwidth,
-        allocator=timing.allocator,
+        allocator=timing.allocator, native=timing.native,
     )
 
 
 def _layer_specs(grid, device, common, canonical_name) -> list[ThroughputSpec]:
     specs = []
-    for norm, shape, dtype, fmt, mode, operation in itertools.product(
-        grid.norms, grid.shapes, dtypes_for(grid.dtypes, device), grid.memory_formats, grid.modes, grid.passes
+    for norm, shape, dtype, fmt, mode, operation, compile_mode in itertools.product(
+        grid.norms, grid.shapes, dtypes_for(grid.dtypes, device), grid.memory_formats, grid.modes, grid.passes,
+        grid.compile,
     ):
         if not format_applies(fmt, len(shape)):
             continue
@@ -179,7 +180,7 @@ def _layer_specs(grid, device, common, canonical_name) -> list[ThroughputSpec]:
         specs.append(ThroughputSpec(
             subject=LAYER, name=canonical, norm=canonical, norm_label=norm_label(norm, canonical),
             shape=tuple(shape), dtype=dtype, memory_format=fmt, mode=mode, operation=operation,
-            norm_options=freeze_options(norm.options), **common,
+            norm_options=freeze_options(norm.options), compile=compile_mode, **common,
         ))
     return specs
 
@@ -189,8 +190,8 @@ def _model_specs(grid, device, common, canonical_name) -> list[ThroughputSpec]:
     for subject in grid.subjects:
         norms = subject.norms if subject.norms is not None else grid.norms
         sample_shape = subject.resolved_input_shape()
-        for norm, batch, step, dtype, fmt in itertools.product(
-            norms, grid.batch_sizes, grid.steps, dtypes_for(grid.dtypes, device), grid.memory_formats
+        for norm, batch, step, dtype, fmt, compile_mode in itertools.product(
+            norms, grid.batch_sizes, grid.steps, dtypes_for(grid.dtypes, device), grid.memory_formats, grid.compile
         ):
             shape = (batch, *sample_shape)
             if not format_applies(fmt, len(shape)):
@@ -200,7 +201,8 @@ def _model_specs(grid, device, common, canonical_name) -> list[ThroughputSpec]:
                 subject=MODEL, name=subject.name, norm=canonical, norm_label=norm_label(norm, canonical),
                 label=subject.label or options_label(subject.name, subject.options), shape=shape, dtype=dtype, memory_format=fmt,
                 mode="train" if step == "train_step" else "eval", operation=step, num_classes=subject.num_classes,
-                norm_options=freeze_options(norm.options), options=freeze_options(subject.options), **common,
+                norm_options=freeze_options(norm.options), options=freeze_options(subject.options),
+                compile=compile_mode, **{**common, "native": False},
             ))
     return specs
 
@@ -218,7 +220,7 @@ def _conv_bn_specs(grid, device, common) -> list[ThroughputSpec]:
             variant=variant,
             options=freeze_options({"out_channels": case.out_channels, "kernel_size": case.kernel_size,
                                     "stride": case.stride}),
-            **common,
+            **{**common, "native": False},
         ))
     return specs
 
@@ -231,7 +233,7 @@ def _conv_label(case: ConvBNCase) -> str:
 def layer_spec(
     norm: str, shape: tuple[int, ...], *, suite: str = "adhoc", dtype: str = "float32", memory_format: str = "contiguous",
     mode: str = "train", operation: str = "forward", device: str = "cpu", threads: int | None = None,
-    norm_options: dict[str, Any] | None = None, seed: int = 0, **timing: Any,
+    norm_options: dict[str, Any] | None = None, seed: int = 0, compile: str = "eager", **timing: Any,
 ) -> ThroughputSpec:
     """One layer measurement without a suite file (benchmarks and tests); timing defaults as in suites."""
     from normbench.norms import canonical_name
@@ -247,5 +249,5 @@ def layer_spec(
         max_run_time=config.max_run_time, min_samples=config.min_samples, warmup=config.warmup,
         warmup_time=config.warmup_time,
         peak_memory=config.peak_memory, copy_bandwidth=config.copy_bandwidth, allocator=config.allocator,
-        norm_options=freeze_options(options),
+        native=config.native, norm_options=freeze_options(options), compile=compile,
     )

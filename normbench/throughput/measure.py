@@ -1,12 +1,20 @@
-"""Timing one callable the way torch.utils.benchmark does, plus summaries and peak memory per step.
+"""Timing callables with torch.utils.benchmark Timers in normbench's own block loop; summaries; memory.
 
 * Warm-up: untimed calls until at least ``warmup`` calls (and at least one) and ``warmup_time``
   seconds are done -- the first passes grow the heap and fault in fresh pages, which a handful of
-  sub-millisecond calls does not finish; the last call estimates the time per call. Then
-  torch.utils.benchmark's own block-size estimation runs the statement again, untimed.
-* ``blocked``: ``Timer.blocked_autorange`` for at least ``min_run_time`` seconds, stretched so that
-  at least ``min_samples`` blocks are taken when a call is slow, never beyond ``max_run_time``.
-  ``adaptive``: ``Timer.adaptive_autorange`` until IQR/median < 10 % (or ``max_run_time``).
+  sub-millisecond calls does not finish; the last call estimates the time per call.
+* Blocks: ``Timer(stmt="step()", num_threads=threads).timeit(number)`` times one block of
+  ``number`` calls (torch runs max(number // 100, 2) untimed calls first, re-warming the caches).
+  The block size spreads the run time over ``min_samples`` blocks: ``number = per-call time /
+  (run time / min_samples)`` calls, at least one, with run time = min(max(min_run_time,
+  min_samples x per-call x 1.1), max_run_time). Blocks are taken until every series has at least
+  ``min_samples`` of them -- always, whatever the load or the torch version (torch's own
+  ``blocked_autorange`` sizes blocks itself and may return fewer) -- and ``blocked``: its timed
+  total reaches the run time; ``adaptive``: also its IQR/median is at most 10 %; either way
+  ``max_run_time`` (per series) ends the loop once the minimum count is there.
+* Interleaving: ``time_interleaved`` times several callables (a layer and torch's own module for
+  it) in rounds, one block of each per round, so that a change in machine load hits every series
+  alike and sample i of each series comes from the same round (paired ratios).
 * Threads: the Timer's ``num_threads`` (it sets and restores ``torch.set_num_threads``); the
   warm-up and the memory pass run under the same count.
 * Accelerators: torch.utils.benchmark's default timer calls ``torch.accelerator.synchronize()``
@@ -58,18 +66,9 @@ class Timing:
     samples: list[float]
     numbers: list[int]
 
-    @classmethod
-    def of(cls, measurements: list[benchmark.Measurement]) -> "Timing":
-        """The samples of one or more torch.utils.benchmark Measurements of the same statement."""
-        samples, numbers = [], []
-        for m in measurements:
-            samples += [float(t) for t in m.times]
-            numbers += [int(m.number_per_run)] * len(m.times)
-        return cls(samples=samples, numbers=numbers)
-
     @property
     def number_per_run(self) -> int:
-        """Calls per block of the last measurement (every block, unless a top-up re-estimated it)."""
+        """Calls per block (the last block's; normbench's loop keeps one block size per series)."""
         return self.numbers[-1] if self.numbers else 0
 
 
@@ -133,8 +132,42 @@ def warm_up(step: Callable[[], object], device: str, calls: int, seconds: float 
     return elapsed
 
 
-def time_callable(
-    step: Callable[[], object],
+METHODS = ("blocked", "adaptive")
+
+
+@dataclass
+class _Series:
+    """One callable's timer, block size and run time, and the samples taken so far."""
+
+    timer: benchmark.Timer
+    number: int
+    run_time: float
+    timing: Timing
+    timed: float = 0.0  # seconds inside timed blocks
+
+    def take_block(self) -> None:
+        measurement = self.timer.timeit(self.number)
+        block = float(measurement.raw_times[0])
+        self.timing.samples.append(block / self.number)
+        self.timing.numbers.append(self.number)
+        self.timed += block
+
+    def satisfied(self, method: str, min_samples: int) -> bool:
+        if len(self.timing.samples) < min_samples or self.timed < self.run_time:
+            return False
+        return method == "blocked" or not is_noisy(*summarize(self.timing.samples))
+
+
+def block_plan(per_call: float, min_run_time: float, max_run_time: float, min_samples: int) -> tuple[int, float]:
+    """(calls per block, run time) for a callable taking ``per_call`` seconds: the run is stretched
+    to ``min_samples`` slow calls (10 % margin) within ``max_run_time`` and spread over
+    ``min_samples`` blocks."""
+    run_time = min(max(min_run_time, min_samples * per_call * 1.1), max_run_time)
+    return max(1, round(run_time / min_samples / max(per_call, 1e-9))), run_time
+
+
+def time_interleaved(
+    steps: list[Callable[[], object]],
     *,
     device: str,
     threads: int,
@@ -145,30 +178,35 @@ def time_callable(
     warmup: int = 3,
     warmup_time: float = 0.0,
     label: str = "",
-) -> Timing:
-    """Time `step()` with torch.utils.benchmark.Timer (see the module docstring for the protocol)."""
+) -> list[Timing]:
+    """Time every callable of ``steps`` in rounds of one ``Timer.timeit`` block each (see the
+    module docstring); every returned Timing has the same number of samples, at least
+    ``min_samples``."""
+    if method not in METHODS:
+        raise ValueError(f"unknown timing method {method!r}; allowed: {', '.join(METHODS)}")
     with torch_threads(threads):
-        per_call = warm_up(step, device, warmup, warmup_time)
-    timer = benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=threads, label=label)
-    if method == "adaptive":
-        measurement = timer.adaptive_autorange(
-            threshold=NOISE_THRESHOLD, min_run_time=min_run_time, max_run_time=max_run_time
-        )
-        return Timing.of([measurement])
-    if method != "blocked":
-        raise ValueError(f"unknown timing method {method!r}; allowed: blocked, adaptive")
-    # A slow call gives only a handful of blocks in min_run_time: stretch the run to min_samples
-    # calls (10 % margin) so that the IQR means something, within max_run_time.
-    run_time = min(max(min_run_time, min_samples * per_call * 1.1), max_run_time)
-    measurements = [timer.blocked_autorange(min_run_time=run_time)]
-    spent = sum(measurements[0].raw_times)
-    if len(measurements[0].times) < min_samples and spent < max_run_time:
-        # The Timer grouped fast calls into blocks (>= ~10 ms each, in powers of ten calls), so
-        # there are fewer blocks than calls: top up with enough further blocks, keeping the first.
-        block = max(measurements[0].raw_times)
-        missing = min_samples - len(measurements[0].times)
-        measurements.append(timer.blocked_autorange(min_run_time=min(missing * block * 1.1, max_run_time - spent)))
-    return Timing.of(measurements)
+        per_call = [warm_up(step, device, warmup, warmup_time) for step in steps]
+    series = []
+    for step, estimate in zip(steps, per_call):
+        number, run_time = block_plan(estimate, min_run_time, max_run_time, min_samples)
+        timer = benchmark.Timer(stmt="step()", globals={"step": step}, num_threads=threads, label=label)
+        series.append(_Series(timer, number, run_time, Timing(samples=[], numbers=[])))
+    began = time.perf_counter()
+    while True:
+        for one in series:
+            one.take_block()
+        if len(series[0].timing.samples) < min_samples:
+            continue  # the guaranteed minimum comes before any time limit
+        if all(one.satisfied(method, min_samples) for one in series):
+            break
+        if time.perf_counter() - began >= max_run_time * len(series):
+            break
+    return [one.timing for one in series]
+
+
+def time_callable(step: Callable[[], object], **options) -> Timing:
+    """Time one callable (``time_interleaved`` with a single series; same options)."""
+    return time_interleaved([step], **options)[0]
 
 
 def peak_memory(

@@ -1,9 +1,12 @@
 """Measuring specs: `run_throughput_spec` (one spec, never raises for its own error) and `run_throughput`.
 
 Specs run one after another in the calling process: concurrent measurements on shared cores would
-time each other. Unavailable devices and dtypes the device cannot run are `skipped` with the reason;
-a norm undefined for the input (IN on (N, C), BN on one value per channel) is `undefined`; any other
-error is `failed` with its text.
+time each other. Unavailable devices, dtypes the device cannot run and compilation that cannot
+work here (`throughput/compiled.py`) are `skipped` with the reason; a norm undefined for the input
+(IN on (N, C), BN on one value per channel) is `undefined`; any other error is `failed` with its
+text. A layer with a native twin (torch's own module, `throughput/native.py`) is timed in blocks
+interleaved with the twin's; a twin that cannot run leaves the layer's timing alone and says why
+in `native_note`.
 """
 
 from __future__ import annotations
@@ -51,7 +54,8 @@ def run_throughput_spec(spec: ThroughputSpec, *, copy_cache: CopyCache | None = 
 
 
 def skip_reason(spec: ThroughputSpec) -> str | None:
-    """Why `spec` cannot run on this machine (device absent, dtype unsupported), or None."""
+    """Why `spec` cannot run on this machine (device absent, dtype unsupported, no compiler), or None."""
+    from normbench.throughput.compiled import compile_unavailable_reason
     from normbench.throughput.device import dtype_unsupported_reason
 
     reason = device_unavailable_reason(spec.device)
@@ -60,34 +64,45 @@ def skip_reason(spec: ThroughputSpec) -> str | None:
     reason = dtype_unsupported_reason(spec.device, spec.dtype)
     if reason is not None:
         return f"{spec.dtype} unsupported on {spec.device}: {reason}"
+    reason = compile_unavailable_reason(spec.compile, spec.device)
+    if reason is not None:
+        return f"torch.compile ({spec.compile}) unavailable: {reason}"
     return None
 
 
 def _measure_guarded(spec: ThroughputSpec, result: ThroughputResult, copy_cache: CopyCache) -> None:
     from normbench.run_errors import error_outcome
 
+    from normbench.throughput.compiled import is_compiler_error
+
     try:
         _measure(spec, result, copy_cache)
     except Exception as exc:  # a measurement's error is a result to store, not a crash of the suite
-        if _is_unsupported(exc):
+        if spec.compile != "eager" and is_compiler_error(exc):
+            reason = f"torch.compile ({spec.compile}) could not compile this subject: {_first_line(exc)}"
+            result.outcome, result.reason = SKIPPED, reason
+        elif _is_unsupported(exc):
             reason = f"{spec.dtype}/{spec.memory_format} unsupported on {spec.device}: {_first_line(exc)}"
             result.outcome, result.reason = SKIPPED, reason
         else:
             result.outcome, result.reason = error_outcome(exc)
         if result.outcome != UNDEFINED:  # a timing cut short by an error is no timing
             result.samples, result.sample_numbers, result.median_s, result.iqr_s = [], [], None, None
+            result.native_samples, result.native_sample_numbers, result.native_median_s = [], [], None
     finally:
         _release(spec.device)
 
 
 def _measure(spec: ThroughputSpec, result: ThroughputResult, copy_cache: CopyCache) -> None:
-    from normbench.throughput.device import device_name
+    from normbench.throughput.compiled import first_call_seconds
+    from normbench.throughput.device import device_name, synchronize
     from normbench.throughput.measure import (
         is_noisy,
         peak_memory,
         set_allocator_policy,
         summarize,
-        time_callable,
+        time_interleaved,
+        torch_threads,
     )
     from normbench.throughput.roofline import copy_bytes, ideal_bytes
     from normbench.throughput.subjects import build_subject
@@ -95,10 +110,18 @@ def _measure(spec: ThroughputSpec, result: ThroughputResult, copy_cache: CopyCac
     result.device_name = device_name(spec.device)
     result.allocator = set_allocator_policy(spec.allocator)
     subject = build_subject(spec)
-    timing = time_callable(subject.step, label=spec.describe(), **_timing_kwargs(spec))
-    result.samples, result.sample_numbers = timing.samples, timing.numbers
-    result.median_s, result.iqr_s = summarize(timing.samples)
+    if spec.compile != "eager":
+        with torch_threads(spec.threads):
+            result.compile_time_s = first_call_seconds(subject.step, lambda: synchronize(spec.device))
+    native_step = _usable_native(subject, spec, result)
+    steps = [subject.step] if native_step is None else [subject.step, native_step]
+    timings = time_interleaved(steps, label=spec.describe(), **_timing_kwargs(spec))
+    result.samples, result.sample_numbers = timings[0].samples, timings[0].numbers
+    result.median_s, result.iqr_s = summarize(timings[0].samples)
     result.noisy = is_noisy(result.median_s, result.iqr_s)
+    if native_step is not None:
+        result.native_samples, result.native_sample_numbers = timings[1].samples, timings[1].numbers
+        result.native_median_s = summarize(timings[1].samples)[0]
     if spec.peak_memory:
         try:
             result.peak_memory_bytes, result.peak_memory_method = peak_memory(
@@ -113,6 +136,26 @@ def _measure(spec: ThroughputSpec, result: ThroughputResult, copy_cache: CopyCac
         result.copy_samples, result.copy_sample_numbers = copy.samples, copy.numbers
         result.copy_median_s = summarize(copy.samples)[0]
         result.copy_bytes = copy_bytes(spec.numel, spec.dtype)
+
+
+def _usable_native(subject, spec: ThroughputSpec, result: ThroughputResult):
+    """The twin's step after one trial call (which also compiles it), or None with the reason noted:
+    torch's module may lack a kernel this layer has (a dtype, a layout); the layer is timed anyway."""
+    from normbench.throughput.device import synchronize
+    from normbench.throughput.measure import torch_threads
+
+    if subject.native_step is None:
+        result.native_note = subject.native
+        return None
+    try:
+        with torch_threads(spec.threads):
+            subject.native_step()
+            synchronize(spec.device)
+    except Exception as exc:  # the twin is a reference, not the subject: its failure is a note
+        result.native_note = f"{subject.native} failed here: {type(exc).__name__}: {_first_line(exc)}"
+        return None
+    result.native_module = subject.native
+    return subject.native_step
 
 
 def _timing_kwargs(spec: ThroughputSpec) -> dict:

@@ -19,6 +19,7 @@ DEVICE_KINDS = ("cpu", "cuda", "mps")
 MODEL_STEPS = ("train_step", "inference")
 LAYER_PASSES = ("forward", "forward_backward")
 MODES = ("train", "eval")
+CompileMode = Literal["eager", "inductor"]
 
 # The issue's dtype matrix: float32 everywhere, bfloat16 on CPU, float16 and bfloat16 on CUDA.
 # MPS gets float16 (its native half type); bfloat16 on MPS needs macOS 14 and is left to the user.
@@ -87,8 +88,8 @@ class TimingConfig(StrictModel):
     """How each subject is timed (torch.utils.benchmark), and what is measured besides time."""
 
     method: Literal["blocked", "adaptive"] = "blocked"
-    # blocked: measure for at least min_run_time (and min_samples samples), capped by max_run_time.
-    # adaptive: adaptive_autorange until IQR/median < 10 % or max_run_time.
+    # blocked: blocks until min_samples samples and min_run_time of timed calls (max_run_time caps the
+    # extra beyond min_samples). adaptive: also until IQR/median <= 10 %. See measure.py.
     min_run_time: float = Field(default=0.2, gt=0)
     max_run_time: float = Field(default=2.0, gt=0)
     min_samples: int = Field(default=10, ge=2)
@@ -100,6 +101,8 @@ class TimingConfig(StrictModel):
     copy_bandwidth: bool = True
     # retain: glibc keeps freed blocks for reuse (no page faults per call); system: glibc defaults.
     allocator: Literal["retain", "system"] = "retain"
+    # layers: also time torch's own module for each layer that has one, in interleaved blocks
+    native: bool = True
 
     @model_validator(mode="after")
     def _run_times(self) -> "TimingConfig":
@@ -119,6 +122,7 @@ class LayerGrid(StrictModel):
     passes: list[Literal["forward", "forward_backward"]] = Field(
         default_factory=lambda: ["forward", "forward_backward"], min_length=1
     )
+    compile: list[CompileMode] = Field(default_factory=lambda: ["eager"], min_length=1)
 
     @field_validator("shapes")
     @classmethod
@@ -129,7 +133,7 @@ class LayerGrid(StrictModel):
                 raise ValueError(f"layer shapes have 2 to 5 dimensions (N, C, *spatial), got {shape}")
         return _distinct(values, "layer shapes")
 
-    @field_validator("memory_formats", "modes", "passes")
+    @field_validator("memory_formats", "modes", "passes", "compile")
     @classmethod
     def _unique(cls, values: list[str]) -> list[str]:
         return _distinct(values, "grid values")
@@ -177,6 +181,12 @@ class ModelGrid(StrictModel):
     )
     dtypes: DtypeGrid = Field(default_factory=lambda: ["float32"])
     memory_formats: list[MemoryFormat] = Field(default_factory=lambda: ["contiguous"], min_length=1)
+    compile: list[CompileMode] = Field(default_factory=lambda: ["eager"], min_length=1)
+
+    @field_validator("compile")
+    @classmethod
+    def _unique_modes(cls, values: list[str]) -> list[str]:
+        return _distinct(values, "compile modes")
 
     @field_validator("batch_sizes")
     @classmethod

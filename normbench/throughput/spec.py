@@ -21,8 +21,9 @@ from normbench.spec import (
 )
 
 # Bump when the meaning of a ThroughputSpec field or of a measurement changes, so that resume never
-# mixes old and new numbers under one id.
-THROUGHPUT_SPEC_VERSION = 1
+# mixes old and new numbers under one id. 2: normbench's own block loop (a guaranteed sample count),
+# native twins timed in interleaved blocks, compiled variants, layers' native fast paths.
+THROUGHPUT_SPEC_VERSION = 2
 
 KIND = "throughput"
 LAYER, MODEL, CONV_BN = "layer", "model", "conv_bn"
@@ -66,6 +67,8 @@ class ThroughputSpec:
     allocator: str = "retain"  # CPU allocator policy while measuring (see measure.set_allocator_policy)
     seed: int = 0
     variant: str = ""  # conv_bn: folded | unfolded
+    compile: str = "eager"  # eager | inductor (torch.compile; see throughput/compiled.py)
+    native: bool = False  # layers: also time torch's own module for the layer (throughput/native.py)
     label: str = ""  # the subject's label (model label, conv case label)
     num_classes: int | None = None
     norm_options: Options = field(default_factory=tuple)
@@ -128,6 +131,8 @@ class ThroughputSpec:
         if self.memory_format != "contiguous":
             parts.append(self.memory_format)
         parts += [self.mode, self.operation, self.device, f"{self.threads}t"]
+        if self.compile != "eager":
+            parts.append(self.compile)
         return " ".join(parts)
 
 
@@ -156,6 +161,12 @@ class ThroughputResult:
     copy_samples: list[float] = field(default_factory=list)
     copy_sample_numbers: list[int] = field(default_factory=list)
     copy_median_s: float | None = None
+    compile_time_s: float | None = None  # first call of a compiled subject (compilation included)
+    native_module: str = ""  # torch's own module timed beside a layer, e.g. torch.nn.BatchNorm2d(64, ...)
+    native_note: str = ""  # why there is no native ratio (no equivalent module, or it failed)
+    native_samples: list[float] = field(default_factory=list)  # interleaved with `samples`, round by round
+    native_sample_numbers: list[int] = field(default_factory=list)
+    native_median_s: float | None = None
     peak_memory_bytes: int | None = None
     peak_memory_method: str = ""
     device_name: str = ""
@@ -197,6 +208,13 @@ class ThroughputResult:
         if not self.copy_bytes or not self.copy_median_s:
             return None
         return self.copy_bytes / self.copy_median_s / 1e9
+
+    @property
+    def native_ratio(self) -> float | None:
+        """normbench median / torch's own module's median on the same input (1.0: no wrapper tax)."""
+        if not self.median_s or not self.native_median_s:
+            return None
+        return self.median_s / self.native_median_s
 
     @property
     def roofline_fraction(self) -> float | None:

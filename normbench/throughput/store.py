@@ -2,14 +2,22 @@
 
 `throughput_runs` holds one row per measured spec with its summary numbers and outcome;
 `throughput_samples` every raw sample (series `subject`: the spec's own timing; `copy`: the
-same-size copy it is held against). Written by the driver only, one spec per transaction, on the
-connection of `normbench.store.Store`; the tables are created with IF NOT EXISTS, so a store made
-before throughput existed gains them on first use.
+same-size copy it is held against; `native`: torch's own module for a layer, sample i from the
+same round of interleaved blocks as the subject's sample i). Written by the driver only, one spec
+per transaction, on the connection of `normbench.store.Store`; the tables are created with IF NOT
+EXISTS, so a store made before throughput existed gains them on first use.
+
+Older stores: columns added to THROUGHPUT_RUNS since a store was written (compile, the native
+columns) are added to its table with ALTER TABLE before the first write (their DEFAULT or NULL is
+what the earlier rows were: eager, no native twin), and a reader of a table that still lacks them
+gets that default or NaN. No schema-version bump: nothing an older normbench reads changes, and a
+bump would turn every existing store, training included, away for additive columns.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import sqlite3
 from collections.abc import Iterable
 from typing import Any
@@ -21,18 +29,24 @@ from normbench.tables import (
     THROUGHPUT_RUNS,
     THROUGHPUT_SAMPLES,
     THROUGHPUT_TABLES,
+    add_missing_columns,
+    present_columns,
     schema_sql,
 )
 from normbench.throughput.spec import FINAL_THROUGHPUT_OUTCOMES, KIND, ThroughputResult
 
-# Series of throughput_samples: the spec's own timing, and the same-size copy it is held against.
-SUBJECT_SERIES, COPY_SERIES = "subject", "copy"
+# Series of throughput_samples: the spec's own timing, the same-size copy it is held against, and
+# torch's own module for the layer.
+SUBJECT_SERIES, COPY_SERIES, NATIVE_SERIES = "subject", "copy", "native"
+_DEFAULT = re.compile(r"DEFAULT\s+'([^']*)'")
 
 
 def create_throughput_tables(conn: sqlite3.Connection) -> None:
-    """Create the throughput tables if they are missing (safe to call on every run)."""
+    """Create the throughput tables if they are missing, and add columns an older store lacks
+    (safe to call on every run)."""
     with conn:
         conn.executescript(schema_sql(THROUGHPUT_TABLES))
+        add_missing_columns(conn, THROUGHPUT_TABLES)
 
 
 def throughput_row(result: ThroughputResult, env_id: int | None) -> tuple[Any, ...]:
@@ -64,6 +78,8 @@ def write_throughput_result(conn: sqlite3.Connection, result: ThroughputResult, 
                for i, (t, n) in enumerate(zip(result.samples, result.sample_numbers))]
     samples += [(spec_id, COPY_SERIES, i, t, n)
                 for i, (t, n) in enumerate(zip(result.copy_samples, result.copy_sample_numbers))]
+    samples += [(spec_id, NATIVE_SERIES, i, t, n)
+                for i, (t, n) in enumerate(zip(result.native_samples, result.native_sample_numbers))]
     with conn:  # the row and all its samples, or nothing
         conn.execute("DELETE FROM throughput_samples WHERE spec_id = ?", (spec_id,))
         conn.execute(THROUGHPUT_RUNS.insert_sql("INSERT OR REPLACE"), row)
@@ -83,7 +99,14 @@ def throughput_frame(conn: sqlite3.Connection, spec_ids: Iterable[str] | None = 
     """One row per stored spec with THROUGHPUT_COLUMNS (optionally only `spec_ids`); never creates tables."""
     if not _has_table(conn, "throughput_runs"):
         return pd.DataFrame(columns=THROUGHPUT_COLUMNS)
-    frame = pd.read_sql_query(THROUGHPUT_RUNS.select_frame_sql("rowid"), conn)
+    present = present_columns(conn, "throughput_runs")
+    stored = [c for c in THROUGHPUT_COLUMNS if c in present]
+    frame = pd.read_sql_query(f"SELECT {', '.join(stored)} FROM throughput_runs ORDER BY rowid", conn)
+    for column in THROUGHPUT_RUNS.columns:  # written by an older normbench: what those rows were
+        if column.in_frame and column.name not in present:
+            default = _DEFAULT.search(column.sql)
+            frame[column.name] = default.group(1) if default else float("nan")
+    frame = frame[THROUGHPUT_COLUMNS]
     frame["noisy"] = frame["noisy"].map(lambda v: None if pd.isna(v) else bool(v)).astype(object)
     return _only(frame, spec_ids)
 

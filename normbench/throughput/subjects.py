@@ -14,6 +14,10 @@ does exactly one call's work:
 * conv+BN ``inference``: ``bn(conv(x))`` (unfolded) or ``fuse_conv_bn(conv, bn)(x)`` (folded),
   both in eval mode under ``torch.no_grad()``, BN holding running statistics from one training
   pass so that the folded weights differ from the convolution's.
+
+Layers and models are wrapped in ``torch.compile`` when the spec's ``compile`` is ``inductor``
+(``throughput/compiled.py``). A layer spec with ``native`` also gets torch's own module for it
+(``throughput/native.py``), called the same way on the same input and upstream gradient.
 """
 
 from __future__ import annotations
@@ -27,7 +31,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from normbench.norms import create_norm, fuse_conv_bn
+from normbench.throughput.compiled import compiled
 from normbench.throughput.device import torch_dtype, torch_memory_format
+from normbench.throughput.native import native_twin
 from normbench.throughput.spec import CONV_BN, LAYER, MODEL, ThroughputSpec
 
 SGD_LR, SGD_MOMENTUM = 0.01, 0.9
@@ -36,10 +42,14 @@ _CONVS = {1: nn.Conv1d, 2: nn.Conv2d, 3: nn.Conv3d}
 
 @dataclass
 class Subject:
-    """A timed callable and an untimed `prepare` run before the peak-memory pass."""
+    """A timed callable, an untimed `prepare` run before the peak-memory pass, and for layers
+    torch's own module doing the same call (`native_step`, described by `native`; when there is
+    none, `native` says why)."""
 
     step: Callable[[], object]
     prepare: Callable[[], None] | None = None
+    native_step: Callable[[], object] | None = None
+    native: str = ""
 
 
 def build_subject(spec: ThroughputSpec) -> Subject:
@@ -59,29 +69,43 @@ def synthetic_input(spec: ThroughputSpec, shape: tuple[int, ...] | None = None, 
 
 
 def _layer(spec: ThroughputSpec) -> Subject:
+    if spec.operation not in ("forward", "forward_backward"):
+        raise ValueError(f"layer operation must be forward or forward_backward, got {spec.operation!r}")
     module = create_norm(spec.norm, spec.shape[1], **spec.norm_kwargs).to(spec.device)
     module.train(spec.mode == "train")
+    twin, native = native_twin(module, spec.shape) if spec.native else (None, "")
+    if twin is not None:
+        twin = twin.to(spec.device).train(spec.mode == "train")
     x = synthetic_input(spec)
-    if spec.operation == "forward":
+    grad = None
+    if spec.operation == "forward_backward":
+        x.requires_grad_(True)
+        grad = synthetic_input(spec, salt=1)
+
+    def drop_grad() -> None:
+        x.grad = None
+
+    return Subject(
+        step=_layer_call(compiled(module, spec.compile), x, grad), prepare=drop_grad if grad is not None else None,
+        native_step=None if twin is None else _layer_call(compiled(twin, spec.compile), x, grad), native=native,
+    )
+
+
+def _layer_call(module, x: torch.Tensor, grad: torch.Tensor | None) -> Callable[[], None]:
+    """``module(x)`` without autograd, or ``x.grad = None; module(x).backward(grad)``."""
+    if grad is None:
 
         def forward() -> None:
             with torch.no_grad():
                 module(x)
 
-        return Subject(step=forward)
-    if spec.operation != "forward_backward":
-        raise ValueError(f"layer operation must be forward or forward_backward, got {spec.operation!r}")
-    x.requires_grad_(True)
-    grad = synthetic_input(spec, salt=1)
-
-    def drop_grad() -> None:
-        x.grad = None
+        return forward
 
     def forward_backward() -> None:
         x.grad = None
         module(x).backward(grad)
 
-    return Subject(step=forward_backward, prepare=drop_grad)
+    return forward_backward
 
 
 def _model(spec: ThroughputSpec) -> Subject:
@@ -102,20 +126,22 @@ def _model(spec: ThroughputSpec) -> Subject:
     target = torch.randint(spec.num_classes or 10, (spec.batch_size,), generator=generator).to(spec.device)
     if spec.operation == "inference":
         model.eval()
+        call = compiled(model, spec.compile)
 
         def inference() -> None:
             with torch.no_grad():
-                model(x)
+                call(x)
 
         return Subject(step=inference)
     if spec.operation != "train_step":
         raise ValueError(f"model operation must be train_step or inference, got {spec.operation!r}")
     model.train()
     optimizer = torch.optim.SGD(model.parameters(), lr=SGD_LR, momentum=SGD_MOMENTUM)
+    call = compiled(model, spec.compile)
 
     def train_step() -> None:
         optimizer.zero_grad(set_to_none=True)
-        loss = F.cross_entropy(model(x).float(), target)  # float32 loss as normbench.train does
+        loss = F.cross_entropy(call(x).float(), target)  # float32 loss as normbench.train does
         loss.backward()
         optimizer.step()
 

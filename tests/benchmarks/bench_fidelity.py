@@ -6,7 +6,7 @@ Two checks (issue 6, "Trustworthy"):
 
 1. Fidelity: for ``batch`` on (32, 64, 32, 32) float32 CPU, train mode, forward and
    forward+backward, normbench's reported median (``run_throughput_spec``) against a plain
-   ``torch.utils.benchmark.Timer(...).blocked_autorange()`` of the same call on the same module and
+   ``torch.utils.benchmark.Timer(..., num_threads=N).blocked_autorange()`` of the same call on the same module and
    tensors' twins, in the same process. Both are measured alternately, ``R`` rounds; the ratio is
    taken per round so that drifts in machine load hit both sides. Target: median ratio within
    1 ± 0.05.
@@ -142,7 +142,7 @@ def repeatability(repeats: int, threads: int) -> dict:
                 frame = throughput_frame(store.conn)
             for row in frame.itertuples():
                 medians.setdefault(row.spec_id, []).append(row.median_s)
-                labels[row.spec_id] = f"{row.norm_label} {row.mode} {row.operation}"
+                labels[row.spec_id] = f"{row.norm_label} {row.shape} {row.mode} {row.operation} {row.threads} thread(s)"
             worker = [sys.executable, __file__, "--plain-worker", "--threads", str(threads),
                       "--min-run-time", str(suite.timing.min_run_time)]
             floor = json.loads(subprocess.run(worker, check=True, capture_output=True, text=True).stdout)
@@ -178,7 +178,7 @@ def main() -> int:
         r = fidelity(operation, args.rounds, args.threads, args.min_run_time)
         within = abs(r["ratio"] - 1) <= 0.05
         ok &= within
-        print(f"fidelity batch {SHAPE} float32 train {operation}: normbench {r['normbench_ms']:.3f} ms, "
+        print(f"fidelity batch {SHAPE} float32 train {operation}, {args.threads} thread(s): normbench {r['normbench_ms']:.3f} ms, "
               f"plain Timer {r['plain_ms']:.3f} ms, ratio {r['ratio']:.3f} (IQR {r['ratio_q1']:.3f}-"
               f"{r['ratio_q3']:.3f}) -> {'OK' if within else 'MISSED'} (target 1 +/- 0.05)")
     if not args.skip_repeats:
@@ -188,7 +188,7 @@ def main() -> int:
         ok &= within
         for label, (cv, plain_cv) in r["per_spec"].items():
             print(f"  cv {cv * 100:5.2f} %  (plain Timer {plain_cv * 100:5.2f} %)  {label}")
-        print(f"repeatability: {r['specs']} specs x {args.repeats} suite runs ({time.perf_counter() - started:.0f} s): "
+        print(f"repeatability, {args.threads} thread(s): {r['specs']} specs x {args.repeats} suite runs ({time.perf_counter() - started:.0f} s): "
               f"median CV of the median {r['median_cv'] * 100:.2f} %, worst {r['worst_cv'] * 100:.2f} % "
               f"({r['worst']}) -> {'OK' if within else 'MISSED'} (target < 5 %)")
         print(f"machine floor: the same calls under plain Timers in fresh processes between the runs: "

@@ -1,41 +1,59 @@
-"""Speed of normbench's norm layers against torch.nn.BatchNorm, measured in one process.
+"""Speed of normbench's norm layers against torch's own modules, measured in one process.
 
-Run: ``python tests/benchmarks/bench_norms.py [--threads N] [--rounds R] [--strict]``
+Run: ``python tests/benchmarks/bench_norms.py [--threads 1 2] [--rounds R] [--strict] [--allocator retain|system]``
 
-Targets (issue 3, "Fast"), CPU, float32, train mode, forward + backward:
+Every case is CPU, float32, train mode, forward + backward (``x.grad = None; m(x).backward(dy)``,
+the operation docs/throughput.md documents), at each thread count asked for (1 and 2 by
+default). Targets (issue 15):
 
-* BLN on (32, 64, 32, 32): at most 1.5 x ``torch.nn.BatchNorm2d``;
-* masked BN on (32, 64, 256) with half of the positions masked: at most 2 x unmasked BN.
+* normbench / native <= 1.05 for ``batch``, ``layer``, ``group`` (4 groups) and ``instance`` at
+  (60, 100), (32, 256, 128) and (32, 64, 32, 32), against ``nn.BatchNorm1d/2d``, ``nn.LayerNorm`` /
+  ``nn.GroupNorm(1, C)``, ``nn.GroupNorm(4, C)`` and ``nn.InstanceNorm1d/2d`` (IN is undefined on
+  (N, C): that case is listed and skipped);
+* ``none`` <= 1.1 x ``nn.Identity`` (a bare identity module);
+* BLN <= 1.5 x ``nn.BatchNorm2d`` on (32, 64, 32, 32) and x ``nn.BatchNorm1d`` on (60, 100) and
+  (32, 256, 128);
+* masked BN (half of the positions padding) on (32, 64, 256) <= 2 x unmasked BN.
 
-Method: ``torch.utils.benchmark.Timer`` for each statement; the subject and its baseline are
-measured alternately, ``R`` rounds of about 0.1 s each, and a ratio is taken per round, so drifts
-in machine load hit both sides of every ratio. Reported: median time per call, the median ratio
-and its interquartile range over rounds. Other processes on the machine inflate the spread; the
-median ratio is the headline. Not collected by pytest (the name does not start with ``test_``).
+Method: one ``torch.utils.benchmark.Timer`` per statement, built with ``num_threads`` set to the
+thread count of the case; subject and baseline are timed alternately, ``R`` rounds of about 0.1 s
+each, and a ratio is taken per round, so drifts in machine load hit both sides of every ratio.
+Reported per case: the operation, thread count and shape it measured, median time per call of
+each side, the median ratio and its interquartile range over rounds, the target and whether it was
+met. The CPU allocator keeps freed blocks (``retain``, as the throughput suite does) unless
+``--allocator system``. Not collected by pytest (the name does not start with ``test_``).
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import platform
 import statistics
 import sys
+from dataclasses import dataclass
 
 import torch
 import torch.utils.benchmark as benchmark
 
-from normbench.norms import available, create_norm
+from normbench.norms import create_norm
+from normbench.throughput.measure import set_allocator_policy
 
-TARGETS = {"bln_vs_bn2d": 1.5, "masked_bn_vs_bn": 2.0}
+SHAPES = [(60, 100), (32, 256, 128), (32, 64, 32, 32)]
+NATIVE_TARGET, IDENTITY_TARGET, BLN_TARGET, MASKED_TARGET = 1.05, 1.1, 1.5, 2.0
+_BATCH_NORMS = {2: torch.nn.BatchNorm1d, 3: torch.nn.BatchNorm1d, 4: torch.nn.BatchNorm2d}
+_INSTANCE_NORMS = {3: torch.nn.InstanceNorm1d, 4: torch.nn.InstanceNorm2d}
 
 
-def naive_bln(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
-    """BLN written as a plain composition of torch ops (the ~8x baseline the issue mentions)."""
-    m, c = x.shape[0], x.shape[1]
-    xb = (x - x.mean(0, keepdim=True)) / torch.sqrt(x.var(0, unbiased=False, keepdim=True) + eps)
-    xf = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=False, keepdim=True) + eps)
-    z = ((1 / m - 1e-4) * xf + (1 - 1 / m - 1e-4) * xb) / c**0.5
-    return z * gamma.view(1, -1, 1, 1) + beta.view(1, -1, 1, 1)
+@dataclass
+class Case:
+    """One comparison: subject / baseline, the same operation on the same tensors."""
+
+    label: str
+    subject: str  # statement timed for the subject
+    baseline: str
+    env: dict
+    target: float | None
 
 
 def fwd_bwd(module, x, grad, mask=None):
@@ -45,126 +63,141 @@ def fwd_bwd(module, x, grad, mask=None):
     out.backward(grad)
 
 
-def calibrate(timer: benchmark.Timer, seconds: float) -> int:
-    """Calls per measurement so that one measurement lasts about ``seconds``."""
-    once = timer.timeit(3).median
-    return max(1, int(seconds / max(once, 1e-6)))
+def naive_bln(x: torch.Tensor, gamma: torch.Tensor, beta: torch.Tensor, eps: float = 1e-3) -> torch.Tensor:
+    """BLN written as a plain composition of torch ops (the ~8x baseline of issue 3)."""
+    m, c = x.shape[0], x.shape[1]
+    xb = (x - x.mean(0, keepdim=True)) / torch.sqrt(x.var(0, unbiased=False, keepdim=True) + eps)
+    xf = (x - x.mean(1, keepdim=True)) / torch.sqrt(x.var(1, unbiased=False, keepdim=True) + eps)
+    z = ((1 / m - 1e-4) * xf + (1 - 1 / m - 1e-4) * xb) / c**0.5
+    return z * gamma.view(1, -1, *[1] * (x.dim() - 2)) + beta.view(1, -1, *[1] * (x.dim() - 2))
 
 
-def compare(subject: str, baseline: str, env: dict, rounds: int, seconds: float = 0.1) -> dict:
-    """Alternate subject and baseline ``rounds`` times; per-round ratios and median times."""
-    t_sub = benchmark.Timer(stmt=subject, globals=env)
-    t_base = benchmark.Timer(stmt=baseline, globals=env)
+def tensors(shape: tuple[int, ...], seed: int) -> dict:
+    gen = torch.Generator().manual_seed(seed)
+    x = torch.randn(shape, generator=gen).requires_grad_(True)
+    return {"x": x, "grad": torch.randn(shape, generator=gen), "fwd_bwd": fwd_bwd}
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    return "(" + ", ".join(str(s) for s in shape) + ")"
+
+
+def native_cases() -> list[Case]:
+    """normbench / torch module for BN, LN, GN (4 groups), IN and none, at every shape."""
+    cases = []
+    for k, shape in enumerate(SHAPES):
+        c, rank = shape[1], len(shape)
+        pairs = [
+            ("batch", create_norm("batch", c), _BATCH_NORMS[rank](c)),
+            ("layer", create_norm("layer", c),
+             torch.nn.LayerNorm(c) if rank == 2 else torch.nn.GroupNorm(1, c)),
+            ("group (4 groups)", create_norm("group", c, num_groups=4), torch.nn.GroupNorm(4, c)),
+        ]
+        if rank > 2:
+            pairs.append(("instance", create_norm("instance", c), _INSTANCE_NORMS[rank](c, affine=True)))
+        for name, ours, theirs in pairs:
+            env = {**tensors(shape, k), "ours": ours.train(), "theirs": theirs.train()}
+            label = f"{name} / torch.nn.{type(theirs).__name__}"
+            cases.append(Case(label, "fwd_bwd(ours, x, grad)", "fwd_bwd(theirs, x, grad)", env, NATIVE_TARGET))
+    env = {**tensors(SHAPES[0], 9), "ours": create_norm("none", SHAPES[0][1]), "theirs": torch.nn.Identity()}
+    cases.append(Case("none / torch.nn.Identity", "fwd_bwd(ours, x, grad)", "fwd_bwd(theirs, x, grad)", env,
+                      IDENTITY_TARGET))
+    return cases
+
+
+def bln_cases() -> list[Case]:
+    """BLN against torch's BatchNorm on every shape; its forward alone; the naive composition."""
+    cases = []
+    for k, shape in enumerate(SHAPES):
+        c = shape[1]
+        bn = _BATCH_NORMS[len(shape)]
+        env = {**tensors(shape, 20 + k), "bln": create_norm("batch_layer", c).train(), "bn": bn(c).train()}
+        cases.append(Case(f"BLN / torch.nn.{bn.__name__}", "fwd_bwd(bln, x, grad)", "fwd_bwd(bn, x, grad)", env,
+                          BLN_TARGET))
+    shape = SHAPES[2]
+    env = {**tensors(shape, 30), "bln": create_norm("batch_layer", shape[1]).train(),
+           "bn": torch.nn.BatchNorm2d(shape[1]).train(), "naive_bln": naive_bln, "torch": torch,
+           "gamma": torch.ones(shape[1]), "beta": torch.zeros(shape[1])}
+    forward = "with torch.no_grad():\n    {}"
+    cases.append(Case("BLN / torch.nn.BatchNorm2d, forward only", forward.format("bln(x)"), forward.format("bn(x)"),
+                      env, None))
+    cases.append(Case("naive BLN (torch ops) / torch.nn.BatchNorm2d, forward only",
+                      forward.format("naive_bln(x, gamma, beta)"), forward.format("bn(x)"), env, None))
+    return cases
+
+
+def masked_case() -> Case:
+    """Masked BN (half the positions padding) vs unmasked BN on (32, 64, 256), forward + backward."""
+    shape = (32, 64, 256)
+    env = tensors(shape, 40)
+    gen = torch.Generator().manual_seed(41)
+    order = torch.rand(shape[0], shape[2], generator=gen).argsort(dim=1)
+    env.update(mask=order < shape[2] // 2, bn=create_norm("batch", shape[1]).train())
+    return Case("masked BN (50 % padding) / unmasked BN", "fwd_bwd(bn, x, grad, mask)", "fwd_bwd(bn, x, grad)", env,
+                MASKED_TARGET)
+
+
+def compare(case: Case, threads: int, rounds: int, seconds: float = 0.1) -> dict:
+    """Alternate subject and baseline ``rounds`` times at ``threads`` threads; per-round ratios."""
+    t_sub = benchmark.Timer(stmt=case.subject, globals=case.env, num_threads=threads)
+    t_base = benchmark.Timer(stmt=case.baseline, globals=case.env, num_threads=threads)
     t_sub.timeit(5), t_base.timeit(5)  # warm-up: allocator, thread pool, caches
-    k_sub, k_base = calibrate(t_sub, seconds), calibrate(t_base, seconds)
+    k_sub = max(1, int(seconds / max(t_sub.timeit(3).median, 1e-7)))
+    k_base = max(1, int(seconds / max(t_base.timeit(3).median, 1e-7)))
     subs, bases = [], []
-    for _ in range(rounds):
-        subs.append(t_sub.timeit(k_sub).median)
-        bases.append(t_base.timeit(k_base).median)
+    for r in range(rounds):
+        first, second = (t_sub, t_base) if r % 2 == 0 else (t_base, t_sub)  # alternate who goes first
+        a = first.timeit(k_sub if first is t_sub else k_base).median
+        b = second.timeit(k_sub if second is t_sub else k_base).median
+        sub, base = (a, b) if first is t_sub else (b, a)
+        subs.append(sub), bases.append(base)
     ratios = sorted(s / b for s, b in zip(subs, bases))
     q = statistics.quantiles(ratios, n=4) if len(ratios) >= 4 else [ratios[0], 0, ratios[-1]]
-    return {
-        "subject_ms": statistics.median(subs) * 1e3,
-        "baseline_ms": statistics.median(bases) * 1e3,
-        "ratio": statistics.median(ratios),
-        "ratio_q1": q[0],
-        "ratio_q3": q[2],
-    }
+    return {"subject_ms": statistics.median(subs) * 1e3, "baseline_ms": statistics.median(bases) * 1e3,
+            "ratio": statistics.median(ratios), "ratio_q1": q[0], "ratio_q3": q[2]}
 
 
-def bln_case(rounds: int) -> dict:
-    """BLN vs torch.nn.BatchNorm2d, (32, 64, 32, 32), forward + backward (and forward alone)."""
-    gen = torch.Generator().manual_seed(0)
-    x = torch.randn(32, 64, 32, 32, generator=gen).requires_grad_(True)
-    grad = torch.randn(32, 64, 32, 32, generator=gen)
-    env = {
-        "fwd_bwd": fwd_bwd, "x": x, "grad": grad, "naive_bln": naive_bln,
-        "bln": create_norm("batch_layer", 64).train(), "bn": torch.nn.BatchNorm2d(64).train(),
-        "gamma": torch.ones(64, requires_grad=True), "beta": torch.zeros(64, requires_grad=True),
-    }
-    out = {"train": compare("fwd_bwd(bln, x, grad)", "fwd_bwd(bn, x, grad)", env, rounds)}
-    with torch.no_grad():
-        out["forward"] = compare("bln(x)", "bn(x)", env, max(3, rounds // 2))
-        out["naive_forward"] = compare("naive_bln(x, gamma, beta)", "bn(x)", env, max(3, rounds // 3))
-    return out
-
-
-def masked_bn_case(rounds: int) -> dict:
-    """Masked BN (half the positions padding) vs unmasked BN on (32, 64, 256), forward + backward."""
-    gen = torch.Generator().manual_seed(1)
-    x = torch.randn(32, 64, 256, generator=gen).requires_grad_(True)
-    grad = torch.randn(32, 64, 256, generator=gen)
-    # exactly half of each sample's positions are valid, in random places
-    order = torch.rand(32, 256, generator=gen).argsort(dim=1)
-    mask = order < 128
-    env = {
-        "fwd_bwd": fwd_bwd, "x": x, "grad": grad, "mask": mask,
-        "bn": create_norm("batch", 64).train(), "torch_bn": torch.nn.BatchNorm1d(64).train(),
-    }
-    return {
-        "train": compare("fwd_bwd(bn, x, grad, mask)", "fwd_bwd(bn, x, grad)", env, rounds),
-        "unmasked_vs_torch": compare("fwd_bwd(bn, x, grad)", "fwd_bwd(torch_bn, x, grad)", env, max(3, rounds // 3)),
-    }
-
-
-def other_norms(rounds: int) -> dict:
-    """Every registry norm vs torch.nn.BatchNorm2d on (32, 64, 32, 32), forward + backward."""
-    gen = torch.Generator().manual_seed(2)
-    x = torch.randn(32, 64, 32, 32, generator=gen).requires_grad_(True)
-    grad = torch.randn(32, 64, 32, 32, generator=gen)
-    env = {"fwd_bwd": fwd_bwd, "x": x, "grad": grad, "bn": torch.nn.BatchNorm2d(64).train()}
-    results = {}
-    for name in available():
-        options = {"num_groups": 32} if name == "group" else {}
-        env["layer"] = create_norm(name, 64, **options).train()
-        results[name] = compare("fwd_bwd(layer, x, grad)", "fwd_bwd(bn, x, grad)", env, rounds)
-    return results
-
-
-def describe() -> str:
+def describe(allocator: str) -> str:
     """Machine and library facts printed with the numbers."""
-    return (
-        f"torch {torch.__version__}, {torch.get_num_threads()} threads, python {platform.python_version()}, "
-        f"{platform.processor() or platform.machine()}"
-    )
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    return (f"torch {torch.__version__}, python {platform.python_version()}, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} CPUs, allocator {allocator}, load average (1 min) {load:.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run every case, print a table, return 1 under ``--strict`` when a target is missed."""
+    """Run every case at every thread count, print a table, return 1 under ``--strict`` on a miss."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--threads", type=int, default=None, help="torch intra-op threads (default: torch's)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[1, 2], help="torch intra-op thread counts")
     parser.add_argument("--rounds", type=int, default=21, help="alternating measurement rounds per ratio")
-    parser.add_argument("--all", action="store_true", help="also time every registry norm against BN")
+    parser.add_argument("--only", choices=("native", "bln", "masked"), nargs="+", default=["native", "bln", "masked"])
+    parser.add_argument("--allocator", choices=("retain", "system"), default="retain")
     parser.add_argument("--strict", action="store_true", help="exit 1 when a target is missed")
     args = parser.parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    print(describe())
-
-    rows = []
-    bln = bln_case(args.rounds)
-    rows.append(("bln_vs_bn2d", "BLN / BatchNorm2d, (32,64,32,32) fwd+bwd", bln["train"]))
-    rows.append(("", "BLN / BatchNorm2d, forward only", bln["forward"]))
-    rows.append(("", "naive BLN (torch ops) / BatchNorm2d, forward only", bln["naive_forward"]))
-    masked = masked_bn_case(args.rounds)
-    rows.append(("masked_bn_vs_bn", "masked BN (50% padding) / BN, (32,64,256) fwd+bwd", masked["train"]))
-    rows.append(("", "normbench BN / torch BatchNorm1d, unmasked fwd+bwd", masked["unmasked_vs_torch"]))
-    if args.all:
-        for name, res in other_norms(max(5, args.rounds // 3)).items():
-            rows.append(("", f"{name} / BatchNorm2d, (32,64,32,32) fwd+bwd", res))
-
+    print(describe(set_allocator_policy(args.allocator)))
+    print("operation: forward + backward (x.grad = None; m(x).backward(dy)), float32, train mode, unless the case "
+          "says forward only")
+    cases = (native_cases() if "native" in args.only else []) + (bln_cases() if "bln" in args.only else [])
+    cases += [masked_case()] if "masked" in args.only else []
     missed = []
-    print(f"{'case':58s} {'subject ms':>10s} {'base ms':>8s} {'ratio':>6s} {'IQR':>13s}  target")
-    for key, label, r in rows:
-        target = TARGETS.get(key)
-        verdict = ""
-        if target is not None:
-            ok = r["ratio"] <= target
-            verdict = f"<= {target:g}  {'met' if ok else 'MISSED'}"
-            if not ok:
-                missed.append(key)
-        iqr = f"[{r['ratio_q1']:.2f}, {r['ratio_q3']:.2f}]"
-        print(f"{label:58s} {r['subject_ms']:10.3f} {r['baseline_ms']:8.3f} {r['ratio']:6.2f} {iqr:>13s}  {verdict}")
+    print(f"{'case':58s} {'threads':>7s} {'shape':>17s} {'subject ms':>10s} {'base ms':>9s} {'ratio':>6s} "
+          f"{'IQR':>13s}  target")
+    for threads in args.threads:
+        for case in cases:
+            r = compare(case, threads, args.rounds)
+            verdict = ""
+            if case.target is not None:
+                ok = r["ratio"] <= case.target
+                verdict = f"<= {case.target:g}  {'met' if ok else 'MISSED'}"
+                if not ok:
+                    missed.append(f"{case.label} {threads}t")
+            shape = shape_text(tuple(case.env["x"].shape))
+            iqr = f"[{r['ratio_q1']:.2f}, {r['ratio_q3']:.2f}]"
+            print(f"{case.label:58s} {threads:>7d} {shape:>17s} {r['subject_ms']:10.4f} {r['baseline_ms']:9.4f} "
+                  f"{r['ratio']:6.2f} {iqr:>13s}  {verdict}", flush=True)
+        if "native" in args.only:
+            print(f"{'instance / torch.nn.InstanceNorm1d':58s} {threads:>7d} {shape_text(SHAPES[0]):>17s} "
+                  "   skipped: instance norm is undefined on (N, C) input")
+    print(f"missed: {', '.join(missed) if missed else 'none'}")
     return 1 if (missed and args.strict) else 0
 
 

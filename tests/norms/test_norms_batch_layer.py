@@ -157,23 +157,62 @@ def test_float32_statistics_stay_accurate_with_a_large_mean(offset):
     assert float((y32.detach().double() - y64.detach()).abs().max()) < 10 * bound
 
 
+@pytest.mark.parametrize("shape", [(7, 3, 6), (7, 3), (7, 3, 1, 1)], ids=["positions", "features", "one-position"])
 @pytest.mark.parametrize("pooled", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_chunked_kernel_matches_the_reference(monkeypatch, pooled, masked):
-    """Several chunks of samples (here one or two samples each) give the reference's numbers."""
-    import normbench.norms.batch_layer_function as kernel
-
-    monkeypatch.setattr(kernel, "CHUNK_BYTES", 2 * 3 * 6 * 8)  # two float64 samples of (3, 6)
+def test_every_kernel_matches_the_reference_over_several_steps(pooled, masked, shape):
+    """The general kernel (first step, masks), the uniform-count path (later unmasked steps) and,
+    with one position per sample, torch's BN + LN kernels all give the reference's numbers."""
+    if masked and len(shape) == 2:
+        pytest.skip("(N, C) input has no positions to mask")
     rng = np.random.default_rng(6)
     ours, theirs = create_norm("bln", 3, pooled=pooled).double(), ref.RefBatchLayerNorm(3, pooled=pooled)
-    for _ in range(2):
-        x = rng.normal(4.0, 1.5, size=(7, 3, 6))
+    spatial = shape[2:]
+    for _ in range(4):
+        x = rng.normal(4.0, 1.5, size=shape)
         mask = None
         if masked:
-            mask = rng.random((7, 6)) > 0.3
-            mask[:, 0] = True
+            mask = rng.random((shape[0], *spatial)) > 0.3
+            mask.reshape(shape[0], -1)[:, 0] = True
         got = ours(torch.from_numpy(x), None if mask is None else torch.from_numpy(mask))
         np.testing.assert_allclose(got.detach().numpy(), theirs.train(x, mask), atol=1e-10)
+    assert int(ours.num_batches_tracked) == 4 and int(ours.last_batch_size) == shape[0]
     ours.eval()
-    x = rng.normal(4.0, 1.5, size=(3, 3, 6))
+    x = rng.normal(4.0, 1.5, size=(3, *shape[1:]))
     np.testing.assert_allclose(ours(torch.from_numpy(x)).detach().numpy(), theirs.eval(x), atol=1e-10)
+
+
+@pytest.mark.parametrize("momentum", [None, 0.3])
+@pytest.mark.parametrize("shape", [(6, 4, 5), (6, 4)])
+def test_uniform_count_path_keeps_the_same_population_state_as_the_general_path(shape, momentum):
+    """Unmasked fixed-size steps take the uniform-count path; an all-true mask forces the general
+    one. Both must leave identical buffers (counts, estimates, m, steps) after every step."""
+    gen = torch.Generator().manual_seed(8)
+    fast, general = (create_norm("bln", 4, momentum=momentum).double() for _ in range(2))
+    full = torch.ones((shape[0], *shape[2:]), dtype=torch.bool)
+    for step in range(5):
+        x = torch.randn(shape, generator=gen, dtype=torch.float64) * 2 + 1
+        torch.testing.assert_close(fast(x), general(x, full))
+        for (name, a), (_, b) in zip(fast.named_buffers(), general.named_buffers()):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12, msg=f"{name} after step {step}")
+    assert fast.__dict__["_uniform_count"] == 5  # steps 2-5 took the uniform path (counts mirrored)
+
+
+def test_uniform_count_is_read_again_after_masks_resets_and_loaded_state():
+    gen = torch.Generator().manual_seed(9)
+    bln, twin = create_norm("bln", 4).double(), create_norm("bln", 4).double()
+    x = torch.randn(6, 4, 5, generator=gen, dtype=torch.float64)
+    mask = torch.rand(6, 5, generator=gen) > 0.5
+    mask[:, 0], mask[:, 4] = True, False  # position 4 is padding in every sample: its counts lag
+    for layer in (bln, twin):
+        layer(x), layer(x, mask)  # counts now differ by position
+        layer(x), layer(x)
+    assert bln.__dict__["_uniform_count"] == -1  # read, found non-uniform: the general path stays
+    bln.reset_running_stats()
+    bln(x), bln(x)
+    assert bln.__dict__["_uniform_count"] >= 0
+    bln.load_state_dict(twin.state_dict())
+    assert bln.__dict__["_uniform_count"] is None
+    y, y_twin = bln(x * 3), twin(x * 3)
+    torch.testing.assert_close(y, y_twin)
+    torch.testing.assert_close(bln.running_batch_var, twin.running_batch_var)

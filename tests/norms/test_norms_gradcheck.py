@@ -11,9 +11,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-import normbench.norms.batch_layer_function as bln_function
 from normbench.norms import create_norm
-from normbench.norms.batch_layer_function import BatchLayerNormTrain
+from normbench.norms.batch_layer_function import BatchLayerNormTrain, batch_layer_norm_rows
 from normbench.norms.full import normalize_with_moments
 from normbench.norms.moments import moment_norm
 
@@ -108,16 +107,27 @@ def test_gradcheck_batch_layer_eval(flags, variant):
 
 @pytest.mark.parametrize("pooled", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_gradcheck_bln_function_over_several_chunks(monkeypatch, pooled, masked):
-    """The chunked two-phase kernel, with chunks of one sample, against finite differences."""
-    monkeypatch.setattr(bln_function, "CHUNK_BYTES", 8)
+def test_gradcheck_bln_function(pooled, masked):
+    """The whole-tensor kernel against finite differences, for x, gamma and beta."""
     x, mask = _inputs((5, 3, 4), seed=3, masked=masked)
     weights = None if mask is None else mask.reshape(5, 1, 4).double()
     gen = torch.Generator().manual_seed(4)
-    gamma = (torch.rand(1, 3, 1, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
-    beta = torch.randn(1, 3, 1, generator=gen, dtype=torch.float64).requires_grad_(True)
+    gamma = (torch.rand(3, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+    beta = torch.randn(3, generator=gen, dtype=torch.float64).requires_grad_(True)
     fn = lambda x_, g_, b_: BatchLayerNormTrain.apply(x_, weights, g_, b_, pooled, 0.3, 0.5, 1e-3)[0]  # noqa: E731
     assert torch.autograd.gradcheck(fn, (x, gamma, beta), eps=1e-6, atol=1e-6)
+
+
+def test_gradcheck_bln_rows():
+    """torch's BN and LN kernels, composed for (N, C) input, against finite differences."""
+    x, _ = _inputs((6, 4), seed=5)
+    gen = torch.Generator().manual_seed(6)
+    gamma = (torch.rand(4, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
+    beta = torch.randn(4, generator=gen, dtype=torch.float64).requires_grad_(True)
+    fn = lambda x_, g_, b_: batch_layer_norm_rows(x_, g_, b_, None, None, 0.0, 0.3, 0.5, 1e-3)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(fn, (x, gamma, beta), eps=1e-6, atol=1e-6)
+    no_affine = lambda x_: batch_layer_norm_rows(x_, None, None, None, None, 0.0, 0.3, 0.5, 1e-3)[0]  # noqa: E731
+    assert torch.autograd.gradcheck(no_affine, (x,), eps=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("center", [True, False])

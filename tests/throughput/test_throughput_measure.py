@@ -6,11 +6,12 @@ import torch
 
 from normbench.throughput.measure import (
     CPU_PEAK_METHOD,
-    Timing,
+    block_plan,
     is_noisy,
     peak_memory,
     summarize,
     time_callable,
+    time_interleaved,
     torch_threads,
 )
 
@@ -66,13 +67,44 @@ def test_adaptive_method_and_unknown_method():
         time_callable(lambda: None, device="cpu", threads=1, method="fast")
 
 
-def test_timing_combines_measurements():
-    class FakeMeasurement:
-        def __init__(self, times, number):
-            self.times, self.number_per_run = times, number
+def test_block_plan_spreads_the_run_time_over_min_samples_blocks():
+    # 10 us calls, 0.2 s, 10 samples: blocks of 0.02 s = 2000 calls
+    assert block_plan(1e-5, 0.2, 2.0, 10) == (2000, 0.2)
+    # 50 ms calls: stretched to 10 x 50 ms x 1.1 = 0.55 s, one call per block
+    number, run_time = block_plan(0.05, 0.2, 2.0, 10)
+    assert number == 1 and run_time == pytest.approx(0.55)
+    # 1 s calls: capped at max_run_time, still one call per block (the loop guarantees the count)
+    assert block_plan(1.0, 0.2, 2.0, 10) == (1, 2.0)
 
-    timing = Timing.of([FakeMeasurement([1.0, 2.0], 10), FakeMeasurement([3.0], 100)])
-    assert timing.samples == [1.0, 2.0, 3.0] and timing.numbers == [10, 10, 100] and timing.number_per_run == 100
+
+def test_min_samples_are_taken_even_when_every_limit_has_run_out():
+    """A load spike (here: calls 20x slower than the warm-up saw) must not cut the sample count:
+    the loop stops on time only once min_samples blocks exist."""
+    import time
+
+    calls = []
+
+    def step():
+        calls.append(1)
+        time.sleep(0.0002 if len(calls) <= 3 else 0.004)  # the warm-up sees fast calls
+
+    timing = time_callable(step, device="cpu", threads=1, min_run_time=0.001, max_run_time=0.002,
+                           min_samples=6, warmup=3)
+    assert len(timing.samples) == 6
+    assert all(n >= 1 for n in timing.numbers) and min(timing.samples) >= 0.004
+
+
+def test_interleaved_series_alternate_block_by_block_with_paired_counts():
+    order = []
+    fast = lambda: order.append("a")  # noqa: E731
+    slow = lambda: order.append("b") or sum(range(2000))  # noqa: E731
+    timings = time_interleaved([fast, slow], device="cpu", threads=1, min_run_time=0.002, max_run_time=0.1,
+                               min_samples=5, warmup=1)
+    assert len(timings[0].samples) == len(timings[1].samples) >= 5
+    assert timings[0].number_per_run > timings[1].number_per_run  # each series keeps its own block size
+    # after the warm-up, runs of a's and b's alternate: one block of each per round
+    runs = [k for i, k in enumerate(order[2:]) if i == 0 or order[2:][i - 1] != k]
+    assert runs[:4] == ["a", "b", "a", "b"] and len(runs) >= 2 * len(timings[0].samples)
 
 
 def test_cpu_peak_memory_of_a_known_allocation():

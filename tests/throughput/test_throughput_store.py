@@ -117,3 +117,56 @@ def test_result_frames_default_to_empty_throughput():
     frames = ResultFrames.empty()
     assert list(frames.throughput.columns) == THROUGHPUT_COLUMNS and frames.throughput.empty
     assert list(frames.throughput_samples.columns) == THROUGHPUT_SAMPLE_COLUMNS
+
+
+def test_native_and_compile_columns_and_native_samples_round_trip(conn):
+    result = made_up_result(spec=spec(compile="inductor"), native_module="torch.nn.BatchNorm2d(4)",
+                            native_samples=[4e-6, 1e-6, 1e-6], native_sample_numbers=[50, 50, 50],
+                            native_median_s=1e-6, compile_time_s=12.5)
+    write_throughput_result(conn, result, env_id=None)
+    row = throughput_frame(conn).iloc[0]
+    assert row["compile"] == "inductor" and row.compile_time_s == 12.5
+    assert row.native_module == "torch.nn.BatchNorm2d(4)" and row.native_median_s == 1e-6
+    assert row.native_ratio == pytest.approx(2.0) and row.native_note == ""
+    samples = throughput_samples_frame(conn)
+    native = samples[samples.series == "native"].sort_values("sample_index")
+    assert native.time_s.tolist() == [4e-6, 1e-6, 1e-6] and native.number_per_run.tolist() == [50, 50, 50]
+
+
+# throughput_runs as the first released version wrote it (before compile and the native columns)
+OLD_THROUGHPUT_RUNS = """CREATE TABLE throughput_runs (
+    spec_id TEXT PRIMARY KEY, suite TEXT NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL, name TEXT NOT NULL,
+    label TEXT NOT NULL, norm TEXT NOT NULL, norm_label TEXT NOT NULL, norm_options TEXT NOT NULL, options TEXT NOT NULL,
+    shape TEXT NOT NULL, batch_size INTEGER NOT NULL, numel INTEGER NOT NULL, dtype TEXT NOT NULL,
+    memory_format TEXT NOT NULL, mode TEXT NOT NULL, operation TEXT NOT NULL, variant TEXT NOT NULL, device TEXT NOT NULL,
+    device_name TEXT NOT NULL, threads INTEGER NOT NULL, method TEXT NOT NULL, min_run_time REAL NOT NULL,
+    outcome TEXT NOT NULL, reason TEXT NOT NULL, n_samples INTEGER NOT NULL, number_per_run INTEGER NOT NULL,
+    median_s REAL, iqr_s REAL, iqr_over_median REAL, noisy INTEGER, items_per_s REAL, bytes_moved INTEGER,
+    bytes_model TEXT NOT NULL, achieved_gbps REAL, copy_median_s REAL, copy_gbps REAL, roofline_fraction REAL,
+    peak_memory_bytes INTEGER, peak_memory_method TEXT NOT NULL, allocator TEXT NOT NULL, load_avg REAL,
+    wall_time_s REAL NOT NULL, started_at TEXT NOT NULL, finished_at TEXT NOT NULL, spec TEXT NOT NULL, env_id INTEGER);
+INSERT INTO throughput_runs VALUES ('old1', 's', 'throughput', 'layer', 'batch', 'batch', 'batch', 'batch', '{}', '{}',
+    '[4, 4]', 4, 16, 'float32', 'contiguous', 'train', 'forward', '', 'cpu', 'cpu', 1, 'blocked', 0.2, 'completed', '',
+    3, 10, 2e-6, 1e-7, 0.05, 0, 2e6, 192, 'm', 0.1, 1e-6, 1.0, 0.1, NULL, '', 'retain', 0.5, 1.0, 'a', 'b', '{}', NULL);
+"""
+
+
+def test_a_store_written_before_the_native_columns_reads_and_takes_new_results(tmp_path):
+    path = tmp_path / "old.sqlite"
+    Store(path).open().close()  # a normbench store, then the throughput table of the first release
+    legacy = sqlite3.connect(path)
+    legacy.executescript(OLD_THROUGHPUT_RUNS)
+    legacy.commit()
+    old = throughput_frame(legacy)  # read as it is: the new columns hold what those rows were
+    assert list(old.columns) == THROUGHPUT_COLUMNS
+    assert old.loc[0, "compile"] == "eager" and old.loc[0, "native_module"] == "" and old.loc[0, "native_note"] == ""
+    assert pd.isna(old.loc[0, "native_ratio"]) and pd.isna(old.loc[0, "compile_time_s"])
+    assert old.loc[0, "median_s"] == 2e-6
+    legacy.close()
+    with Store(path) as store:  # the next run adds the columns, then writes as usual
+        create_throughput_tables(store.conn)
+        write_throughput_result(store.conn, made_up_result(native_median_s=1e-6, native_module="torch.nn.X()"))
+        frame = throughput_frame(store.conn)
+    assert frame["spec_id"].tolist() == ["old1", spec().spec_id]
+    assert frame.loc[0, "compile"] == "eager" and pd.isna(frame.loc[0, "native_ratio"])
+    assert frame.loc[1, "native_ratio"] == pytest.approx(2.0)

@@ -40,6 +40,18 @@ def test_shipped_suite_is_valid():
     assert (32, 64, 32, 32) in shapes and (32, 256, 128) in shapes
 
 
+def test_shipped_compiled_suite_times_every_norm_of_the_main_suite_eager_and_compiled():
+    from normbench.throughput import expand_throughput
+
+    main, _ = load_throughput_suite(SHIPPED)
+    compiled, _ = load_throughput_suite(SHIPPED.with_name("throughput_compiled.yaml"))
+    main_norms = {n.name for grid in main.layers for n in grid.norms}
+    specs = expand_throughput(compiled)
+    assert {s.norm for s in specs} == main_norms and compiled.timing.native
+    for norm in main_norms:
+        assert sorted(s.compile for s in specs if s.norm == norm and s.threads == 1) == ["eager", "inductor"]
+
+
 def test_unknown_field_names_allowed_fields(write_suite):
     suite = tiny_suite()
     suite["layers"]["shape"] = [[2, 2]]
