@@ -179,7 +179,7 @@ def compare(
     format_: Annotated[CompareFormat, typer.Option("--format", "-f")] = CompareFormat.text,
     fail_on: Annotated[Optional[list[str]], typer.Option(
         "--fail-on", help="Threshold KEY=VALUE, repeatable: accuracy_drop (points, default 1), "
-                          "slowdown (fraction, default 0.05), alpha (default 0.05)")] = None,
+                          "slowdown (fraction, default 0.05), alpha (default 0.05), native_tax (fraction over torch's own module; off unless given)")] = None,
     all_runs: Annotated[bool, typer.Option("--all", help="Every stored run, not only the latest suite's")] = False,
     require_power: Annotated[bool, typer.Option(
         "--require-power", help="Fail when some cell's seeds could not detect a drop of accuracy_drop")] = False,

@@ -20,6 +20,9 @@ device, options, optimizer, budget, kind). The analysis is the one BASE's suite 
   log samples/s, declared, no pre-test (runs are independent timings, never paired); throughput
   measurements (``ResultFrames.throughput``) the same way from their raw timing samples. Fails
   when significant and beyond ``slowdown``, never across different machines.
+* native tax (only with ``--fail-on native_tax=F``): NEW's layers against torch's own modules,
+  timed in alternating blocks of one process (``normbench.compare_native``); fails when a layer is
+  significantly more than ``1 + F`` times slower.
 
 Two result sets that share no cell compare nothing: :attr:`CompareResult.nothing_compared`, which
 the CLI turns into exit code 2 rather than a pass.
@@ -38,6 +41,7 @@ import pandas as pd
 
 from normbench import analysis, stats
 from normbench.analysis_config import AnalysisConfig, declared_analysis
+from normbench.compare_native import judge_native_tax, native_tax_rows
 from normbench.compare_accuracy import (
     accuracy_row,
     cell_label,
@@ -55,8 +59,10 @@ CELL_COLUMNS = ("kind", "model", "model_label", "dataset", "norm", "norm_label",
                 "steps", "epochs", "samples")
 # What identifies a throughput measurement across two result sets (its spec id also hashes the suite).
 SPEC_COLUMNS = ("subject", "name", "label", "norm_label", "shape", "batch_size", "dtype", "memory_format", "mode",
-                "operation", "variant", "device", "threads")
-DEFAULT_FAIL_ON = {"accuracy_drop": analysis.RELEVANT_EFFECT, "slowdown": 0.05, "alpha": analysis.ALPHA}
+                "operation", "variant", "compile", "device", "threads")
+# native_tax (normbench / torch's own module, NEW alone; compare_native.py) is gated only when given.
+DEFAULT_FAIL_ON: dict[str, float | None] = {"accuracy_drop": analysis.RELEVANT_EFFECT, "slowdown": 0.05, "alpha": analysis.ALPHA,
+                   "native_tax": None}
 FORMATS = ("text", "md", "json")
 # Environment entries (normbench.env.capture_environment) that say which machine timed the runs.
 SPEED_ENVIRONMENT = ("cpu", "cpu_count", "torch_threads", "gpus")
@@ -78,6 +84,7 @@ class CompareResult:
     divergence: list[dict[str, Any]] = field(default_factory=list)
     power: dict[str, Any] = field(default_factory=dict)
     analysis: dict[str, Any] = field(default_factory=dict)
+    native_tax: list[dict[str, Any]] = field(default_factory=list)  # only with --fail-on native_tax=F
 
     @property
     def failed(self) -> bool:
@@ -95,7 +102,8 @@ class CompareResult:
             "base": self.base, "new": self.new, "fail_on": dict(self.fail_on), "failed": self.failed,
             "nothing_compared": self.nothing_compared, "failures": list(self.failures), "notes": list(self.notes),
             "analysis": self.analysis, "power": self.power, "accuracy": self.accuracy, "divergence": self.divergence,
-            "throughput": self.throughput, "only_in_base": self.only_in_base, "only_in_new": self.only_in_new,
+            "throughput": self.throughput, "native_tax": self.native_tax, "only_in_base": self.only_in_base,
+            "only_in_new": self.only_in_new,
         }
 
     def render(self, fmt: str = "text") -> str:
@@ -129,7 +137,8 @@ def compare(base_dir: str | Path, new_dir: str | Path, *, fail_on: dict[str, flo
     """Compare the stores in ``base_dir`` and ``new_dir`` (each holding ``results.sqlite``).
 
     ``fail_on`` overrides :data:`DEFAULT_FAIL_ON` keys: ``accuracy_drop`` (points),
-    ``slowdown`` (fraction: 0.05 = 5 % more time per sample), ``alpha``. The analysis is the one
+    ``slowdown`` (fraction: 0.05 = 5 % more time per sample), ``alpha``, ``native_tax`` (fraction
+    over torch's own module; not gated unless given). The analysis is the one
     BASE's suite declares. ``require_power``: fail when some paired cell could not detect a drop of
     ``accuracy_drop``. Raises ``normbench.store.StoreError`` when a directory holds no readable store.
     """
@@ -146,6 +155,9 @@ def compare(base_dir: str | Path, new_dir: str | Path, *, fail_on: dict[str, flo
                            measurements=(_measurements(base_frames), _measurements(new_frames)),
                            speed_comparable=not differs, machine_note=differs)
     result.analysis["source"] = source
+    if thresholds["native_tax"] is not None:
+        result.native_tax = native_tax_rows(new_frames, lambda record: _spec_label(_identity(record)))
+        result.failures += judge_native_tax(result.native_tax, thresholds["native_tax"], declared, thresholds["alpha"])
     return result
 
 
@@ -271,21 +283,24 @@ def _throughput_row(key: str, base: pd.DataFrame, new: pd.DataFrame, rng: np.ran
 
 def _measurements(frames: Any) -> dict[str, dict[str, Any]]:
     """Completed throughput measurements by identity: their median and raw samples (seconds per call)."""
-    table = getattr(frames, "throughput", None)
-    if table is None or len(table) == 0:
+    table, samples = frames.throughput, frames.throughput_samples
+    if len(table) == 0:
         return {}
-    samples = getattr(frames, "throughput_samples", None)
     by_spec: dict[str, np.ndarray] = {}
-    if samples is not None and len(samples):
+    if len(samples):
         own = samples[samples["series"] == "subject"]
         by_spec = {str(k): pd.to_numeric(g["time_s"], errors="coerce").dropna().to_numpy()
                    for k, g in own.groupby("spec_id")}
     out = {}
     for record in table[table["outcome"] == COMPLETED].to_dict("records"):
-        identity = {c: analysis.plain_value(record.get(c)) for c in SPEC_COLUMNS}
-        out[json.dumps(identity, sort_keys=True)] = {"median_s": analysis.plain_value(record.get("median_s")),
+        out[json.dumps(_identity(record), sort_keys=True)] = {"median_s": analysis.plain_value(record.get("median_s")),
                                                       "samples": by_spec.get(str(record["spec_id"]), np.array([]))}
     return out
+
+
+def _identity(record: dict[str, Any]) -> dict[str, Any]:
+    """What names a throughput measurement across result sets (SPEC_COLUMNS of its row)."""
+    return {c: analysis.plain_value(record.get(c)) for c in SPEC_COLUMNS}
 
 
 def _measurement_row(key: str, base: dict[str, Any], new: dict[str, Any], rng: np.random.Generator) -> dict[str, Any]:

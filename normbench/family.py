@@ -28,6 +28,7 @@ KINDS = {
     "divergence": "divergence-rate tests (Fisher's exact test)",
     "ranking": "Friedman rankings",
     "regression": "regression tests (one-sided, new below base)",
+    "native tax": "wrapper-tax tests (one-sided, normbench / torch module above 1 + threshold)",
 }
 
 

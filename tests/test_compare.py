@@ -261,7 +261,9 @@ def test_formats_carry_the_numbers(tmp_path, write_results):
 
 
 def test_fail_on_parsing_and_thresholds(tmp_path, write_results):
-    assert parse_fail_on(["accuracy_drop=2", "slowdown=0.1"]) == {"accuracy_drop": 2.0, "slowdown": 0.1, "alpha": 0.05}
+    assert parse_fail_on(["accuracy_drop=2", "slowdown=0.1"]) == {"accuracy_drop": 2.0, "slowdown": 0.1, "alpha": 0.05,
+                                                                 "native_tax": None}
+    assert parse_fail_on(["native_tax=0.05"])["native_tax"] == 0.05
     for bad in (["speed=1"], ["slowdown"], ["slowdown=fast"], ["alpha=2"]):
         with pytest.raises(ValueError, match="fail-on"):
             parse_fail_on(bad)
@@ -289,24 +291,59 @@ def test_hostile_labels_are_escaped_in_markdown(tmp_path, write_results):
     assert "<script>" not in rendered and "&lt;script&gt;\\|x" in rendered
 
 
-def _measured(times_by_spec: dict[str, list[float]], device: str = "cpu"):
-    """Frames-like object with throughput rows and raw samples, as the throughput store provides them."""
-    from types import SimpleNamespace
-
+def _measured(times_by_spec: dict[str, list[float]], device: str = "cpu", native: dict[str, list[float]] | None = None):
+    """ResultFrames with throughput rows and raw samples (and torch-twin samples for the layers in
+    ``native``), as the throughput store provides them."""
     import pandas as pd
 
-    from normbench.frames import THROUGHPUT_COLUMNS, THROUGHPUT_SAMPLE_COLUMNS
+    from normbench.frames import THROUGHPUT_COLUMNS, THROUGHPUT_SAMPLE_COLUMNS, ResultFrames
 
     rows, samples = [], []
     for spec_id, times in times_by_spec.items():
         row = {c: None for c in THROUGHPUT_COLUMNS}
         row.update(spec_id=spec_id, subject="layer", name=spec_id, norm_label=spec_id, shape="[32, 64, 32, 32]",
                    batch_size=32, dtype="float32", memory_format="contiguous", mode="train", operation="forward",
-                   variant="", device=device, threads=2, outcome="completed", median_s=float(np.median(times)))
+                   variant="", compile="eager", device=device, threads=2, outcome="completed",
+                   median_s=float(np.median(times)), native_module="nn.BatchNorm2d",
+                   native_ratio=float(np.median(times) / np.median(native[spec_id])) if native else None)
         rows.append(row)
         samples += [(spec_id, "subject", i, t, 10) for i, t in enumerate(times)]
-    return SimpleNamespace(throughput=pd.DataFrame(rows, columns=THROUGHPUT_COLUMNS),
-                           throughput_samples=pd.DataFrame(samples, columns=THROUGHPUT_SAMPLE_COLUMNS))
+        samples += [(spec_id, "native", i, t, 10) for i, t in enumerate((native or {}).get(spec_id, []))]
+    frames = ResultFrames.empty()
+    frames.throughput = pd.DataFrame(rows, columns=THROUGHPUT_COLUMNS)
+    frames.throughput_samples = pd.DataFrame(samples, columns=THROUGHPUT_SAMPLE_COLUMNS)
+    return frames
+
+
+def test_native_tax_gate_tests_the_per_round_ratio_against_the_threshold():
+    from scipy import stats as sps
+
+    from normbench.analysis_config import AnalysisConfig
+    from normbench.compare_native import judge_native_tax, native_tax_rows
+
+    rng = np.random.default_rng(7)
+    twin = 0.004 * (1 + rng.normal(0, 0.02, 20))
+    taxed = twin * 1.30 * (1 + rng.normal(0, 0.01, 20))  # 30 % over torch's own module
+    fair = twin * 1.01 * (1 + rng.normal(0, 0.01, 20))  # within 5 %
+    frames = _measured({"taxed": list(taxed), "fair": list(fair)}, native={"taxed": list(twin), "fair": list(twin)})
+    rows = {r["label"]: r for r in native_tax_rows(frames, lambda record: record["spec_id"])}
+    assert set(rows) == {"taxed", "fair"}
+    failures = judge_native_tax(list(rows.values()), 0.05, AnalysisConfig(), 0.05)
+    assert rows["taxed"]["fails"] and not rows["fair"]["fails"] and len(failures) == 1
+    assert rows["taxed"]["ratio"] == pytest.approx(np.median(taxed) / np.median(twin))
+    # the declared test, independently: one-sided one-sample t on log ratios above log(1.05)
+    expected = sps.ttest_1samp(np.log(taxed) - np.log(twin) - np.log(1.05), 0.0, alternative="greater")
+    assert rows["taxed"]["p_value"] == pytest.approx(expected.pvalue, rel=1e-9)
+    assert rows["taxed"]["p_adjusted"] == pytest.approx(min(1.0, 2 * min(rows["taxed"]["p_value"], rows["fair"]["p_value"])))
+
+
+def test_native_tax_rows_need_a_twin_and_stay_off_by_default(tmp_path, write_results):
+    from normbench.compare_native import native_tax_rows
+
+    assert native_tax_rows(_measured({"batch": [0.004, 0.0041, 0.0039]}), lambda record: record["spec_id"]) == []
+    base = write_results(tmp_path / "base")
+    result = compare(base, base)
+    assert result.native_tax == [] and result.fail_on["native_tax"] is None
 
 
 def test_throughput_measurements_compare_by_raw_samples():
