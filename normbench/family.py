@@ -28,6 +28,8 @@ KINDS = {
     "divergence": "divergence-rate tests (Fisher's exact test)",
     "ranking": "Friedman rankings",
     "regression": "regression tests (one-sided, new below base)",
+    "convergence": "training-loss convergence tests (AUC, epochs to threshold; paired, two-sided)",
+    "convergence_equivalence": "convergence equivalence tests (TOST within the declared convergence margins)",
 }
 
 
