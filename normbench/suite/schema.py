@@ -180,7 +180,8 @@ class Suite(StrictModel):
     steps: int | None = Field(default=None, gt=0)
     epochs: float | None = Field(default=None, gt=0)
     samples: int | None = Field(default=None, gt=0)
-    optimizer: OptimizerConfig
+    optimizer: OptimizerConfig | list[OptimizerConfig] = Field(
+        description="the optimizer, or a list of optimizers to compare (e.g. Adam and SGD)")
     lr_scaling: Literal["none", "linear", "sqrt"] = "none"
     reference_batch_size: int | None = Field(default=None, gt=0)
     eval_every: int | Literal["epoch"] = Field(
@@ -263,6 +264,25 @@ class Suite(StrictModel):
                 raise ValueError(f"classes_per_batch={k} exceeds batch size {smallest}; every class of a batch "
                                  "needs at least one sample")
         return parsed
+
+    @field_validator("optimizer")
+    @classmethod
+    def _distinct_optimizers(cls, value: OptimizerConfig | list[OptimizerConfig]) -> Any:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give an optimizer, or a non-empty list of them")
+            if len({json.dumps(o.model_dump(), sort_keys=True) for o in value}) != len(value):
+                raise ValueError("optimizers in a list must be distinct")
+        return value
+
+    @property
+    def optimizers(self) -> list[OptimizerConfig]:
+        """The optimizer(s) as a list (a suite may compare several)."""
+        return self.optimizer if isinstance(self.optimizer, list) else [self.optimizer]
+
+    def optimizer_rates(self) -> list[tuple[OptimizerConfig, float]]:
+        """(optimizer, learning rate) pairs: every optimizer with each of its rates."""
+        return [(optimizer, lr) for optimizer in self.optimizers for lr in optimizer.rates]
 
     @property
     def datasets(self) -> list[NamedEntry]:
