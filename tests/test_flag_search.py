@@ -23,9 +23,9 @@ def digits_val():
 
 
 def _trained_run(digits_val, make_spec, **overrides):
-    """A BLN lenet5 run prepared and trained for 12 steps (population estimates filled)."""
-    spec = make_spec(model="lenet5", model_options=freeze_options({}), norm="batch_layer", steps=12, eval_every=6,
-                     **overrides)
+    """A BLN run (lenet5: per-position estimates of maps and dense features) trained for 12 steps."""
+    overrides = {"model": "lenet5", "model_options": freeze_options({}), **overrides}
+    spec = make_spec(norm="batch_layer", steps=12, eval_every=6, **overrides)
     run = train.prepare_run(spec, digits_val)
     for _ in train.training_points(run):
         pass
@@ -59,7 +59,7 @@ def test_evaluation_leaves_parameters_buffers_and_flags_bitwise_unchanged(digits
 
 
 def test_flags_are_restored_when_an_evaluation_raises(digits_val, make_spec):
-    run = _trained_run(digits_val, make_spec)
+    run = _trained_run(digits_val, make_spec, model="mlp", model_options=freeze_options({"widths": [32, 32]}))
     calls = []
 
     def failing(split):
@@ -94,7 +94,7 @@ def test_each_row_is_the_model_evaluated_with_those_flags(digits_val, make_spec)
 
 
 def test_models_without_bln_get_no_table_and_no_validation_means_nan(digits_val, make_spec):
-    run = _trained_run(digits_val, make_spec)
+    run = _trained_run(digits_val, make_spec, model="mlp", model_options=freeze_options({"widths": [32]}))
     rows = evaluate_flag_combinations(run.model, lambda split: (1.0, 0.5), has_validation=False)
     assert all(math.isnan(r.val_loss) and math.isnan(r.val_accuracy) for r in rows)
     bn = make_spec(norm="batch", steps=4, eval_every=4)
@@ -102,7 +102,7 @@ def test_models_without_bln_get_no_table_and_no_validation_means_nan(digits_val,
 
 
 def test_a_completed_bln_run_stores_16_rows_and_the_configured_row_is_its_final_accuracy(digits_val, make_spec):
-    spec = make_spec(model="lenet5", model_options=freeze_options({}), norm="batch_layer", steps=12, eval_every=6)
+    spec = make_spec(norm="batch_layer", steps=12, eval_every=6)  # the MLP: (N, C) features
     result = train.run_training(spec, digits_val)
     assert result.outcome == "completed" and len(result.inference_flags) == 16
     configured = next(r for r in result.inference_flags
