@@ -95,7 +95,9 @@ def convergence_tests(runs: pd.DataFrame, losses: dict[str, np.ndarray], labels:
         for metric, value in speed_values(curve, declared.loss_threshold).items():
             per_cell.setdefault(key, {}).setdefault(metric, {}).setdefault(seed, value)
     names = {label: norm_display_name(norm, label) for norm, label in labels}
-    block["cells"] = [_cell_summary(key, names[key[1]], metrics) for key, metrics in sorted(per_cell.items())]
+    order = {label: i for i, (_, label) in enumerate(labels)}
+    block["cells"] = [_cell_summary(key, names[key[1]], per_cell[key])
+                      for key in sorted(per_cell, key=lambda k: (k[0], order.get(k[1], len(order))))]
     for batch_size in batch_sizes:
         reference = per_cell.get((batch_size, reference_label or ""))
         if reference is None:

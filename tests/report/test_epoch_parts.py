@@ -180,3 +180,25 @@ def test_a_reference_that_no_longer_loads_is_a_warning_not_a_failure(tmp_path):
     context = build_context(frames)
     assert context["reference"] is None and context["sections"][0]["published"] is None
     assert any("reference block cannot be used" in w.get("message", "") for w in context["warnings"])
+
+
+def test_mnist1d_baselines_map_by_task_to_model_labels_and_compare_test_accuracy_only():
+    from normbench.reference.declared import ReferenceConfig, read_reference
+    from normbench.report.published import section_reference
+    from normbench.report.sections import reference_label_of
+
+    config = ReferenceConfig(source="mnist1d2020", tasks={"mlp": "mlp", "cnn": "cnn1d"}, norms={"none": "none"})
+    runs = pd.DataFrame([{**_run("BN", seed, 100, accuracy), "model": model, "model_label": model, "norm": "none",
+                          "norm_label": "none", "run_id": f"{model}-{seed}"}
+                         for model, accuracy in (("mlp", 0.66), ("cnn1d", 0.93)) for seed in SEEDS])
+    runs.loc[runs["seed"] == 4, "final_test_accuracy"] += 0.02
+    labels = [("none", "none")]
+    mlp = section_reference((config, read_reference("mnist1d2020")), runs[runs["model"] == "mlp"], {}, None, labels,
+                            0.95, reference_label_of)
+    assert mlp["curves"] == [] and mlp["source"] == "mnist1d2020"
+    (row,) = mlp["rows"]
+    assert row["published_run"] == "mlp/none/batch 100" and row["published"] == pytest.approx(68.0)
+    assert row["mean"] == pytest.approx(66.4) and row["n"] == 5 and row["inside"] is False
+    cnn = section_reference((config, read_reference("mnist1d2020")), runs[runs["model"] == "cnn1d"], {}, None, labels,
+                            0.95, reference_label_of)
+    assert [r["published"] for r in cnn["rows"]] == [pytest.approx(94.0)]
