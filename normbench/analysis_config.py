@@ -20,6 +20,20 @@ BCA_CAVEAT = ("BCa bootstrap intervals were declared; at 3-10 seeds they cover t
               "95 % (71 % at 3 seeds, 85 % at 5, 90 % at 10 on normal data, docs/statistics.md)")
 
 
+class ConvergenceConfig(BaseModel):
+    """"Faster convergence" as declared tests on the per-epoch training loss (normbench/epochs.py),
+    each norm against the reference norm, paired by seed: the area under the training-loss curve
+    (its mean over the epochs) and, with ``loss_threshold``, the epochs until the training loss is at
+    or below it. Lower is faster for both; ``auc_margin`` (loss units) and ``epochs_margin`` are
+    the equivalence margins."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    loss_threshold: float | None = Field(default=None, gt=0, description="training loss to reach (epochs to threshold)")
+    auc_margin: float = Field(default=0.05, gt=0, description="equivalence margin of the AUC, in loss units")
+    epochs_margin: float = Field(default=1.0, gt=0, description="equivalence margin of epochs to threshold")
+
+
 class AnalysisConfig(BaseModel):
     """The pre-declared analysis of a training suite (all fields optional)."""
 
@@ -38,6 +52,8 @@ class AnalysisConfig(BaseModel):
     reference_batch_size: int | None = Field(
         default=None, gt=0, description="batch size small-batch drops are measured from (default: the largest)")
     power: float = Field(default=0.8, gt=0, lt=1, description="power of the smallest detectable effect")
+    convergence: ConvergenceConfig | None = Field(
+        default=None, description="declared training-loss convergence tests (AUC, epochs to a loss threshold)")
 
     @model_validator(mode="before")
     @classmethod
@@ -83,6 +99,12 @@ def declared_analysis(suite_yaml: str | None) -> tuple[AnalysisConfig, str]:
 def describe(config: AnalysisConfig) -> str:
     """One line naming every declared setting, as the report's Methods prints it."""
     reference = config.reference_batch_size if config.reference_batch_size is not None else "the largest"
-    return (f"test {config.test}, interval {config.interval}, alpha {config.alpha:g}, margin {config.margin:g} "
+    text = (f"test {config.test}, interval {config.interval}, alpha {config.alpha:g}, margin {config.margin:g} "
             f"point(s), correction {config.correction}, diverged_as {config.diverged_as}, reference_norm "
             f"{config.reference_norm}, reference_batch_size {reference}, power {config.power:g}")
+    convergence = config.convergence
+    if convergence is not None:
+        threshold = "none" if convergence.loss_threshold is None else f"{convergence.loss_threshold:g}"
+        text += (f", convergence (loss_threshold {threshold}, auc_margin {convergence.auc_margin:g}, "
+                 f"epochs_margin {convergence.epochs_margin:g})")
+    return text

@@ -21,6 +21,13 @@ appears twice in a batch unless its class is smaller than its share. An epoch is
 budget and the curves' epoch axis mean the same amount of data for both; epoch boundaries are where
 the norms' ``on_epoch_start`` hook is called. Within a batch, samples are ordered class by class.
 ``k = 1`` gives class-pure batches, the worst case for batch statistics (Lian & Liu 2019).
+
+``fixed`` or ``{order: fixed, samples: S}`` (``FixedBatchOrder``): the training set is shuffled
+once by the seed and cut into batches once; every epoch then sees the same first ``K`` batches in
+the same order, ``K = S // batch_size`` (all ``n_train // batch_size`` batches without
+``samples``). This is Ziaee & Cano's tf.data pipeline (``shuffle(reshuffle_each_iteration=False)
+.batch(drop_remainder=True).take(K)``), where 9,000 images make ``K`` 360 batches of 25 or 9,000 of
+1; a dataset's ``train_subset`` gives the same ``K`` with ``fixed`` alone.
 """
 
 from __future__ import annotations
@@ -116,15 +123,49 @@ class ClassBatchOrder:
         return torch.cat(taken)
 
 
+class FixedBatchOrder:
+    """The same first ``K`` batches of one seeded permutation, in the same order, every epoch."""
+
+    def __init__(self, n_train: int, batch_size: int, seed: int, samples: int | None = None):
+        per_epoch = n_train // batch_size
+        if samples is not None:
+            if samples > n_train:
+                raise ValueError(f"batching: samples={samples} exceeds the {n_train} training samples")
+            per_epoch = samples // batch_size
+        if per_epoch < 1:
+            raise ValueError(f"batching: {samples or n_train} samples make no full batch of {batch_size}")
+        self.batch_size = batch_size
+        self.per_epoch = per_epoch
+        perm = torch.randperm(n_train, generator=data_order_generator(seed))
+        self._batches = perm[: per_epoch * batch_size].reshape(per_epoch, batch_size)
+        self._position = per_epoch  # the first call starts epoch 1
+        self.epoch = 0
+
+    def next(self) -> torch.Tensor:
+        """Indices of the next mini-batch; after the K-th, the first again (a new epoch)."""
+        if self._position == self.per_epoch:
+            self._position = 0
+            self.epoch += 1
+        batch = self._batches[self._position]
+        self._position += 1
+        return batch
+
+
+Order = BatchOrder | ClassBatchOrder | FixedBatchOrder
+_ALLOWED = "iid, fixed, {order: fixed, samples: S} or {classes_per_batch: k}"
+
+
 def batch_order(batching: Mapping[str, Any], labels: torch.Tensor, batch_size: int, seed: int,
-                task: str = "classification") -> BatchOrder | ClassBatchOrder:
+                task: str = "classification") -> Order:
     """The batch order a run's ``batching`` options ask for (``{}`` = iid); ValueError when the
     data cannot be batched that way (a regression task, more classes per batch than exist)."""
     if not batching:
         return BatchOrder(len(labels), batch_size, seed)
+    if batching.get("order") == "fixed" and set(batching) <= {"order", "samples"}:
+        return FixedBatchOrder(len(labels), batch_size, seed, batching.get("samples"))
     unknown = sorted(set(batching) - {"classes_per_batch"})
     if unknown:
-        raise ValueError(f"batching: unknown option(s) {unknown}; allowed: iid or {{classes_per_batch: k}}")
+        raise ValueError(f"batching: unknown option(s) {unknown}; allowed: {_ALLOWED}")
     if task != "classification":
         raise ValueError(f"batching: classes_per_batch needs class labels; this dataset's task is {task}")
     return ClassBatchOrder(labels, batch_size, seed, int(batching["classes_per_batch"]))

@@ -138,8 +138,17 @@ def _load(entry: NamedEntry) -> Dataset:
 
 
 def _check_batching(suite: Suite, datasets: list[LoadedData], errors: FieldErrors) -> None:
-    """Batches drawn from k classes need class labels and at least k classes in every dataset."""
-    wanted = [b["classes_per_batch"] for b in suite.batching if b]
+    """Batches drawn from k classes need class labels and at least k classes in every dataset; a
+    fixed order of S samples needs S training samples; `select: best_validation_loss` a validation split."""
+    for loaded in datasets:
+        if suite.select == "best_validation_loss" and loaded.dataset.x_val is None:
+            errors.add("select", f"best_validation_loss needs a validation split; dataset {loaded.name!r} has none "
+                       "(give it a validation option, e.g. cifar10's `validation`, or use select: last)")
+        for samples in (b["samples"] for b in suite.batching if "samples" in b):
+            if samples > loaded.dataset.n_train:
+                errors.add("batching", f"samples={samples} exceeds the {loaded.dataset.n_train} training samples "
+                           f"of {loaded.name!r}")
+    wanted = [b["classes_per_batch"] for b in suite.batching if "classes_per_batch" in b]
     if not wanted:
         return
     for loaded in datasets:

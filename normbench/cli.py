@@ -153,14 +153,17 @@ def export(
     format_: Annotated[ExportFormat, typer.Option("--format", "-f")] = ExportFormat.csv,
     output: Annotated[Optional[Path], typer.Option("--output", "-o", help="File to write [default: OUT_DIR/runs.<ext>]")] = None,
     all_runs: Annotated[bool, typer.Option("--all", help="Every stored run, not only the latest suite's")] = False,
+    table: Annotated[str, typer.Option(
+        "--table", help="runs, or one row per curve point (curves), epoch (epochs), BLN inference-flag "
+                        "combination (inference_flags) or probe value (probes)")] = "runs",
 ) -> None:
-    """Export one row per run (csv or parquet) for pandas/seaborn."""
+    """Export one row per run (csv or parquet) for pandas/seaborn, or one of the per-run tables."""
     from normbench.export import ExportError, export_runs
     from normbench.store import StoreError
 
-    path = output or out_dir / f"runs.{format_.value}"
+    path = output or out_dir / f"{table}.{format_.value}"
     try:
-        rows = export_runs(out_dir, path, format_.value, all_runs=all_runs)
+        rows = export_runs(out_dir, path, format_.value, all_runs=all_runs, table=table)
     except (StoreError, ExportError) as exc:
         raise _fail(str(exc))
     out_console.print(f"{rows} rows written to {path}")

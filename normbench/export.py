@@ -1,4 +1,4 @@
-"""`normbench export`: one row per run as CSV or Parquet, for pandas and seaborn."""
+"""`normbench export`: one row per run (or per curve point, epoch, inference-flag row) as CSV or Parquet."""
 
 from __future__ import annotations
 
@@ -14,18 +14,29 @@ LEADING_COLUMNS = [
 ]
 
 
+# The per-run tables `--table` can export besides `runs`, each led by the run's identity columns.
+PER_RUN_TABLES = ("curves", "epochs", "inference_flags", "probes")
+RUN_IDENTITY = ["run_id", "model", "model_label", "dataset", "norm", "norm_label", "batch_size", "seed"]
+
+
 class ExportError(Exception):
     """The export cannot be written."""
 
 
-def export_runs(out_dir: str | Path, path: str | Path, fmt: str, *, all_runs: bool = False) -> int:
+def export_runs(out_dir: str | Path, path: str | Path, fmt: str, *, all_runs: bool = False, table: str = "runs") -> int:
     """Write the runs of `out_dir` to `path` (csv or parquet) atomically; returns the row count.
 
-    A store of a throughput suite (no training runs, only measurements) exports one row per
-    measurement instead, with normbench.frames.THROUGHPUT_COLUMNS.
+    ``table`` ``curves``, ``epochs`` (training loss per epoch), ``inference_flags`` (BLN's 16
+    combinations) or ``probes`` exports that table instead, each row led by its run's identity. A
+    store of a throughput suite (no training runs, only measurements) exports one row per
+    measurement, with normbench.frames.THROUGHPUT_COLUMNS.
     """
+    if table != "runs" and table not in PER_RUN_TABLES:
+        raise ExportError(f"unknown table {table!r}; allowed: runs, {', '.join(PER_RUN_TABLES)}")
     frames = load_frames(out_dir, all_runs=all_runs)
-    if len(frames.runs) == 0 and len(frames.throughput) > 0:
+    if table != "runs":
+        runs = frames.runs[RUN_IDENTITY].merge(getattr(frames, table), on="run_id", how="inner")
+    elif len(frames.runs) == 0 and len(frames.throughput) > 0:
         runs = frames.throughput
     else:
         runs = frames.runs

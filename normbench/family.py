@@ -29,6 +29,8 @@ KINDS = {
     "ranking": "Friedman rankings",
     "regression": "regression tests (one-sided, new below base)",
     "native tax": "wrapper-tax tests (one-sided, normbench / torch module above 1 + threshold)",
+    "convergence": "training-loss convergence tests (AUC, epochs to threshold; paired, two-sided)",
+    "convergence_equivalence": "convergence equivalence tests (TOST within the declared convergence margins)",
 }
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from normbench.tables import CURVES, PROBES, RUNS, THROUGHPUT_RUNS, THROUGHPUT_SAMPLES
+from normbench.tables import CURVES, EPOCHS, INFERENCE_FLAGS, PROBES, RUNS, THROUGHPUT_RUNS, THROUGHPUT_SAMPLES
 
 # The column lists below come from the table declarations in normbench/tables.py (one list per
 # table makes the schema, the rows written and these frames). Outcome names: normbench.spec.
@@ -15,8 +15,17 @@ from normbench.tables import CURVES, PROBES, RUNS, THROUGHPUT_RUNS, THROUGHPUT_S
 # Columns of ResultFrames.runs, one row per stored run (any outcome).
 RUN_COLUMNS = RUNS.frame_columns
 
-# Columns of ResultFrames.curves, one row per evaluation point of a run.
+# Columns of ResultFrames.curves, one row per evaluation point of a run (val_loss/val_accuracy:
+# on the dataset's validation split, NaN without one).
 CURVE_COLUMNS = CURVES.frame_columns
+
+# Columns of ResultFrames.epochs, one row per epoch of a run: the training-mode mean loss and
+# accuracy over the epoch's `steps` batches (normbench/epochs.py).
+EPOCH_COLUMNS = EPOCHS.frame_columns
+
+# Columns of ResultFrames.inference_flags, 16 rows per BLN run: the four flags (0/1) and the
+# model's validation (NaN without a split) and test loss and accuracy under them (flag_search.py).
+INFERENCE_FLAG_COLUMNS = INFERENCE_FLAGS.frame_columns
 
 # Columns of ResultFrames.probes, long format: one row per probe value at an evaluation point.
 # probe is one of percentiles (keys p15, p50, p85), train_eval_gap (batch_stats_accuracy,
@@ -56,6 +65,8 @@ class ResultFrames:
     runs: pd.DataFrame
     curves: pd.DataFrame
     probes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=PROBE_COLUMNS))
+    epochs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=EPOCH_COLUMNS))
+    inference_flags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=INFERENCE_FLAG_COLUMNS))
     environment: dict[str, Any] = field(default_factory=dict)
     suite_name: str = ""
     suite_description: str = ""

@@ -91,6 +91,11 @@ class RunSpec:
     # Provenance of the plugins the run uses (role → module, file, version): stored, never hashed,
     # so a new plugin version keeps the run ids (docs/extending.md, "Provenance and run ids").
     plugins: Options = field(default_factory=tuple)
+    # Evaluate at every epoch end instead of every `eval_every` steps (the suite's `eval_every: epoch`).
+    eval_per_epoch: bool = False
+    # Which checkpoint gives the final metrics: the last, or the evaluation point with the lowest
+    # validation loss (Ziaee & Cano 2022 evaluate that one on the test set; needs a validation split).
+    select: str = "last"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (options as dicts) used for storage; :meth:`identity` is what is hashed.
@@ -146,8 +151,14 @@ class RunSpec:
 
     @property
     def batching_label(self) -> str:
-        """``iid``, or ``classes_per_batch=2``: the run's batching as the store and reports show it."""
-        return ", ".join(f"{k}={v}" for k, v in sorted(self.batching_kwargs.items())) or "iid"
+        """``iid``, ``classes_per_batch=2``, ``fixed`` or ``fixed, samples=9000``: the run's batching as
+        the store and reports show it."""
+        options = dict(self.batching_kwargs)
+        order = options.pop("order", None)
+        text = ", ".join(f"{k}={v}" for k, v in sorted(options.items()))
+        if order is not None:
+            return f"{order}, {text}" if text else str(order)
+        return text or "iid"
 
     @property
     def probe_kwargs(self) -> dict[str, Any]:
@@ -165,7 +176,8 @@ class RunSpec:
 
 _OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes", "batching", "swap_norms", "plugins")
 # Plain-JSON defaults of fields added without a SPEC_VERSION bump: omitted from to_dict (and the id).
-_OMITTED_AT_DEFAULT: dict[str, Any] = {"batching": {}, "swap_norms": {}}
+_OMITTED_AT_DEFAULT: dict[str, Any] = {"batching": {}, "swap_norms": {}, "eval_per_epoch": False, "select": "last"}
+SELECTIONS = ("best_validation_loss", "last")
 
 
 def thaw_options(options: Options) -> dict[str, Any]:
@@ -195,6 +207,35 @@ class CurvePoint:
     test_loss: float
     test_accuracy: float
     wall_time_s: float
+    # Eval-mode loss and accuracy on the dataset's validation split (NaN without one).
+    val_loss: float = float("nan")
+    val_accuracy: float = float("nan")
+
+
+@dataclass
+class EpochRecord:
+    """One epoch of training as Keras' History reports it: the mean loss and accuracy over the epoch's
+    batches in training mode (``steps`` batches; fewer than a full epoch when the budget ends inside it)."""
+
+    epoch: int
+    steps: int
+    train_loss: float
+    train_accuracy: float
+
+
+@dataclass
+class FlagRecord:
+    """A BLN model evaluated under one combination of the four inference flags (no retraining):
+    loss and accuracy on the validation split (NaN without one) and on the test set."""
+
+    batch_moving_mean: bool
+    batch_moving_var: bool
+    feature_moving_mean: bool
+    feature_moving_var: bool
+    val_loss: float
+    val_accuracy: float
+    test_loss: float
+    test_accuracy: float
 
 
 @dataclass
@@ -215,6 +256,9 @@ class RunResult:
     finished_at: str = ""
     extra_metrics: dict[str, Any] = field(default_factory=dict)
     probes: list[tuple[int, str, str, float]] = field(default_factory=list)  # (step, probe, key, value)
+    epoch_records: list[EpochRecord] = field(default_factory=list)  # not `epochs`: that is the budget
+    inference_flags: list[FlagRecord] = field(default_factory=list)  # BLN models: the 16 combinations
+    selected_step: int | None = None  # the evaluation point the final metrics come from
 
     @property
     def samples_per_s(self) -> float | None:

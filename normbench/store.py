@@ -12,7 +12,16 @@ import pandas as pd
 
 from normbench.frames import ResultFrames
 from normbench.spec import FINAL_OUTCOMES, RunResult
-from normbench.tables import CURVES, PROBES, RUNS, STORE_TABLES, add_missing_columns, schema_sql
+from normbench.tables import (
+    CURVES,
+    EPOCHS,
+    INFERENCE_FLAGS,
+    PROBES,
+    RUNS,
+    STORE_TABLES,
+    add_missing_columns,
+    schema_sql,
+)
 
 SCHEMA_VERSION = 1
 STORE_FILENAME = "results.sqlite"
@@ -37,6 +46,7 @@ def run_row(result: RunResult, env_id: int | None) -> tuple[Any, ...]:
         "extra_metrics": json.dumps(result.extra_metrics),
         "env_id": env_id,
         "batching": spec.batching_label,
+        "selection": spec.select,
     }
     return RUNS.row(derived, result, spec)
 
@@ -103,7 +113,7 @@ class Store:
                 )
             if version < SCHEMA_VERSION:  # pragma: no cover - no older schema exists yet
                 raise StoreError(f"{self.path}: store schema {version} is older than {SCHEMA_VERSION}; rerun with --fresh")
-            self._add_missing_columns()
+            self._add_missing_tables_and_columns()
             return
         if tables:
             raise StoreError(f"{self.path}: an SQLite file that is not a normbench store; choose another --out directory")
@@ -111,10 +121,16 @@ class Store:
             conn.executescript(schema_sql(STORE_TABLES))
             conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),))
 
-    def _add_missing_columns(self) -> None:
-        """Add the columns declared since this file was created (each with its default)."""
+    def _add_missing_tables_and_columns(self) -> None:
+        """Create the tables and add the columns declared since this file was created (each column
+        with its default), so stores written before and after read alike."""
+        existing = {row[0] for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        missing = tuple(t for t in STORE_TABLES if t.name not in existing)
         with self.conn:
-            add_missing_columns(self.conn, STORE_TABLES)
+            add_missing_columns(self.conn, [t for t in STORE_TABLES if t.name in existing])
+        if missing:
+            with self.conn:
+                self.conn.executescript(schema_sql(missing))
 
     # -- writing
 
@@ -148,12 +164,16 @@ class Store:
         row = run_row(result, self._env_id)
         curve = [CURVES.row({"run_id": run_id}, point) for point in result.curve]
         probes = [(run_id, *probe) for probe in result.probes]  # probe = (step, probe, key, value)
+        epochs = [EPOCHS.row({"run_id": run_id}, record) for record in result.epoch_records]
+        flags = [INFERENCE_FLAGS.row({"run_id": run_id}, record) for record in result.inference_flags]
         with self.conn:  # one transaction: the run and all its points, or nothing
-            self.conn.execute("DELETE FROM curves WHERE run_id = ?", (run_id,))
-            self.conn.execute("DELETE FROM probes WHERE run_id = ?", (run_id,))
+            for table in (CURVES, PROBES, EPOCHS, INFERENCE_FLAGS):
+                self.conn.execute(f"DELETE FROM {table.name} WHERE run_id = ?", (run_id,))
             self.conn.execute(RUNS.insert_sql("INSERT OR REPLACE"), row)
             self.conn.executemany(CURVES.insert_sql(), curve)
             self.conn.executemany(PROBES.insert_sql(), probes)
+            self.conn.executemany(EPOCHS.insert_sql(), epochs)
+            self.conn.executemany(INFERENCE_FLAGS.insert_sql(), flags)
 
     # -- reading
 
@@ -168,16 +188,17 @@ class Store:
         runs = pd.read_sql_query(RUNS.select_frame_sql("rowid"), self.conn)
         curves = pd.read_sql_query(CURVES.select_frame_sql("run_id, step"), self.conn)
         probes = pd.read_sql_query(PROBES.select_frame_sql("run_id, step, probe, key"), self.conn)
+        epochs = pd.read_sql_query(EPOCHS.select_frame_sql("run_id, epoch"), self.conn)
+        flags = pd.read_sql_query(INFERENCE_FLAGS.select_frame_sql("rowid"), self.conn)
         if run_ids is not None:
             wanted = set(run_ids)
-            runs = runs[runs["run_id"].isin(wanted)].reset_index(drop=True)
-            curves = curves[curves["run_id"].isin(wanted)].reset_index(drop=True)
-            probes = probes[probes["run_id"].isin(wanted)].reset_index(drop=True)
+            runs, curves, probes, epochs, flags = (frame[frame["run_id"].isin(wanted)].reset_index(drop=True)
+                                                   for frame in (runs, curves, probes, epochs, flags))
         env_row = self.conn.execute("SELECT data FROM environment ORDER BY env_id DESC LIMIT 1").fetchone()
         suite_row = self.conn.execute(
             "SELECT name, description, yaml, command FROM suites ORDER BY suite_id DESC LIMIT 1"
         ).fetchone()
-        frames = ResultFrames(runs=runs, curves=curves, probes=probes,
+        frames = ResultFrames(runs=runs, curves=curves, probes=probes, epochs=epochs, inference_flags=flags,
                               environment=json.loads(env_row[0]) if env_row else {})
         if suite_row:
             frames.suite_name, frames.suite_description, frames.suite_yaml, frames.command = suite_row

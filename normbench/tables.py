@@ -173,7 +173,9 @@ _RUN_STORED_ONLY = (
 # Columns added to version 1 stores after their creation: last in the table (where ALTER TABLE ADD
 # COLUMN puts them), each with a default that is what every older run had (the store adds them).
 _RUN_ADDED = (
-    Column("batching", "TEXT NOT NULL DEFAULT 'iid'"),  # normbench/batching.py: iid or classes_per_batch=k
+    Column("batching", "TEXT NOT NULL DEFAULT 'iid'"),  # normbench/batching.py: iid, fixed or classes_per_batch=k
+    Column("selection", "TEXT NOT NULL DEFAULT 'last'"),  # RunSpec.select (normbench/checkpoints.py): last | best_validation_loss
+    Column("selected_step", "INTEGER"),  # the evaluation point the final metrics come from
 )
 RUNS = Table(
     "runs", _RUN_IDENTITY + _RUN_BUDGET + _RUN_SETTINGS + _RUN_OUTCOME + _RUN_STORED_ONLY + _RUN_ADDED,
@@ -188,7 +190,30 @@ CURVES = Table("curves", (
     Column("test_loss", "REAL"),
     Column("test_accuracy", "REAL"),
     Column("wall_time_s", "REAL NOT NULL"),
+    # Added after version 1 (NULL in older stores and without a validation split).
+    Column("val_loss", "REAL"),
+    Column("val_accuracy", "REAL"),
 ), constraints=("PRIMARY KEY (run_id, step)",))
+# One row per epoch of training (normbench/epochs.py): training-mode mean loss and accuracy.
+EPOCHS = Table("epochs", (
+    Column("run_id", _RUN_ID_OF_A_RUN),
+    Column("epoch", "INTEGER NOT NULL"),
+    Column("steps", "INTEGER NOT NULL"),
+    Column("train_loss", "REAL"),
+    Column("train_accuracy", "REAL"),
+), constraints=("PRIMARY KEY (run_id, epoch)",))
+# BLN runs: the trained model under each of the 16 inference-flag combinations (normbench/flag_search.py).
+INFERENCE_FLAGS = Table("inference_flags", (
+    Column("run_id", _RUN_ID_OF_A_RUN),
+    Column("batch_moving_mean", "INTEGER NOT NULL"),
+    Column("batch_moving_var", "INTEGER NOT NULL"),
+    Column("feature_moving_mean", "INTEGER NOT NULL"),
+    Column("feature_moving_var", "INTEGER NOT NULL"),
+    Column("val_loss", "REAL"),
+    Column("val_accuracy", "REAL"),
+    Column("test_loss", "REAL"),
+    Column("test_accuracy", "REAL"),
+), constraints=("PRIMARY KEY (run_id, batch_moving_mean, batch_moving_var, feature_moving_mean, feature_moving_var)",))
 PROBES = Table("probes", (
     Column("run_id", _RUN_ID_OF_A_RUN),
     Column("step", "INTEGER NOT NULL"),
@@ -264,7 +289,7 @@ THROUGHPUT_SAMPLES = Table("throughput_samples", (
 ), constraints=("PRIMARY KEY (spec_id, series, sample_index)",))
 
 # Created with every store; the throughput tables are created on a throughput suite's first use.
-STORE_TABLES = (META, ENVIRONMENT, SUITES, RUNS, CURVES, PROBES)
+STORE_TABLES = (META, ENVIRONMENT, SUITES, RUNS, CURVES, PROBES, EPOCHS, INFERENCE_FLAGS)
 THROUGHPUT_TABLES = (THROUGHPUT_RUNS, THROUGHPUT_SAMPLES)
 
 

@@ -13,9 +13,12 @@ from typing import Callable, Iterator
 import torch
 import torch.nn.functional as F
 
-from normbench.batching import BatchOrder, ClassBatchOrder, batch_order
+from normbench.batching import BatchOrder, ClassBatchOrder, Order, batch_order  # noqa: F401 (the orders, for callers)
+from normbench.checkpoints import CheckpointSelection
 from normbench.data import Dataset, load_dataset
 from normbench.env import now_iso
+from normbench.epochs import EpochTally
+from normbench.flag_search import evaluate_flag_combinations
 from normbench.models import create_model
 from normbench.norms import NormModule, create_norm
 from normbench.probes import (
@@ -28,7 +31,7 @@ from normbench.probes import (
     record_smoothness,
 )
 from normbench.run_errors import error_outcome
-from normbench.spec import COMPLETED, DIVERGED, CurvePoint, RunResult, RunSpec, thaw_options
+from normbench.spec import COMPLETED, DIVERGED, CurvePoint, EpochRecord, FlagRecord, RunResult, RunSpec, thaw_options
 
 EVAL_CHUNK = 1024  # evaluation batch; eval-mode norms do not depend on it
 # Regression tasks (the adding problem) report as "accuracy" the fraction of predictions within this
@@ -38,13 +41,13 @@ _DATA_INIT_SALT = 0x1D1A  # the data-dependent init batch: its own stream, a fun
 DATA_INIT_SAMPLES = 512  # training samples in the one forward pass of data-dependent initialization
 
 
-def total_steps(spec: RunSpec, n_train: int) -> int:
-    """Optimizer steps the budget allows: `steps`, or `epochs` × full batches per epoch."""
+def total_steps(spec: RunSpec, per_epoch: int) -> int:
+    """Optimizer steps the budget allows: `steps`, `samples` // batch size, or `epochs` × the batch
+    order's batches per epoch (full batches of the training set, or the fixed order's K)."""
     if spec.steps is not None:
         return spec.steps
     if spec.samples is not None:
         return max(1, spec.samples // spec.batch_size)
-    per_epoch = n_train // spec.batch_size
     return max(1, round(spec.epochs * per_epoch))
 
 
@@ -83,11 +86,17 @@ def task_loss(task: str, output: torch.Tensor, target: torch.Tensor, reduction: 
     return F.cross_entropy(output.float(), target, reduction=reduction)
 
 
+def correct_tensor(task: str, output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Correct predictions as a 0-d tensor on the output's device (no host sync): argmax for classes,
+    |error| < REGRESSION_TOLERANCE for regression."""
+    if task == "regression":
+        return ((output.detach().float().squeeze(1) - target).abs() < REGRESSION_TOLERANCE).sum()
+    return (output.detach().argmax(dim=1) == target).sum()
+
+
 def correct_count(task: str, output: torch.Tensor, target: torch.Tensor) -> int:
     """Correct predictions: argmax for classes, |error| < REGRESSION_TOLERANCE for regression."""
-    if task == "regression":
-        return int(((output.float().squeeze(1) - target).abs() < REGRESSION_TOLERANCE).sum().item())
-    return int((output.argmax(dim=1) == target).sum().item())
+    return int(correct_tensor(task, output, target).item())
 
 
 def start_epoch(model: torch.nn.Module) -> None:
@@ -154,10 +163,13 @@ def run_training(spec: RunSpec, dataset: Dataset | None = None) -> RunResult:
                     return _stopped_result(spec, curve, DIVERGED, "loss is not finite at initialisation", started_at)
                 error = f"loss became NaN/inf at or before step {point.step} (lr {spec.lr:g})"
                 return _final_result(run, curve, step_times, DIVERGED, error, started_at)
+            run.selection.offer(point, run.model)
+        selected = run.selection.restore(run.model)
+        flags = search_inference_flags(run)
     except Exception as exc:  # a run's error is a result to store, not a crash of the suite
         outcome, error = error_outcome(exc, spec.plugin_provenance)
         return _stopped_result(spec, curve, outcome, error, started_at)
-    return _final_result(run, curve, step_times, COMPLETED, "", started_at)
+    return _final_result(run, curve, step_times, COMPLETED, "", started_at, selected=selected, flags=flags)
 
 
 @dataclass
@@ -169,12 +181,14 @@ class TrainingRun:
     data: Dataset  # tensors on `device`
     model: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    order: BatchOrder | ClassBatchOrder
+    order: Order
     n_steps: int
     probes: ProbeConfig
     recorder: ProbeRecorder
     capture: ActivationInputCapture | None  # the percentiles probe's hook, when enabled
     sync: Callable[[], None] | None  # waits for queued GPU work, so that step times are real
+    selection: CheckpointSelection
+    epochs: list[EpochRecord] = dataclasses.field(default_factory=list)  # filled as epochs end
 
     @property
     def task(self) -> str:
@@ -197,8 +211,8 @@ def prepare_run(spec: RunSpec, dataset: Dataset | None = None) -> TrainingRun:
     )
     return TrainingRun(
         spec=spec, device=device, data=data, model=model, optimizer=optimizer, order=order,
-        n_steps=total_steps(spec, len(data.x_train)), probes=probes, recorder=ProbeRecorder(), capture=capture,
-        sync=torch.cuda.synchronize if device.type == "cuda" else None,
+        n_steps=total_steps(spec, order.per_epoch), probes=probes, recorder=ProbeRecorder(), capture=capture,
+        sync=torch.cuda.synchronize if device.type == "cuda" else None, selection=CheckpointSelection(spec.select),
     )
 
 
@@ -210,41 +224,58 @@ def _on_device(data: Dataset, device: torch.device) -> Dataset:
     return dataclasses.replace(
         data, x_train=move(data.x_train), y_train=move(data.y_train), x_test=move(data.x_test),
         y_test=move(data.y_test), mask_train=move(data.mask_train), mask_test=move(data.mask_test),
+        x_val=move(data.x_val), y_val=move(data.y_val), mask_val=move(data.mask_val),
     )
 
 
 def training_points(run: TrainingRun) -> Iterator[tuple[CurvePoint, list[float]]]:
     """Train to the budget, yielding each evaluation point (step 0 first) with the step times since
     the previous one. The caller stops early by not asking for more (e.g. when the loss diverged)."""
-    spec, order = run.spec, run.order
+    order = run.order
     run.model.train()
     yield evaluate_point(run, 0, float("nan"), 0.0), []
     train_time = 0.0
     loss_sum, losses, step_times = torch.zeros((), device=run.device), 0, []
+    epoch = EpochTally(run.device)
     for step in range(1, run.n_steps + 1):
         epoch_before = order.epoch
         idx = order.next().to(run.device)
         if order.epoch > 1 and order.epoch != epoch_before:
             start_epoch(run.model)
-        loss, elapsed = train_step(run, step, idx)
+        loss, correct, elapsed = train_step(run, step, idx)
         step_times.append(elapsed)
         train_time += elapsed
         loss_sum += loss
         losses += 1
-        if step % spec.eval_every == 0 or step == run.n_steps:
+        epoch.add(loss, correct, len(idx))
+        epoch_ends = step % order.per_epoch == 0
+        if epoch_ends or step == run.n_steps:
+            run.epochs.append(epoch.record((step - 1) // order.per_epoch + 1))
+            epoch = EpochTally(run.device)
+        if _is_evaluation_step(run, step, epoch_ends):
             if run.probes.grad_norms:
                 record_grad_norms(run.recorder, step, run.model)
             yield evaluate_point(run, step, (loss_sum / losses).item(), train_time), step_times
             loss_sum, losses, step_times = torch.zeros((), device=run.device), 0, []
 
 
-def train_step(run: TrainingRun, step: int, idx: torch.Tensor) -> tuple[torch.Tensor, float]:
-    """One optimizer step on the mini-batch `idx`: (its loss, detached; seconds spent, probes excluded)."""
+def _is_evaluation_step(run: TrainingRun, step: int, epoch_ends: bool) -> bool:
+    """Every `eval_every` steps, or every epoch end with `eval_per_epoch`; always the last step."""
+    if step == run.n_steps:
+        return True
+    return epoch_ends if run.spec.eval_per_epoch else step % run.spec.eval_every == 0
+
+
+def train_step(run: TrainingRun, step: int, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
+    """One optimizer step on the mini-batch `idx`: (its loss, detached; its correct predictions as a
+    tensor; seconds spent, probes excluded)."""
     data, model = run.data, run.model
     xb, yb = data.x_train[idx], data.y_train[idx]
     mb = None if data.mask_train is None else data.mask_train[idx]
     start = time.perf_counter()
-    loss = task_loss(run.task, _forward(model, xb, mb), yb)
+    output = _forward(model, xb, mb)
+    loss = task_loss(run.task, output, yb)
+    correct = correct_tensor(run.task, output, yb)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if run.probes.smoothness and step % run.probes.smoothness_every == 0:
@@ -256,7 +287,7 @@ def train_step(run: TrainingRun, step: int, idx: torch.Tensor) -> tuple[torch.Te
     run.optimizer.step()
     if run.sync is not None:
         run.sync()
-    return loss.detach(), time.perf_counter() - start
+    return loss.detach(), correct, time.perf_counter() - start
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
@@ -279,9 +310,26 @@ def evaluate_point(run: TrainingRun, step: int, train_loss: float, train_time: f
                                               data.mask_test)
         run.recorder.add(step, "train_eval_gap", "batch_stats_accuracy", batch_acc)
         run.recorder.add(step, "train_eval_gap", "eval_accuracy", test_acc)
+    val_loss, val_acc = evaluate_split(run, "val") if data.x_val is not None else (math.nan, math.nan)
     model.train()
     return CurvePoint(step=step, epoch=step / run.order.per_epoch, samples_seen=step * run.spec.batch_size,
-                      train_loss=train_loss, test_loss=test_loss, test_accuracy=test_acc, wall_time_s=train_time)
+                      train_loss=train_loss, test_loss=test_loss, test_accuracy=test_acc, wall_time_s=train_time,
+                      val_loss=val_loss, val_accuracy=val_acc)
+
+
+def evaluate_split(run: TrainingRun, split: str) -> tuple[float, float]:
+    """Eval-mode (loss, accuracy) of the run's model on its ``"val"`` or ``"test"`` split."""
+    data = run.data
+    x, y, mask = getattr(data, f"x_{split}"), getattr(data, f"y_{split}"), getattr(data, f"mask_{split}")
+    return evaluate(run.model, x, y, mask, run.task)
+
+
+def search_inference_flags(run: TrainingRun) -> list[FlagRecord]:
+    """A BLN model under all 16 inference-flag combinations (normbench/flag_search.py); [] otherwise."""
+    rows = evaluate_flag_combinations(run.model, functools.partial(evaluate_split, run),
+                                      has_validation=run.data.x_val is not None)
+    run.model.train()
+    return rows
 
 
 def _is_finite(point: CurvePoint) -> bool:
@@ -290,15 +338,19 @@ def _is_finite(point: CurvePoint) -> bool:
 
 
 def _final_result(run: TrainingRun, curve: list[CurvePoint], step_times: list[float], outcome: str, error: str,
-                  started_at: str) -> RunResult:
-    """The result of a run that trained: its curve, probes, timings, and final metrics when it completed."""
+                  started_at: str, *, selected: CurvePoint | None = None,
+                  flags: list[FlagRecord] | None = None) -> RunResult:
+    """The result of a run that trained: its curve, epochs, probes, timings, and final metrics (from the
+    selected checkpoint, normbench/checkpoints.py) when it completed."""
     last = curve[-1]
     completed = outcome == COMPLETED
+    final = selected or last
     return RunResult(
         spec=run.spec, outcome=outcome, error=error, curve=curve, steps_done=last.step, probes=run.recorder.rows,
+        epoch_records=run.epochs, inference_flags=flags or [], selected_step=final.step if completed else None,
         final_train_loss=last.train_loss if math.isfinite(last.train_loss) else None,
-        final_test_loss=last.test_loss if completed else None,
-        final_test_accuracy=last.test_accuracy if completed else None,
+        final_test_loss=final.test_loss if completed else None,
+        final_test_accuracy=final.test_accuracy if completed else None,
         step_time_median_s=statistics.median(step_times) if step_times else None,
         wall_time_s=last.wall_time_s, started_at=started_at, finished_at=now_iso(),
     )

@@ -1,4 +1,5 @@
-"""Batch orders: i.i.d. permutations and class-restricted batches (composition, determinism, frequencies)."""
+"""Batch orders: i.i.d. permutations, class-restricted batches (composition, determinism, frequencies) and
+the fixed order of Ziaee & Cano (the same first K batches every epoch)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import collections
 import pytest
 import torch
 
-from normbench.batching import BatchOrder, ClassBatchOrder, batch_order
+from normbench.batching import BatchOrder, ClassBatchOrder, FixedBatchOrder, batch_order, data_order_generator
 
 
 def _labels(counts):
@@ -108,3 +109,44 @@ def test_suite_check_refuses_more_classes_per_batch_than_the_dataset_has(tmp_pat
     suite, _ = load_suite(path)
     with pytest.raises(SuiteError, match=r"field `batching`: classes_per_batch needs class labels; dataset 'adding'"):
         check_suite(suite, source=path)
+
+
+def test_fixed_order_repeats_the_same_first_k_batches_of_one_seeded_shuffle():
+    order = FixedBatchOrder(n_train=50, batch_size=4, seed=3, samples=20)
+    epochs = [[order.next().tolist() for _ in range(order.per_epoch)] for _ in range(3)]
+    assert order.per_epoch == 5 and order.epoch == 3
+    assert epochs[0] == epochs[1] == epochs[2]
+    # independent expectation: the seed's permutation cut into batches of 4, the first 5 of them
+    perm = torch.randperm(50, generator=data_order_generator(3)).tolist()
+    assert epochs[0] == [perm[i:i + 4] for i in range(0, 20, 4)]
+    flat = [i for batch in epochs[0] for i in batch]
+    assert len(set(flat)) == 20  # no sample twice in an epoch
+
+
+def test_fixed_order_without_samples_uses_every_full_batch_and_depends_on_the_seed():
+    order = FixedBatchOrder(n_train=10, batch_size=3, seed=0)
+    first = [order.next().tolist() for _ in range(3)]
+    assert order.per_epoch == 3 and [order.next().tolist() for _ in range(3)] == first
+    other = FixedBatchOrder(n_train=10, batch_size=3, seed=1)
+    assert [other.next().tolist() for _ in range(3)] != first
+    state = torch.random.get_rng_state()
+    FixedBatchOrder(n_train=10, batch_size=3, seed=0).next()
+    assert torch.equal(state, torch.random.get_rng_state())  # the global RNG is left alone (pairing)
+
+
+def test_fixed_order_keeps_k_samples_at_every_batch_size():
+    """9,000 samples: 360 batches of 25, 9,000 of 1 - the authors' K at both batch sizes."""
+    assert FixedBatchOrder(45000, 25, 0, samples=9000).per_epoch == 360
+    assert FixedBatchOrder(45000, 1, 0, samples=9000).per_epoch == 9000
+
+
+def test_fixed_order_refuses_more_samples_than_exist_or_none_full_batch():
+    with pytest.raises(ValueError, match="samples=60 exceeds the 50 training samples"):
+        FixedBatchOrder(50, 4, 0, samples=60)
+    with pytest.raises(ValueError, match="make no full batch of 4"):
+        FixedBatchOrder(50, 4, 0, samples=3)
+    labels = torch.zeros(12, dtype=torch.long)
+    assert isinstance(batch_order({"order": "fixed"}, labels, 4, 0), FixedBatchOrder)
+    assert batch_order({"order": "fixed", "samples": 8}, labels, 4, 0).per_epoch == 2
+    with pytest.raises(ValueError, match="unknown option"):
+        batch_order({"order": "fixed", "samples": 8, "extra": 1}, labels, 4, 0)

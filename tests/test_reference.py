@@ -78,3 +78,14 @@ def test_each_load_is_a_fresh_copy_and_unknown_names_are_listed(bln):
         load_reference("bln2023")
     with pytest.raises(KeyError, match="no published run cnn/gn/25"):
         find_run(load_reference("bln2022"), task="cnn", norm="gn", batch_size=25)
+
+
+def test_mnist1d_baselines_cite_their_source_and_hold_the_quoted_numbers():
+    mnist1d = load_reference("mnist1d2020")
+    assert "mnist1d2020" in available_references()
+    assert mnist1d["citation"]["arxiv"] == "2011.14439" and mnist1d["citation"]["repository"].endswith("greydanus/mnist1d")
+    quoted = {"logistic": 0.32, "mlp": 0.68, "cnn": 0.94, "gru": 0.91}  # issue 12 quotes 68 / 94 / 91 %
+    for task, accuracy in quoted.items():
+        run = find_run(mnist1d, task=task, norm="none", batch_size=100)
+        assert run["test"]["accuracy"] == accuracy and run["source"]
+    assert {p["model"] for p in mnist1d["protocols"].values()} <= set(available_models())

@@ -162,12 +162,17 @@ def test_column_lists_match_table_info_of_a_fresh_store(tmp_path):
 
 
 # Columns added to a table after version 1 (nullable or with a DEFAULT, so older tables are
-# ALTERed to gain them and read as that default), as SQLite's table_info reports them.
+# ALTERed to gain them and read as that default), as SQLite's table_info reports them; the
+# throughput table's added columns by name.
+ADDED_RUN_COLUMNS = [("batching", "TEXT", 1, "'iid'", 0), ("selection", "TEXT", 1, "'last'", 0),
+                     ("selected_step", "INTEGER", 0, None, 0)]
+ADDED_CURVE_COLUMNS = [("val_loss", "REAL", 0, None, 0), ("val_accuracy", "REAL", 0, None, 0)]
 ADDED_SINCE_V1 = {
-    "runs": (("batching", "TEXT", 1, "'iid'", 0),),
+    "runs": ADDED_RUN_COLUMNS,
+    "curves": ADDED_CURVE_COLUMNS,
     "throughput_runs": ("compile", "native_module", "native_median_s", "native_ratio", "native_note", "compile_time_s"),
 }
-ADDED_RUN_COLUMNS = list(ADDED_SINCE_V1["runs"])
+NEW_TABLES = ("epochs", "inference_flags")  # tables added after version 1
 
 
 def test_fresh_store_has_the_version_1_layout_plus_the_added_columns(tmp_path):
@@ -176,6 +181,8 @@ def test_fresh_store_has_the_version_1_layout_plus_the_added_columns(tmp_path):
     with Store(store_path(tmp_path)) as store:
         create_throughput_tables(store.conn)
         for table in STORE_TABLES + THROUGHPUT_TABLES:
+            if table.name in NEW_TABLES:
+                continue
             added = {c if isinstance(c, str) else c[0] for c in ADDED_SINCE_V1.get(table.name, ())}
             columns, keys = table_layout(store.conn, table.name)
             assert ([c for c in columns if c[0] not in added], keys) == table_layout(legacy, table.name), table.name
@@ -188,18 +195,24 @@ def test_version_1_store_gets_the_added_columns_and_its_runs_read_as_iid(tmp_pat
     conn.execute("INSERT INTO meta(key, value) VALUES ('schema_version', '1')")
     row = RUNS.row({"run_id": "old", "model_label": "m", "norm_label": "n", "norm_options": "{}",
                     "model_options": "{}", "dataset_options": "{}", "spec": "{}", "extra_metrics": "{}",
-                    "env_id": None, "batching": "unused"}, make_result(make_spec(seed=0)), make_spec(seed=0))
-    names = [n for n in RUNS.names if n != "batching"]  # what a version 1 writer inserted
+                    "env_id": None, "batching": "unused", "selection": "unused"},
+                   make_result(make_spec(seed=0)), make_spec(seed=0))
+    added = {c[0] for c in ADDED_RUN_COLUMNS}
+    names = [n for n in RUNS.names if n not in added]  # what a version 1 writer inserted
     conn.execute(f"INSERT INTO runs({', '.join(names)}) VALUES ({', '.join('?' for _ in names)})",
-                 [v for n, v in zip(RUNS.names, row) if n != "batching"])
+                 [v for n, v in zip(RUNS.names, row) if n not in added])
     conn.commit()
     conn.close()
     with Store(store_path(tmp_path)) as store:
         columns, _ = table_layout(store.conn, "runs")
-        assert columns[-1] == ADDED_RUN_COLUMNS[0]
+        assert columns[-len(ADDED_RUN_COLUMNS):] == ADDED_RUN_COLUMNS
+        assert table_layout(store.conn, "curves")[0][-2:] == ADDED_CURVE_COLUMNS
+        tables = {r[0] for r in store.conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+        assert set(NEW_TABLES) <= tables
         store.write_run(make_result(make_spec(seed=1)))
     frames = load_frames(tmp_path, all_runs=True)
     assert list(frames.runs["batching"]) == ["iid", "iid"]
+    assert list(frames.runs["selection"]) == ["last", "last"]
     with Store(store_path(tmp_path)) as store:  # opening again adds nothing twice
         assert [c[0] for c in table_layout(store.conn, "runs")[0]].count("batching") == 1
 

@@ -199,7 +199,10 @@ def test_the_kind_field_picks_the_suite_kind():
 @pytest.mark.parametrize(
     "batching, words",
     [
-        ("sorted", "must be iid, {classes_per_batch: k} with k a positive integer, or a list of those; got 'sorted'"),
+        ("sorted", "must be iid, fixed (the same batches in the same order every epoch), {order: fixed, samples: S}"),
+        ("sorted", "{classes_per_batch: k} with k a positive integer, or a list of those; got 'sorted'"),
+        ({"order": "fixed", "samples": 0}, "got {'order': 'fixed', 'samples': 0}"),
+        ({"order": "random"}, "got {'order': 'random'}"),
         ({"classes_per_batch": 0}, "got {'classes_per_batch': 0}"),
         ({"classes": 2}, "got {'classes': 2}"),
         (["iid", "iid"], "entries must be distinct"),

@@ -42,7 +42,7 @@ def test_eval_points_and_final_metrics(digits, make_spec):
 
 def test_epoch_budget_counts_full_batches(digits, make_spec):
     spec = make_spec(steps=None, epochs=2.0, batch_size=100)
-    assert train.total_steps(spec, digits.n_train) == 2 * (digits.n_train // 100)
+    assert train.prepare_run(spec, digits).n_steps == 2 * (digits.n_train // 100)
 
 
 def test_batch_order_is_a_seeded_permutation_per_epoch():

@@ -2,7 +2,9 @@
 
 1,797 grey-level images (values 0..16) of the digits 0-9 from the UCI "Optical Recognition of
 Handwritten Digits" set, split into train/test by a stratified shuffle seeded by ``split_seed``
-alone, then standardized per pixel with statistics of the training images only.
+alone, then standardized per pixel with statistics of the training images only. ``validation: n``
+(default 0) then moves the first n of a ``split_seed``-seeded shuffle of the training images into a
+validation split (``x_val``/``y_val``), as the ``cifar10`` protocol does; the test split is unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from normbench.data.dataset import Dataset
+from normbench.data.validation_split import check_split_options, split_indices
 from normbench.options import Owner, check_number, check_seed
 
 NAME = "digits"
@@ -59,8 +62,9 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     return (train - mean) / std, (test - mean) / std
 
 
-def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
-    """Load ``digits`` as a :class:`Dataset` of shape ``(N, 1, 8, 8)``, standardized with train statistics."""
+def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0, validation: int = 0) -> Dataset:
+    """Load ``digits`` as a :class:`Dataset` of shape ``(N, 1, 8, 8)``, standardized with train statistics
+    (with ``validation`` > 0, that many training images become the validation split)."""
     test_fraction = check_number(OWNER, "test_fraction", test_fraction, low=0.0, high=1.0,
                                  low_open=True, high_open=True)
     split_seed = check_seed(OWNER, "split_seed", split_seed)
@@ -69,19 +73,31 @@ def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0) -> 
         train_index, test_index = stratified_split(labels, float(test_fraction), int(split_seed))
     except ValueError as error:  # e.g. a test set smaller than the number of classes
         raise ValueError(f"dataset {NAME!r}: option 'test_fraction' {test_fraction!r}: {error}") from error
+    validation, _ = check_split_options(NAME, len(train_index), validation)
     x_train, x_test = standardize(images[train_index], images[test_index])
+    val_part, train_part = split_indices(len(train_index), validation, int(split_seed))
+    x_val, y_val = _images(x_train[val_part]), torch.from_numpy(labels[train_index][val_part].copy())
+    x_train, train_index = x_train[train_part], train_index[train_part]
     n_train, n_test = len(train_index), len(test_index)
     return Dataset(
         name=NAME,
-        x_train=torch.from_numpy(x_train.astype(np.float32)).unsqueeze(1),
+        x_train=_images(x_train),
         y_train=torch.from_numpy(labels[train_index].copy()),
-        x_test=torch.from_numpy(x_test.astype(np.float32)).unsqueeze(1),
+        x_test=_images(x_test),
         y_test=torch.from_numpy(labels[test_index].copy()),
         num_classes=NUM_CLASSES,
         input_shape=INPUT_SHAPE,
         description=(
             f"scikit-learn digits (UCI optical handwritten digits, 8x8, 10 classes): {n_train} train / "
-            f"{n_test} test, stratified split seed {int(split_seed)}, per-pixel standardized with "
+            + (f"{validation} validation / " if validation else "")
+            + f"{n_test} test, stratified split seed {int(split_seed)}, per-pixel standardized with "
             "train statistics"
         ),
+        x_val=x_val if validation else None,
+        y_val=y_val if validation else None,
     )
+
+
+def _images(x: np.ndarray) -> torch.Tensor:
+    """Standardized ``(N, 8, 8)`` float64 images as float32 ``(N, 1, 8, 8)``."""
+    return torch.from_numpy(x.astype(np.float32)).unsqueeze(1)

@@ -22,14 +22,15 @@ from normbench.analysis import ACCURACY_SCALE, accuracy_values, cell_rng, is_tra
 from normbench.analysis_config import BCA_CAVEAT, AnalysisConfig, declared_analysis
 from normbench.family import Family
 from normbench.frames import RUN_COLUMNS, ResultFrames
+from normbench.reference.declared import declared_reference
 from normbench.spec import COMPLETED, DIVERGED, OUTCOMES, SKIPPED
-from normbench.report.methods import methods
+from normbench.report.methods import epoch_methods, methods
 from normbench.report.names import norm_sort_key
 from normbench.report.sections import build_sections, finish_sections
 from normbench.report.throughput import throughput_context
 from normbench.report.verdicts import collect_verdicts
 
-CONTEXT_VERSION = 3
+CONTEXT_VERSION = 4
 FAMILY_NAME = "verdicts"
 
 # Settings that split the report into separate sections when they vary within one
@@ -60,10 +61,14 @@ def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:
         warnings_list.append(_note(f"runs of kind {', '.join(other_kinds)} are not part of this report yet"))
     _skipped_devices_note(runs, warnings_list)
 
+    config, reference_data, reference_note = declared_reference(frames.suite_yaml)
+    if reference_note:
+        warnings_list.append(_note(reference_note))
     rng_for = lambda key: cell_rng(rng_seed, *key)  # noqa: E731 - one generator per resampled thing
     sections = build_sections(training, frames.curves, _varying_settings(training), analysis=analysis,
                               family=family, scale=ACCURACY_SCALE, rng_for=rng_for, warnings_list=warnings_list,
-                              probes=frames.probes)
+                              probes=frames.probes, epochs=frames.epochs, flags=frames.inference_flags,
+                              reference=(config, reference_data) if config is not None else None)
     family.adjust()
     finish_sections(sections, family=family, analysis=analysis, rng_for=rng_for)
     _reference_notes(sections, analysis, warnings_list)
@@ -83,12 +88,23 @@ def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:
         "environment": {str(k): plain_value(v) for k, v in (frames.environment or {}).items()},
         "outcomes": _outcome_counts(runs),
         "warnings": warnings_list,
-        "methods": methods(analysis, source, family.summary()),
+        "methods": methods(analysis, source, family.summary()) + epoch_methods(
+            analysis, losses=any(s["training_loss"] for s in sections),
+            flags=any(s["inference_flags"] for s in sections), published=any(s["published"] for s in sections)),
+        "reference": _reference_summary(config, reference_data),
         "verdicts": collect_verdicts(sections),
         "norms": _all_norms(sections),
         "sections": sections,
         "throughput": throughput_context(frames.throughput, warnings_list),
     }
+
+
+def _reference_summary(config: Any, data: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The declared published reference: its name, citation and the mapping (None when not declared)."""
+    if config is None or data is None:
+        return None
+    return {"source": config.source, "name": data.get("name", config.source), "citation": data.get("citation", {}),
+            "mapping": config.model_dump()}
 
 
 def _analysis_notes(analysis: AnalysisConfig, source: str) -> list[dict[str, Any]]:

@@ -59,6 +59,35 @@ def convergence_figure(section: dict[str, Any], palette: dict[str, Any]) -> str 
     return to_data_uri(figure)
 
 
+def training_loss_figure(section: dict[str, Any], palette: dict[str, Any]) -> str | None:
+    """Mean training loss per epoch per norm with its 95 % band, one panel per batch size; the section's
+    published runs (its declared reference) dashed in the colour of the norm they map to."""
+    bands = section.get("training_loss") or []
+    published = (section.get("published") or {}).get("curves") or []
+    batch_sizes = sorted({c["batch_size"] for c in bands} | {c["batch_size"] for c in published})
+    if not batch_sizes:
+        return None
+    legend_width = _legend_width(section)
+    figure, axes = _panels(len(batch_sizes), legend_width, gridspec_kw={"wspace": 0.25, "hspace": 0.5})
+    columns = axes.shape[1]
+    for index, (ax, batch_size) in enumerate(zip(axes.flat, batch_sizes)):
+        for band in (c for c in bands if c["batch_size"] == batch_size):
+            colour = palette.get(band["norm_label"], "grey")
+            ax.plot(band["epoch"], band["mean"], color=colour, label=band["norm_name"], linewidth=1.6)
+            ax.fill_between(band["epoch"], band["low"], band["high"], color=colour, alpha=0.18, linewidth=0)
+        for curve in (c for c in published if c["batch_size"] == batch_size):
+            ax.plot(curve["epoch"], curve["train_loss"], color=palette.get(curve["norm_label"], "grey"),
+                    linestyle="--", linewidth=1.3, label=None)
+        ax.set_title(f"batch size {batch_size}", fontsize=10)
+        ax.xaxis.set_major_locator(ticker.MaxNLocator(integer=True))
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("training loss" if index % columns == 0 else "")
+    if published:
+        axes.flat[0].plot([], [], color="black", linestyle="--", linewidth=1.3, label="published")
+    _legend(figure, axes.flat[0], legend_width)
+    return to_data_uri(figure)
+
+
 def accuracy_vs_batch_figure(section: dict[str, Any], palette: dict[str, Any]) -> str | None:
     """Final test accuracy vs batch size (log2 axis) per norm, mean with its 95 % t-interval band."""
     if not section["summaries"]:
@@ -252,6 +281,7 @@ def report_figures(context: dict[str, Any]) -> dict[str, Any]:
         section["id"]: {
             "glance": glance_figure(section),
             "convergence": convergence_figure(section, palette),
+            "training_loss": training_loss_figure(section, palette),
             "accuracy_vs_batch": accuracy_vs_batch_figure(section, palette),
             "cd_diagram": cd_diagram(section["ranking"], palette),
             "pareto": pareto_figure(section, palette),

@@ -87,3 +87,38 @@ def methods(analysis: AnalysisConfig, source: str, family: dict[str, Any]) -> li
         "Accuracy vs speed: mean final accuracy against the median training samples per second of each norm and "
         "batch size; the Pareto front joins the points no other point beats on both.",
     ]
+
+
+def epoch_methods(analysis: AnalysisConfig, *, losses: bool, flags: bool, published: bool) -> list[str]:
+    """Methods lines for the parts a report has: training loss per epoch (and the declared convergence
+    tests), BLN's inference flags, and published results."""
+    lines = []
+    if losses:
+        lines.append("Training loss per epoch: the mean of the batch losses of each epoch, in training mode, as each "
+                     "batch was used for its update (Keras' History 'loss'); curves show the mean over seeds with a "
+                     "95 % t band.")
+    declared = analysis.convergence
+    if losses and declared is not None:
+        threshold = ("" if declared.loss_threshold is None else
+                     f" and the epochs until the training loss is at or below {declared.loss_threshold:g} (a run that "
+                     "never gets there counts as one epoch more than it trained: censored, which understates the gap)")
+        lines.append("Convergence (declared in analysis.convergence): per completed run the area under the per-epoch "
+                     f"training-loss curve divided by its span (the mean loss over training){threshold}; lower is "
+                     f"faster. Each norm against the reference norm ({analysis.reference_norm}) at the same batch size, "
+                     f"paired by seed, by {TEST_WORDS[analysis.test]}, two-sided, with TOST within "
+                     f"{declared.auc_margin:g} (AUC, loss units) and {declared.epochs_margin:g} epoch(s); both tests "
+                     "belong to the report's one family. Verdicts as for accuracy: better = converges faster.")
+    if flags:
+        lines.append("BLN inference flags: after training, every BLN model was evaluated under all 16 combinations of "
+                     "its four inference flags (population or current-input statistics, set on every BLN layer "
+                     "together; no retraining; the model's state is left unchanged). The combination with the lowest "
+                     "validation loss is picked per run and its test accuracy reported; the combination with the "
+                     "lowest test loss is what Ziaee & Cano reported (chosen on the test set), and the difference is "
+                     "the optimism of that choice. Means with t-intervals over seeds; descriptive, not in the family.")
+    if published:
+        lines.append("Published vs ours: the suite's declared reference results (`reference:`), matched by task, norm "
+                     "and batch size; published per-epoch training losses are drawn dashed over our seed bands. "
+                     "Final numbers are computed the way the published ones were (BLN test accuracy with flags picked "
+                     "on the test set where the publication did); 'inside' = the published value lies in the "
+                     "t-interval of our mean over seeds. A published value is one run, so our seeds' range is shown too.")
+    return lines

@@ -25,12 +25,15 @@ from normbench.spec import COMPLETED, DIVERGED
 from normbench.report.convergence import TARGET_FRACTION, convergence_cells, curve_bands, run_curves
 from normbench.report.divergence import cell_divergence, divergence_tests, finish_divergence
 from normbench.report.glance import finish_glance, glance_tests
+from normbench.report.inference_flags import section_flags
 from normbench.report.names import norm_display_name, norm_sort_key
 from normbench.report.paired import finish_reference_comparisons, reference_comparisons
 from normbench.report.pareto import section_pareto
 from normbench.report.probes import section_probes
+from normbench.report.published import Reference, section_reference
 from normbench.report.ranking import finish_ranking, ranking_tests
 from normbench.report.small_batch import batch_failure_tests, finish_batch_failures
+from normbench.report.training_loss import convergence_tests, epoch_bands, finish_convergence, run_epoch_losses
 
 CellKey = tuple[Any, ...]
 
@@ -65,9 +68,14 @@ def build_sections(
     rng_for: Callable[[CellKey], np.random.Generator],
     warnings_list: list[dict[str, Any]],
     probes: pd.DataFrame | None = None,
+    epochs: pd.DataFrame | None = None,
+    flags: pd.DataFrame | None = None,
+    reference: Reference | None = None,
 ) -> list[dict[str, Any]]:
     """Split training runs by (model, dataset, *settings), compute every section's numbers and register
-    its tests in ``family`` (phase 1; :func:`finish_sections` draws the verdicts)."""
+    its tests in ``family`` (phase 1; :func:`finish_sections` draws the verdicts). ``epochs`` (per-epoch
+    training loss), ``flags`` (BLN inference-flag tables) and ``reference`` (the suite's declared
+    published results) add their parts where present."""
     if training.empty:
         return []
     key_columns = ["model", "dataset", *settings]
@@ -87,6 +95,8 @@ def build_sections(
         }
         section.update(_section_numbers(runs, curves, key, section, analysis=analysis, family=family, scale=scale,
                                         rng_for=rng_for, warnings_list=warnings_list, probes=probes))
+        section.update(_epoch_parts(runs, section, epochs=epochs, flags=flags, reference=reference,
+                                    analysis=analysis, family=family))
         sections.append(section)
     return sections
 
@@ -99,6 +109,19 @@ def reference_label_of(labels: list[tuple[str, str]], declared: str) -> str | No
         if wanted in (norm.lower(), label.lower(), norm_display_name(norm, label).lower()):
             return label
     return None
+
+
+def _epoch_parts(runs, section, *, epochs, flags, reference, analysis, family) -> dict[str, Any]:
+    """Training loss per epoch, the declared convergence tests, BLN's inference flags, published vs ours."""
+    labels = [(n["norm"], n["label"]) for n in section["norms"]]
+    losses = run_epoch_losses(runs, epochs)
+    return {
+        "training_loss": epoch_bands(runs, losses, labels),
+        "loss_convergence": convergence_tests(runs, losses, labels, section["batch_sizes"], section["reference_label"],
+                                              section_id=section["id"], analysis=analysis, family=family),
+        "inference_flags": section_flags(runs, flags, labels),
+        "published": section_reference(reference, runs, losses, flags, labels, 1 - analysis.alpha, reference_label_of),
+    }
 
 
 def _section_numbers(runs, curves, key, section, *, analysis, family, scale, rng_for, warnings_list,
@@ -155,6 +178,7 @@ def finish_sections(sections: list[dict[str, Any]], *, family: Family, analysis:
         finish_batch_failures(section["batch_failure"], cells, family=family, analysis=analysis, where=where,
                               rng_for=lambda label, k=key: rng_for((*k, "critical batch size", label)))
         finish_ranking(section["ranking"], analysis, where)
+        finish_convergence(section["loss_convergence"], family, analysis, where)
 
 
 def _target(runs: pd.DataFrame, summaries: list[dict[str, Any]], scale: float) -> tuple[float, str]:

@@ -110,6 +110,9 @@ def collect_verdicts(sections: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 add("comparison", row["batch_size"], row["norm_label"], row["verdict"], row["direction"])
             elif row.get("sign_conflict"):
                 add("comparison", row["batch_size"], row["norm_label"], row["verdict"], "inconclusive")
+        for row in section.get("loss_convergence", {}).get("rows", []):
+            if row["direction"] != "inconclusive":
+                add("convergence", row["batch_size"], row["norm_label"], row["verdict"], row["direction"])
         ranking = section["ranking"]
         if ranking["omnibus_rejects"]:
             add("ranking", None, ranking["norms"][0]["norm_label"], ranking["verdict"], "better")

@@ -28,7 +28,7 @@ def validation_suite_error(
     location to the path as the user wrote it (a schema may normalize its input).
     """
     lines = []
-    for error in exc.errors():
+    for error in _matching_union_branches(exc.errors()):
         loc = tuple(error["loc"])
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
@@ -37,6 +37,32 @@ def validation_suite_error(
             message = "required field is missing"
         lines.append(f"{source}: field `{_field_path(locate(loc))}`: {message}")
     return SuiteError("\n".join(dict.fromkeys(lines)))
+
+
+# Errors saying an input is not of a union branch's shape at all (a mapping given where the branch
+# takes a list, or the other way round): noise when the other branch is the one the user meant.
+_SHAPE_ERRORS = ("list_type", "model_type", "dict_type", "model_attributes_type")
+
+
+def _is_union_tag(item: Any) -> bool:
+    """Whether a location item names a union branch (`OptimizerConfig`, `list[X]`, `int`, `literal[...]`)."""
+    return isinstance(item, str) and (item[:1].isupper() or item.startswith(("list[", "literal[", "function-"))
+                                      or item in ("int", "float", "str", "bool", "none"))
+
+
+def _matching_union_branches(errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Pydantic reports every branch of a union such as `X | list[X]`; drop the branches whose shape
+    the input does not have and the branch names from the locations, so a mapping's error reads
+    `optimizer.name`, not `optimizer.OptimizerConfig.name` plus a list error."""
+    kept = []
+    for error in errors:
+        loc = tuple(error["loc"])
+        tag = next((i for i, item in enumerate(loc) if _is_union_tag(item)), None)
+        if tag is None:
+            kept.append(error)
+        elif not (len(loc) == tag + 1 and error["type"] in _SHAPE_ERRORS):
+            kept.append({**error, "loc": loc[:tag] + loc[tag + 1:]})
+    return kept or errors
 
 
 def field_model(schema: type[BaseModel], loc: Location) -> type[BaseModel]:

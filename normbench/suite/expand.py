@@ -37,8 +37,8 @@ def expand(
         from normbench.norms import canonical_name as canonical_norm
     resolve_device = resolve_device or resolve_auto_device
     specs = []
-    for (dataset, model), batching, norm, base_lr, batch_size, seed, device in itertools.product(
-        suite.pairs(), suite.batching, suite.norms, suite.optimizer.rates, suite.batch_sizes, suite.seeds,
+    for (dataset, model), batching, norm, (optimizer, base_lr), batch_size, seed, device in itertools.product(
+        suite.pairs(), suite.batching, suite.norms, suite.optimizer_rates(), suite.batch_sizes, suite.seeds,
         suite.devices,
     ):
         canonical = canonical_norm(norm.name)
@@ -56,16 +56,18 @@ def expand(
                 steps=suite.steps,
                 epochs=suite.epochs,
                 samples=suite.samples,
-                optimizer=suite.optimizer.name,
+                optimizer=optimizer.name,
                 lr=suite.lr_for(batch_size, base_lr),
                 base_lr=base_lr,
                 lr_scaling=suite.lr_scaling,
                 reference_batch_size=suite.reference_batch_size,
                 target_accuracy=suite.target_accuracy,
                 probes=freeze_options(suite.probes.enabled()),
-                momentum=suite.optimizer.momentum,
-                weight_decay=suite.optimizer.weight_decay,
-                eval_every=suite.eval_every,
+                momentum=optimizer.momentum,
+                weight_decay=optimizer.weight_decay,
+                eval_every=0 if suite.eval_every == "epoch" else suite.eval_every,
+                eval_per_epoch=suite.eval_every == "epoch",
+                select=suite.select,
                 model_options=freeze_options(model.options),
                 dataset_options=freeze_options(dataset.options),
                 norm_options=freeze_options(norm.options),

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from normbench.analysis_config import AnalysisConfig, check_against_suite
+from normbench.reference.declared import ReferenceConfig
 
 SUITE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # also the default output directory's name
 BUDGETS = ("steps", "epochs", "samples")
@@ -98,20 +99,29 @@ class OptimizerConfig(StrictModel):
         return self.lr if isinstance(self.lr, list) else [self.lr]
 
 
-BATCHING_FORMS = "iid, {classes_per_batch: k} with k a positive integer, or a list of those"
+BATCHING_FORMS = ("iid, fixed (the same batches in the same order every epoch), {order: fixed, samples: S} "
+                  "(the same first S // batch_size batches every epoch), {classes_per_batch: k} with k a positive "
+                  "integer, or a list of those")
 
 
-def parse_batching(value: Any) -> list[dict[str, int]]:
-    """A suite's `batching` as a list of run options: `{}` for iid, `{"classes_per_batch": k}`
-    otherwise (normbench/batching.py); ValueError naming the allowed forms."""
+def _positive_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def parse_batching(value: Any) -> list[dict[str, Any]]:
+    """A suite's `batching` as a list of run options: `{}` for iid, `{"order": "fixed"}` (with
+    `"samples": S`), `{"classes_per_batch": k}` (normbench/batching.py); ValueError naming the forms."""
     entries = value if isinstance(value, list) else [value]
     parsed = []
     for entry in entries:
         if entry == "iid" or entry == {}:  # {} is how a parsed suite holds iid
             parsed.append({})
-        elif (isinstance(entry, dict) and set(entry) == {"classes_per_batch"}
-              and isinstance(entry["classes_per_batch"], int) and not isinstance(entry["classes_per_batch"], bool)
-              and entry["classes_per_batch"] > 0):
+        elif entry == "fixed" or entry == {"order": "fixed"}:
+            parsed.append({"order": "fixed"})
+        elif (isinstance(entry, dict) and set(entry) == {"order", "samples"} and entry["order"] == "fixed"
+              and _positive_int(entry["samples"])):
+            parsed.append({"order": "fixed", "samples": entry["samples"]})
+        elif isinstance(entry, dict) and set(entry) == {"classes_per_batch"} and _positive_int(entry["classes_per_batch"]):
             parsed.append({"classes_per_batch": entry["classes_per_batch"]})
         else:
             raise ValueError(f"must be {BATCHING_FORMS}; got {entry!r}")
@@ -170,15 +180,27 @@ class Suite(StrictModel):
     steps: int | None = Field(default=None, gt=0)
     epochs: float | None = Field(default=None, gt=0)
     samples: int | None = Field(default=None, gt=0)
-    optimizer: OptimizerConfig
+    optimizer: OptimizerConfig | list[OptimizerConfig] = Field(
+        description="the optimizer, or a list of optimizers to compare (e.g. Adam and SGD)")
     lr_scaling: Literal["none", "linear", "sqrt"] = "none"
     reference_batch_size: int | None = Field(default=None, gt=0)
-    eval_every: int = Field(default=50, gt=0)
+    eval_every: int | Literal["epoch"] = Field(
+        default=50, description="evaluate every this many steps, or `epoch` at every epoch end")
+    select: Literal["last", "best_validation_loss"] = Field(
+        default="last", description="checkpoint the final metrics come from (best_validation_loss needs a validation split)")
     target_accuracy: float | None = Field(default=None, gt=0, le=1)
     probes: ProbesConfig = Field(default_factory=ProbesConfig)
     devices: list[str] = Field(default_factory=lambda: ["cpu"], min_length=1)
-    batching: list[dict[str, int]] = Field(default_factory=lambda: [{}], description=BATCHING_FORMS)
+    batching: list[dict[str, Any]] = Field(default_factory=lambda: [{}], description=BATCHING_FORMS)
     analysis: AnalysisConfig = Field(default_factory=AnalysisConfig)
+    reference: ReferenceConfig | None = Field(default=None, description="published results these runs reproduce")
+
+    @field_validator("eval_every")
+    @classmethod
+    def _positive_interval(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value <= 0:
+            raise ValueError(f"must be a positive number of steps or `epoch`, got {value}")
+        return value
 
     @field_validator("batch_sizes")
     @classmethod
@@ -228,12 +250,12 @@ class Suite(StrictModel):
         return self
 
     @field_serializer("batching")
-    def _batching_as_written(self, value: list[dict[str, int]]) -> list[Any]:
-        return [entry or "iid" for entry in value]
+    def _batching_as_written(self, value: list[dict[str, Any]]) -> list[Any]:
+        return [("fixed" if entry == {"order": "fixed"} else entry) or "iid" for entry in value]
 
     @field_validator("batching", mode="before")
     @classmethod
-    def _batching_forms(cls, value: Any, info: ValidationInfo) -> list[dict[str, int]]:
+    def _batching_forms(cls, value: Any, info: ValidationInfo) -> list[dict[str, Any]]:
         parsed = parse_batching(value)
         smallest = min(info.data.get("batch_sizes") or [0]) or None
         for options in parsed:
@@ -242,6 +264,25 @@ class Suite(StrictModel):
                 raise ValueError(f"classes_per_batch={k} exceeds batch size {smallest}; every class of a batch "
                                  "needs at least one sample")
         return parsed
+
+    @field_validator("optimizer")
+    @classmethod
+    def _distinct_optimizers(cls, value: OptimizerConfig | list[OptimizerConfig]) -> Any:
+        if isinstance(value, list):
+            if not value:
+                raise ValueError("give an optimizer, or a non-empty list of them")
+            if len({json.dumps(o.model_dump(), sort_keys=True) for o in value}) != len(value):
+                raise ValueError("optimizers in a list must be distinct")
+        return value
+
+    @property
+    def optimizers(self) -> list[OptimizerConfig]:
+        """The optimizer(s) as a list (a suite may compare several)."""
+        return self.optimizer if isinstance(self.optimizer, list) else [self.optimizer]
+
+    def optimizer_rates(self) -> list[tuple[OptimizerConfig, float]]:
+        """(optimizer, learning rate) pairs: every optimizer with each of its rates."""
+        return [(optimizer, lr) for optimizer in self.optimizers for lr in optimizer.rates]
 
     @property
     def datasets(self) -> list[NamedEntry]:

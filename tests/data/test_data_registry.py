@@ -16,7 +16,7 @@ def test_available_datasets():
 
 
 def test_dataset_options_lists_names_and_defaults():
-    assert dataset_options("digits") == {"test_fraction": 0.25, "split_seed": 0}
+    assert dataset_options("digits") == {"test_fraction": 0.25, "split_seed": 0, "validation": 0}
     assert dataset_options("mnist1d") == {"split_seed": 42, "num_samples": 5000}
     assert dataset_options("mnist1d_varlen") == {"min_length": 20, "split_seed": 42, "num_samples": 5000}
     assert dataset_options("adding") == {

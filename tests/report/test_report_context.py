@@ -16,7 +16,7 @@ from normbench.report import render
 from normbench.report.context import build_context
 
 TOP_LEVEL_KEYS = {"context_version", "rng_seed", "alpha", "suite", "environment", "outcomes", "warnings",
-                  "methods", "verdicts", "norms", "sections", "power", "throughput", "analysis", "family"}
+                  "methods", "verdicts", "norms", "sections", "power", "throughput", "analysis", "family", "reference"}
 
 
 def _values(frames: ResultFrames, model: str, label: str, batch_size: int) -> tuple[list[int], np.ndarray]:

@@ -129,7 +129,7 @@ def test_json_holds_every_number_of_the_context(context):
         ranking = section["ranking"]
         assert {"n_blocks", "p_value"} <= set(ranking)
         assert all(set(pair) >= {"a", "b", "p", "significant"} for pair in ranking["pairs"])
-    assert data["context_version"] == 3 and data["family"]["size"] > 0
+    assert data["context_version"] == 4 and data["family"]["size"] > 0
     assert all(v["direction"] in ("better", "worse", "equivalent", "inconclusive") for v in data["verdicts"])
 
 
