@@ -3,6 +3,10 @@
 1,797 grey-level images (values 0..16) of the digits 0-9 from the UCI "Optical Recognition of
 Handwritten Digits" set, split into train/test by a stratified shuffle seeded by ``split_seed``
 alone, then standardized per pixel with statistics of the training images only.
+
+``pixel_order`` (image | sequential | permuted; ``normbench.data.pixel_order``) reads the images
+as 64-step pixel sequences ``(N, 1, 64)``; the permuted order's permutation is drawn from
+``split_seed``, so one split seed fixes both the split and the permutation.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from normbench.data.dataset import Dataset
+from normbench.data.pixel_order import apply_pixel_order, check_pixel_order
 from normbench.options import Owner, check_number, check_seed
 
 NAME = "digits"
@@ -59,8 +64,11 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     return (train - mean) / std, (test - mean) / std
 
 
-def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0) -> Dataset:
-    """Load ``digits`` as a :class:`Dataset` of shape ``(N, 1, 8, 8)``, standardized with train statistics."""
+def load_digits_dataset(
+    *, test_fraction: float = 0.25, split_seed: int = 0, pixel_order: str = "image"
+) -> Dataset:
+    """Load ``digits`` as ``(N, 1, 8, 8)`` (or pixel sequences ``(N, 1, 64)``), standardized with train statistics."""
+    pixel_order = check_pixel_order(OWNER, pixel_order)
     test_fraction = check_number(OWNER, "test_fraction", test_fraction, low=0.0, high=1.0,
                                  low_open=True, high_open=True)
     split_seed = check_seed(OWNER, "split_seed", split_seed)
@@ -71,7 +79,7 @@ def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0) -> 
         raise ValueError(f"dataset {NAME!r}: option 'test_fraction' {test_fraction!r}: {error}") from error
     x_train, x_test = standardize(images[train_index], images[test_index])
     n_train, n_test = len(train_index), len(test_index)
-    return Dataset(
+    dataset = Dataset(
         name=NAME,
         x_train=torch.from_numpy(x_train.astype(np.float32)).unsqueeze(1),
         y_train=torch.from_numpy(labels[train_index].copy()),
@@ -85,3 +93,4 @@ def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0) -> 
             "train statistics"
         ),
     )
+    return apply_pixel_order(dataset, pixel_order, int(split_seed))
