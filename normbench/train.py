@@ -22,6 +22,8 @@ from normbench.probes import (
     ProbeConfig,
     ProbeRecorder,
     batch_statistics_accuracy,
+    probe_batches,
+    record_batch_stat_variance,
     record_grad_norms,
     record_percentiles,
     record_smoothness,
@@ -276,6 +278,10 @@ def evaluate_point(run: TrainingRun, step: int, train_loss: float, train_time: f
                                               data.mask_test)
         run.recorder.add(step, "train_eval_gap", "batch_stats_accuracy", batch_acc)
         run.recorder.add(step, "train_eval_gap", "eval_accuracy", test_acc)
+    if run.probes.batch_stat_variance and math.isfinite(test_loss):
+        batches = probe_batches(data.x_train, data.mask_train, run.spec.batch_size,
+                                run.probes.batch_stat_variance_batches, seed=run.spec.seed * 1_000_003 + step)
+        record_batch_stat_variance(run.recorder, step, model, batches, run.probes.batch_stat_variance_per_site)
     model.train()
     return CurvePoint(step=step, epoch=step / run.order.per_epoch, samples_seen=step * run.spec.batch_size,
                       train_loss=train_loss, test_loss=test_loss, test_accuracy=test_acc, wall_time_s=train_time)
