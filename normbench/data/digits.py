@@ -4,8 +4,8 @@
 Handwritten Digits" set, split into train/test by a stratified shuffle seeded by ``split_seed``
 alone, then standardized per pixel with statistics of the training images only.
 
-``pixel_order`` (image | sequential | permuted; ``normbench.data.pixel_order``) reads the images
-as 64-step pixel sequences ``(N, 1, 64)``; the permuted order's permutation is drawn from
+``pixel_order`` (image | sequential | permuted | rows; ``normbench.data.pixel_order``) reads the
+images as 64-step pixel sequences ``(N, 1, 64)`` or 8 steps of 8-pixel rows ``(N, 8, 8)``; the permuted order's permutation is drawn from
 ``split_seed``, so one split seed fixes both the split and the permutation.
 """
 

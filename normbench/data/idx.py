@@ -23,8 +23,8 @@ files, so ``fashion_mnist`` searches only its own sub-directories, ``DATA_DIR/fa
 Split: the official 60,000 / 10,000 train/test split (no seed involved); ``n_train``/``n_test``
 keep the first n images of each file in the official order. Images become float32
 ``(N, 1, 28, 28)``, standardized with one mean and std over every pixel of the training images
-used. ``pixel_order`` (image | sequential | permuted; ``normbench.data.pixel_order``) reads them
-as 784-step pixel sequences ``(N, 1, 784)``: sequential and permuted MNIST (Le et al. 2015,
+used. ``pixel_order`` (image | sequential | permuted | rows; ``normbench.data.pixel_order``) reads
+them as 784-step pixel sequences ``(N, 1, 784)`` (or 28 rows, ``(N, 28, 28)``): sequential and permuted MNIST (Le et al. 2015,
 Cooijmans et al. 2016); the permutation is drawn from ``permutation_seed`` (default 0), since the
 official split has no seed.
 """

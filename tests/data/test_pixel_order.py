@@ -39,6 +39,16 @@ def test_permuted_digits_is_one_fixed_permutation_of_the_sequential_task():
     assert torch.equal(permuted.y_train, sequential.y_train)
 
 
+def test_digits_rows_are_one_row_per_step():
+    image = load_dataset("digits")
+    rows = load_dataset("digits", pixel_order="rows")
+    assert rows.input_shape == (8, 8) and rows.x_test.shape == (450, 8, 8)
+    # step t holds row t; feature w is the pixel of column w
+    for t, w in ((0, 0), (3, 5), (7, 2)):
+        assert torch.equal(rows.x_train[:, w, t], image.x_train[:, 0, t, w])
+    assert "row by row, 8 steps of 8 pixels" in rows.description
+
+
 def test_the_permutation_is_determined_by_the_split_seed():
     first = load_dataset("digits", pixel_order="permuted", split_seed=3)
     again = load_dataset("digits", pixel_order="permuted", split_seed=3)
@@ -66,8 +76,8 @@ def test_mnist_pixel_orders(tmp_path, mnist_files):
 
 
 @pytest.mark.parametrize("name, options, message", [
-    ("digits", {"pixel_order": "columns"}, "option 'pixel_order' must be one of image, sequential, permuted"),
-    ("mnist", {"pixel_order": 1}, "option 'pixel_order' must be one of image, sequential, permuted"),
+    ("digits", {"pixel_order": "columns"}, "option 'pixel_order' must be one of image, sequential, permuted, rows"),
+    ("mnist", {"pixel_order": 1}, "option 'pixel_order' must be one of image, sequential, permuted, rows"),
     ("mnist", {"permutation_seed": -1}, "option 'permutation_seed'"),
 ])
 def test_bad_pixel_order_options_name_the_option(name, options, message):
