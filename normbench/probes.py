@@ -10,6 +10,17 @@
   record the range of the loss ("loss landscape"), the largest change of the gradient ("gradient
   predictiveness", max ‖∇L(θ − ηg) − g‖) and the effective β-smoothness
   (max ‖∇L(θ − ηg) − g‖ / ‖η g‖). Parameters and norm buffers are restored afterwards.
+- `batch_stat_variance`: how much the batch statistics a BN layer would use fluctuate from one
+  mini-batch to the next - the quantity Shen et al. 2020 (PowerNorm, §3, Fig. 2) blame for BN's
+  failure in Transformers on padded text. At an evaluation point, `batches` training mini-batches
+  of the run's batch size (drawn by a generator seeded by the run seed and the step, so the
+  training order is untouched) pass through a copy of the model in training mode; at every norm
+  site (every norm module, `none` included, so a model without norm shows what BN would see
+  there) the per-channel mean μ_b and variance σ²_b of the site's input over its valid positions
+  are taken, and across the batches: `mean_fluctuation` = std_b(μ_b) / sqrt(mean_b σ²_b) and
+  `var_fluctuation` = std_b(σ²_b) / mean_b σ²_b (scale-free; for i.i.d. normal values and m
+  values per statistic about 1/√(m−1) and √(2/(m−1))), averaged over channels, calls (a recurrent
+  cell's site is called once per step) and sites; `per_site: true` also records each site's.
 """
 
 from __future__ import annotations
@@ -35,16 +46,21 @@ class ProbeConfig:
     smoothness: bool = False
     smoothness_every: int = 100  # steps between smoothness measurements
     smoothness_step_scales: tuple[float, ...] = (0.25, 0.5, 1.0, 2.0)  # η as multiples of the lr
+    batch_stat_variance: bool = False
+    batch_stat_variance_batches: int = 8  # mini-batches whose statistics are compared
+    batch_stat_variance_per_site: bool = False  # also one value per norm site
 
     @property
     def any(self) -> bool:
         """Whether any probe is on."""
-        return self.percentiles or self.train_eval_gap or self.grad_norms or self.smoothness
+        return (self.percentiles or self.train_eval_gap or self.grad_norms or self.smoothness
+                or self.batch_stat_variance)
 
     @classmethod
     def from_options(cls, options: dict[str, Any]) -> "ProbeConfig":
         """Build from the suite's `probes:` mapping (already schema-validated)."""
-        prefixes = {"percentiles": "percentile", "smoothness": "smoothness"}
+        prefixes = {"percentiles": "percentile", "smoothness": "smoothness",
+                    "batch_stat_variance": "batch_stat_variance"}
         values: dict[str, Any] = {}
         for name, setting in options.items():
             if isinstance(setting, dict):
@@ -195,3 +211,100 @@ def record_smoothness(
                 p.copy_(p0)
                 p.grad = g0
             model.load_state_dict({**model.state_dict(), **saved_buffers})
+
+
+def probe_batches(
+    x: torch.Tensor, mask: torch.Tensor | None, batch_size: int, count: int, seed: int,
+) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
+    """`count` mini-batches of `batch_size` rows of `x` (and `mask`), each a fresh random draw from a
+    generator seeded by `seed` alone (never the training order's)."""
+    generator = torch.Generator().manual_seed(seed)
+    size = min(batch_size, len(x))
+    batches = []
+    for _ in range(count):
+        index = torch.randperm(len(x), generator=generator)[:size].to(x.device)
+        batches.append((x[index], None if mask is None else mask[index]))
+    return batches
+
+
+def site_moments(x: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean and (biased) variance of a channel-first input over its valid positions:
+    what BN normalizes that input with."""
+    values = x.detach().double().transpose(0, 1).reshape(x.shape[1], -1)  # (C, N·spatial)
+    if mask is not None:
+        values = values[:, mask.reshape(-1).to(torch.bool)]
+    return values.mean(dim=1), values.var(dim=1, unbiased=False)
+
+
+@torch.no_grad()
+def batch_statistic_fluctuation(
+    model: torch.nn.Module, batches: list[tuple[torch.Tensor, torch.Tensor | None]], per_site: bool = False,
+) -> dict[str, float]:
+    """`mean_fluctuation` and `var_fluctuation` (see the module docstring) of every norm site's batch
+    statistics across `batches`, averaged over sites, and per site (`<path>.…`) with `per_site`.
+
+    Runs a deep copy in training mode (dropout off), so the model, its running estimates and the
+    global RNG stay untouched. Channels whose variance is 0 in every batch are left out.
+    """
+    from normbench.norms import NormModule
+
+    probe = copy.deepcopy(model)
+    probe.train()
+    calls: dict[str, list[list[tuple[torch.Tensor, torch.Tensor]]]] = {}
+    for path, module in probe.named_modules():
+        if isinstance(module, torch.nn.Dropout):
+            module.eval()
+        if isinstance(module, NormModule):
+            calls[path] = []
+            module.register_forward_pre_hook(_moment_hook(calls[path]), with_kwargs=True)
+    for x, mask in batches:
+        for seen in calls.values():
+            seen.append([])
+        probe(x) if mask is None else probe(x, mask=mask)
+    out: dict[str, float] = {}
+    per_metric: dict[str, list[float]] = {"mean_fluctuation": [], "var_fluctuation": []}
+    for path, seen in calls.items():
+        values = _site_fluctuation(seen)
+        if values is None:
+            continue
+        for metric, value in values.items():
+            per_metric[metric].append(value)
+            if per_site:
+                out[f"{path}.{metric}"] = value
+    for metric, values in per_metric.items():
+        if values:
+            out[metric] = sum(values) / len(values)
+    return out
+
+
+def _moment_hook(store: list[list[tuple[torch.Tensor, torch.Tensor]]]) -> Callable[..., None]:
+    """A forward pre-hook appending the input's per-channel moments to the current batch's list."""
+    def hook(module: torch.nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        mask = kwargs.get("mask", args[1] if len(args) > 1 else None)
+        store[-1].append(site_moments(args[0], mask))
+    return hook
+
+
+def _site_fluctuation(seen: list[list[tuple[torch.Tensor, torch.Tensor]]]) -> dict[str, float] | None:
+    """Across batches (the outer list), the channel- and call-averaged fluctuations; None if unseen."""
+    n_calls = min(len(batch) for batch in seen) if seen else 0
+    if len(seen) < 2 or n_calls == 0:
+        return None
+    means = torch.stack([torch.stack([m for m, _ in batch[:n_calls]]) for batch in seen])  # (B, calls, C)
+    variances = torch.stack([torch.stack([v for _, v in batch[:n_calls]]) for batch in seen])
+    average_variance = variances.mean(dim=0)
+    live = average_variance > 0
+    if not bool(live.any()):
+        return None
+    mean_fluctuation = means.std(dim=0)[live] / average_variance[live].sqrt()
+    var_fluctuation = variances.std(dim=0)[live] / average_variance[live]
+    return {"mean_fluctuation": float(mean_fluctuation.mean()), "var_fluctuation": float(var_fluctuation.mean())}
+
+
+def record_batch_stat_variance(
+    recorder: ProbeRecorder, step: int, model: torch.nn.Module,
+    batches: list[tuple[torch.Tensor, torch.Tensor | None]], per_site: bool,
+) -> None:
+    """Record :func:`batch_statistic_fluctuation` at `step`."""
+    for key, value in batch_statistic_fluctuation(model, batches, per_site).items():
+        recorder.add(step, "batch_stat_variance", key, value)

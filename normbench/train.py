@@ -26,6 +26,8 @@ from normbench.probes import (
     ProbeConfig,
     ProbeRecorder,
     batch_statistics_accuracy,
+    probe_batches,
+    record_batch_stat_variance,
     record_grad_norms,
     record_percentiles,
     record_smoothness,
@@ -304,17 +306,29 @@ def evaluate_point(run: TrainingRun, step: int, train_loss: float, train_time: f
     if run.capture is not None:
         run.capture.active = False
         record_percentiles(run.recorder, step, run.capture.collect())
-    if run.probes.train_eval_gap and math.isfinite(test_loss):
-        count_correct = functools.partial(correct_count, run.task)
-        batch_acc = batch_statistics_accuracy(model, data.x_test, data.y_test, run.spec.batch_size, count_correct,
-                                              data.mask_test)
-        run.recorder.add(step, "train_eval_gap", "batch_stats_accuracy", batch_acc)
-        run.recorder.add(step, "train_eval_gap", "eval_accuracy", test_acc)
+    if math.isfinite(test_loss):
+        _record_evaluation_probes(run, step, test_acc)
     val_loss, val_acc = evaluate_split(run, "val") if data.x_val is not None else (math.nan, math.nan)
     model.train()
     return CurvePoint(step=step, epoch=step / run.order.per_epoch, samples_seen=step * run.spec.batch_size,
                       train_loss=train_loss, test_loss=test_loss, test_accuracy=test_acc, wall_time_s=train_time,
                       val_loss=val_loss, val_accuracy=val_acc)
+
+
+def _record_evaluation_probes(run: TrainingRun, step: int, test_acc: float) -> None:
+    """The probes due at an evaluation point with a finite test loss: the train/eval gap and the
+    fluctuation of batch statistics across mini-batches."""
+    data, model = run.data, run.model
+    if run.probes.train_eval_gap:
+        count_correct = functools.partial(correct_count, run.task)
+        batch_acc = batch_statistics_accuracy(model, data.x_test, data.y_test, run.spec.batch_size, count_correct,
+                                              data.mask_test)
+        run.recorder.add(step, "train_eval_gap", "batch_stats_accuracy", batch_acc)
+        run.recorder.add(step, "train_eval_gap", "eval_accuracy", test_acc)
+    if run.probes.batch_stat_variance:
+        batches = probe_batches(data.x_train, data.mask_train, run.spec.batch_size,
+                                run.probes.batch_stat_variance_batches, seed=run.spec.seed * 1_000_003 + step)
+        record_batch_stat_variance(run.recorder, step, model, batches, run.probes.batch_stat_variance_per_site)
 
 
 def evaluate_split(run: TrainingRun, split: str) -> tuple[float, float]:

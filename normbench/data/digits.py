@@ -5,6 +5,11 @@ Handwritten Digits" set, split into train/test by a stratified shuffle seeded by
 alone, then standardized per pixel with statistics of the training images only. ``validation: n``
 (default 0) then moves the first n of a ``split_seed``-seeded shuffle of the training images into a
 validation split (``x_val``/``y_val``), as the ``cifar10`` protocol does; the test split is unchanged.
+
+``pixel_order`` (image | sequential | permuted | rows; ``normbench.data.pixel_order``) reads the
+images as 64-step pixel sequences ``(N, 1, 64)`` or 8 steps of 8-pixel rows ``(N, 8, 8)``; the
+permuted order's permutation is drawn from ``split_seed``, so one split seed fixes both the split
+and the permutation.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ import torch
 from sklearn.model_selection import train_test_split
 
 from normbench.data.dataset import Dataset
+from normbench.data.pixel_order import apply_pixel_order, check_pixel_order
 from normbench.data.validation_split import check_split_options, split_indices
 from normbench.options import Owner, check_number, check_seed
 
@@ -62,9 +68,12 @@ def standardize(train: np.ndarray, test: np.ndarray) -> tuple[np.ndarray, np.nda
     return (train - mean) / std, (test - mean) / std
 
 
-def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0, validation: int = 0) -> Dataset:
-    """Load ``digits`` as a :class:`Dataset` of shape ``(N, 1, 8, 8)``, standardized with train statistics
-    (with ``validation`` > 0, that many training images become the validation split)."""
+def load_digits_dataset(
+    *, test_fraction: float = 0.25, split_seed: int = 0, validation: int = 0, pixel_order: str = "image"
+) -> Dataset:
+    """Load ``digits`` as ``(N, 1, 8, 8)`` (or pixel sequences, see ``pixel_order``), standardized with
+    train statistics (with ``validation`` > 0, that many training images become the validation split)."""
+    pixel_order = check_pixel_order(OWNER, pixel_order)
     test_fraction = check_number(OWNER, "test_fraction", test_fraction, low=0.0, high=1.0,
                                  low_open=True, high_open=True)
     split_seed = check_seed(OWNER, "split_seed", split_seed)
@@ -79,7 +88,7 @@ def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0, val
     x_val, y_val = _images(x_train[val_part]), torch.from_numpy(labels[train_index][val_part].copy())
     x_train, train_index = x_train[train_part], train_index[train_part]
     n_train, n_test = len(train_index), len(test_index)
-    return Dataset(
+    dataset = Dataset(
         name=NAME,
         x_train=_images(x_train),
         y_train=torch.from_numpy(labels[train_index].copy()),
@@ -96,6 +105,7 @@ def load_digits_dataset(*, test_fraction: float = 0.25, split_seed: int = 0, val
         x_val=x_val if validation else None,
         y_val=y_val if validation else None,
     )
+    return apply_pixel_order(dataset, pixel_order, int(split_seed))
 
 
 def _images(x: np.ndarray) -> torch.Tensor:

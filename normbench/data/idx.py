@@ -23,7 +23,10 @@ files, so ``fashion_mnist`` searches only its own sub-directories, ``DATA_DIR/fa
 Split: the official 60,000 / 10,000 train/test split (no seed involved); ``n_train``/``n_test``
 keep the first n images of each file in the official order. Images become float32
 ``(N, 1, 28, 28)``, standardized with one mean and std over every pixel of the training images
-used.
+used. ``pixel_order`` (image | sequential | permuted | rows; ``normbench.data.pixel_order``) reads
+them as 784-step pixel sequences ``(N, 1, 784)`` (or 28 rows, ``(N, 28, 28)``): sequential and permuted MNIST (Le et al. 2015,
+Cooijmans et al. 2016); the permutation is drawn from ``permutation_seed`` (default 0), since the
+official split has no seed.
 """
 
 from __future__ import annotations
@@ -39,8 +42,9 @@ import torch
 
 from normbench.data.datadir import DataFormatError, find_files, resolve_data_dir
 from normbench.data.dataset import Dataset
+from normbench.data.pixel_order import apply_pixel_order, check_pixel_order
 from normbench.data.standardize import standardize_uint8, uint8_moments
-from normbench.options import Owner, check_int, optional
+from normbench.options import Owner, check_int, check_seed, optional
 
 NAME = "mnist"
 FASHION_NAME = "fashion_mnist"
@@ -152,16 +156,22 @@ def read_mnist_pair(images_path: Path, labels_path: Path) -> tuple[np.ndarray, n
 
 
 def load_mnist_dataset(
-    *, data_dir: str | None = None, n_train: int | None = None, n_test: int | None = None
+    *, data_dir: str | None = None, n_train: int | None = None, n_test: int | None = None,
+    pixel_order: str = "image", permutation_seed: int = 0,
 ) -> Dataset:
     """Load ``mnist`` from the user's IDX files as ``(N, 1, 28, 28)``, standardized with train statistics.
 
     ``data_dir`` defaults to ``$NORMBENCH_DATA``, else the per-user cache; ``n_train``/``n_test``
-    (default all) keep the first n images of the official files.
+    (default all) keep the first n images of the official files; ``pixel_order`` sequential or
+    permuted gives ``(N, 1, 784)`` pixel sequences (the permutation drawn from ``permutation_seed``).
     """
-    n_train = optional(check_int, Owner("dataset", NAME), "n_train", n_train, 1)
-    n_test = optional(check_int, Owner("dataset", NAME), "n_test", n_test, 1)
-    return _load_idx_images(NAME, "MNIST (LeCun et al.", SUBDIRS, data_dir, n_train, n_test)
+    owner = Owner("dataset", NAME)
+    n_train = optional(check_int, owner, "n_train", n_train, 1)
+    n_test = optional(check_int, owner, "n_test", n_test, 1)
+    pixel_order = check_pixel_order(owner, pixel_order)
+    seed = check_seed(owner, "permutation_seed", permutation_seed)
+    images = _load_idx_images(NAME, "MNIST (LeCun et al.", SUBDIRS, data_dir, n_train, n_test)
+    return apply_pixel_order(images, pixel_order, seed)
 
 
 def load_fashion_mnist_dataset(

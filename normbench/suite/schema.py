@@ -146,6 +146,13 @@ class SmoothnessProbe(StrictModel):
     step_scales: list[float] = Field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0], min_length=1)
 
 
+class BatchStatVarianceProbe(StrictModel):
+    """Fluctuation of every norm site's batch statistics across `batches` mini-batches (PowerNorm)."""
+
+    batches: int = Field(default=8, ge=2)
+    per_site: bool = False
+
+
 class ProbesConfig(StrictModel):
     """Optional diagnostics recorded at evaluation points (see normbench/probes.py)."""
 
@@ -153,6 +160,7 @@ class ProbesConfig(StrictModel):
     train_eval_gap: bool = False
     grad_norms: bool = False
     smoothness: bool | SmoothnessProbe = False
+    batch_stat_variance: bool | BatchStatVarianceProbe = False
 
     def enabled(self) -> dict[str, Any]:
         """Only the probes that are on, as plain data for the RunSpec."""

@@ -16,7 +16,7 @@ def test_available_datasets():
 
 
 def test_dataset_options_lists_names_and_defaults():
-    assert dataset_options("digits") == {"test_fraction": 0.25, "split_seed": 0, "validation": 0}
+    assert dataset_options("digits") == {"test_fraction": 0.25, "split_seed": 0, "validation": 0, "pixel_order": "image"}
     assert dataset_options("mnist1d") == {"split_seed": 42, "num_samples": 5000}
     assert dataset_options("mnist1d_varlen") == {"min_length": 20, "split_seed": 42, "num_samples": 5000}
     assert dataset_options("adding") == {
@@ -26,7 +26,9 @@ def test_dataset_options_lists_names_and_defaults():
         "n_samples": 2000, "n_features": 16, "num_classes": 10, "cluster_std": 8.0, "test_fraction": 0.25,
         "split_seed": 0,
     }
-    assert dataset_options("mnist") == dataset_options("fashion_mnist") == {"data_dir": None, "n_train": None, "n_test": None}
+    assert dataset_options("mnist") == {"data_dir": None, "n_train": None, "n_test": None, "pixel_order": "image",
+                                        "permutation_seed": 0}
+    assert dataset_options("fashion_mnist") == {"data_dir": None, "n_train": None, "n_test": None}
     assert dataset_options("cifar10") == {
         "data_dir": None, "n_train": None, "n_test": None, "standardize": "channel", "validation": 0,
         "train_subset": None, "split_seed": 0,
@@ -48,7 +50,7 @@ def test_unknown_dataset_lists_available_names():
 def test_unknown_option_lists_allowed_options():
     with pytest.raises(
         ValueError,
-        match=r"dataset 'digits': unknown option 'test_size'; allowed options: split_seed, test_fraction",
+        match=r"dataset 'digits': unknown option 'test_size'; allowed options: pixel_order, split_seed, test_fraction, validation",
     ):
         load_dataset("digits", test_size=0.2)
 

@@ -314,8 +314,8 @@ def test_norm_factory_calls_per_site_and_step(recording_norm):
         ({"per_step_statistics": 1}, r"option 'per_step_statistics' must be auto, true or false"),
         ({"gamma_init": 0}, r"option 'gamma_init' must be auto or a positive number"),
         ({"single_sample_steps": "x"}, r"option 'single_sample_steps' must be one of batch, population"),
-        ({"layers": 2}, r"unknown option 'layers'; allowed options: cell, gamma_init, hidden_size, "
-                        r"max_steps, per_step_statistics, single_sample_steps"),
+        ({"layers": 2}, r"unknown option 'layers'; allowed options: bidirectional, cell, gamma_init, "
+                        r"hidden_size, max_steps, per_step_statistics, readout, single_sample_steps"),
     ],
 )
 def test_bad_options_name_what_is_allowed(options, message):
