@@ -41,7 +41,6 @@ import pandas as pd
 
 from normbench import analysis, stats
 from normbench.analysis_config import AnalysisConfig, declared_analysis
-from normbench.compare_native import judge_native_tax, native_tax_rows
 from normbench.compare_accuracy import (
     accuracy_row,
     cell_label,
@@ -50,6 +49,7 @@ from normbench.compare_accuracy import (
     judge_divergence,
     pooled_row,
 )
+from normbench.compare_native import judge_native_tax, native_tax_rows
 from normbench.family import Family
 from normbench.spec import COMPLETED
 from normbench.store import load_frames

@@ -19,6 +19,7 @@ import math
 from typing import Any
 
 import numpy as np
+
 from normbench import analysis, stats
 from normbench.analysis_config import AnalysisConfig
 from normbench.family import Family

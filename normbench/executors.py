@@ -35,9 +35,8 @@ def _dataset_for(spec: RunSpec):
 
 def execute_one(spec: RunSpec) -> RunResult:
     """Run one spec in this process (the unit of work of every executor)."""
-    from normbench.train import run_training
-
     from normbench.run_errors import error_outcome
+    from normbench.train import run_training
 
     try:
         dataset = _dataset_for(spec)

@@ -10,9 +10,9 @@ import traceback
 from collections.abc import Mapping
 from typing import Any
 
-from normbench.spec import FAILED, UNDEFINED
 from normbench.norms import NormUndefinedError
 from normbench.plugins.blame import blamed_plugin, plugin_label
+from normbench.spec import FAILED, UNDEFINED
 
 TRACEBACK_LIMIT = 8  # frames kept with a failed run's error: enough to locate it, short enough to read
 

@@ -202,10 +202,7 @@ class Store:
                               environment=json.loads(env_row[0]) if env_row else {})
         if suite_row:
             frames.suite_name, frames.suite_description, frames.suite_yaml, frames.command = suite_row
-        from normbench.throughput.store import (
-            throughput_frame,
-            throughput_samples_frame,
-        )
+        from normbench.throughput.store import throughput_frame, throughput_samples_frame
 
         frames.throughput = throughput_frame(self.conn, run_ids)
         frames.throughput_samples = throughput_samples_frame(self.conn, run_ids)

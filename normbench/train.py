@@ -283,7 +283,10 @@ def train_step(run: TrainingRun, step: int, idx: torch.Tensor) -> tuple[torch.Te
     if run.probes.smoothness and step % run.probes.smoothness_every == 0:
         # Measured before the update, outside the step timer, and undone exactly afterwards.
         paused = time.perf_counter()
-        batch_loss = (lambda: task_loss(run.task, _forward(model, xb, mb), yb))
+
+        def batch_loss() -> torch.Tensor:
+            return task_loss(run.task, _forward(model, xb, mb), yb)
+
         record_smoothness(run.recorder, step, model, batch_loss, run.spec.lr, run.probes.smoothness_step_scales)
         start += time.perf_counter() - paused
     run.optimizer.step()

@@ -37,7 +37,8 @@ def test_smoothness_on_a_quadratic_equals_its_curvature():
     model = torch.nn.Linear(1, 1, bias=False)
     with torch.no_grad():
         model.weight.fill_(w0)
-    loss_fn = lambda: 0.5 * a * model.weight.sum() ** 2
+    def loss_fn():
+        return 0.5 * a * model.weight.sum() ** 2
     recorder = ProbeRecorder()
     record_smoothness(recorder, 1, model, loss_fn, lr, (1.0, 2.0))
     rows = {key: value for _, _, key, value in recorder.rows}
@@ -76,7 +77,8 @@ def test_batch_statistics_accuracy_uses_batch_stats_and_leaves_model_untouched()
     before = {k: v.clone() for k, v in model.state_dict().items()}
     x = torch.randn(8, 2) * 5 + 3
     y = torch.zeros(8, dtype=torch.long)
-    count = lambda out, target: int((out.argmax(1) == target).sum())
+    def count(out, target):
+        return int((out.argmax(1) == target).sum())
     acc = batch_statistics_accuracy(model, x, y, 4, count)
     with torch.no_grad():
         z = model[0](x)

@@ -3,13 +3,7 @@
 import pytest
 import yaml
 
-from normbench.suite import (
-    SuiteError,
-    apply_override,
-    expand,
-    load_suite,
-    validate_suite,
-)
+from normbench.suite import SuiteError, apply_override, expand, load_suite, validate_suite
 
 BASE = {
     "name": "t", "dataset": "digits", "models": ["mlp"], "norms": ["bn", "ln"], "batch_sizes": [4, 8],
@@ -138,7 +132,8 @@ def test_duplicate_runs_rejected():
 
 
 def test_lr_scaling_rules():
-    canon = lambda n: n
+    def canon(n):
+        return n
     linear = validate_suite({**BASE, "batch_sizes": [4, 64], "lr_scaling": "linear", "reference_batch_size": 64,
                              "optimizer": {"lr": 0.05}})
     lrs = {s.batch_size: s.lr for s in expand(linear, canonical_norm=canon, resolve_device=lambda d: d)}

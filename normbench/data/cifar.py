@@ -35,12 +35,7 @@ import numpy as np
 import torch
 
 from normbench.data.cifar_protocol import check_protocol_options, prepare_cifar_splits
-from normbench.data.datadir import (
-    DataFormatError,
-    fetch_command,
-    find_files,
-    resolve_data_dir,
-)
+from normbench.data.datadir import DataFormatError, fetch_command, find_files, resolve_data_dir
 from normbench.data.dataset import Dataset
 from normbench.options import Owner, check_int, optional
 

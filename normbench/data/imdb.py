@@ -39,11 +39,7 @@ from typing import Any
 import numpy as np
 
 from normbench.data.cifar import RestrictedUnpickler
-from normbench.data.datadir import (
-    DataFormatError,
-    find_files,
-    resolve_data_dir,
-)
+from normbench.data.datadir import DataFormatError, find_files, resolve_data_dir
 from normbench.data.dataset import Dataset, dataset_from_splits
 from normbench.data.token_sequences import pad_pre, token_tensor
 from normbench.data.validation_split import check_split_options, split_indices

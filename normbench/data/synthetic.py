@@ -19,13 +19,7 @@ from sklearn.datasets import make_blobs
 
 from normbench.data.dataset import Dataset
 from normbench.data.digits import stratified_split
-from normbench.options import (
-    Owner,
-    check_int,
-    check_number,
-    check_positive_number,
-    check_seed,
-)
+from normbench.options import Owner, check_int, check_number, check_positive_number, check_seed
 
 NAME = "blobs"
 OWNER = Owner("dataset", NAME)

@@ -23,22 +23,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from normbench.models.blocks import (
-    ACTIVATIONS,
-    PLACEMENTS,
-    Feeding,
-    NormActivation,
-    NormFactory,
-    build_norm,
-)
-from normbench.options import (
-    Owner,
-    check_bool,
-    check_choice,
-    check_positive_int,
-    check_positive_ints,
-    resolve_options,
-)
+from normbench.models.blocks import ACTIVATIONS, PLACEMENTS, Feeding, NormActivation, NormFactory, build_norm
+from normbench.options import Owner, check_bool, check_choice, check_positive_int, check_positive_ints, resolve_options
 
 NAME = "cnn2d"
 OWNER = Owner("model", NAME)

@@ -38,14 +38,7 @@ from normbench.models.blocks import (
     check_sequence_input,
     sequence_shape,
 )
-from normbench.options import (
-    Owner,
-    check_bool,
-    check_choice,
-    check_int_per_layer,
-    check_positive_ints,
-    resolve_options,
-)
+from normbench.options import Owner, check_bool, check_choice, check_int_per_layer, check_positive_ints, resolve_options
 
 NAME = "cnn1d"
 OWNER = Owner("model", NAME)

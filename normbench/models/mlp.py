@@ -22,14 +22,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from normbench.models.blocks import (
-    ACTIVATIONS,
-    PLACEMENTS,
-    Feeding,
-    NormActivation,
-    NormFactory,
-    build_norm,
-)
+from normbench.models.blocks import ACTIVATIONS, PLACEMENTS, Feeding, NormActivation, NormFactory, build_norm
 from normbench.options import (
     Owner,
     check_bool,

@@ -71,8 +71,8 @@ from normbench.models.rnn_cells import (
 from normbench.options import (
     Owner,
     check_auto_or_bool,
-    check_bool,
     check_auto_or_positive_number,
+    check_bool,
     check_choice,
     check_positive_int,
     optional,

@@ -45,14 +45,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from normbench.models.blocks import (
-    ACTIVATIONS,
-    Feeding,
-    NormFactory,
-    apply_norm,
-    build_norm,
-    check_sequence_input,
-)
+from normbench.models.blocks import ACTIVATIONS, Feeding, NormFactory, apply_norm, build_norm, check_sequence_input
 from normbench.models.keras_lstm import KerasLSTM
 from normbench.options import (
     Owner,

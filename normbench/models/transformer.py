@@ -40,15 +40,7 @@ from normbench.models.blocks import (
     check_sequence_input,
     sequence_shape,
 )
-from normbench.options import (
-    Owner,
-    check_choice,
-    check_number,
-    check_positive_int,
-    divisors,
-    optional,
-    resolve_options,
-)
+from normbench.options import Owner, check_choice, check_number, check_positive_int, divisors, optional, resolve_options
 
 NAME = "transformer"
 OWNER = Owner("model", NAME)

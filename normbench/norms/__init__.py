@@ -14,13 +14,7 @@ from normbench.norms.group import GroupNorm
 from normbench.norms.identity import Identity
 from normbench.norms.instance import InstanceNorm
 from normbench.norms.layer import LayerNorm
-from normbench.norms.registry import (
-    ALIASES,
-    available,
-    canonical_name,
-    create_norm,
-    norm_options,
-)
+from normbench.norms.registry import ALIASES, available, canonical_name, create_norm, norm_options
 from normbench.norms.renorm import BatchRenorm
 from normbench.norms.rms import RMSNorm
 from normbench.norms.weight import WeightNorm

@@ -49,8 +49,8 @@ import math
 import torch
 
 from normbench.norms.base import NormModule
-from normbench.norms.batch_layer_function import BatchLayerNormTrain, batch_layer_norm_rows
 from normbench.norms.batch_layer_estimates import blend, common_count, masked_moments, or_default, per_position
+from normbench.norms.batch_layer_function import BatchLayerNormTrain, batch_layer_norm_rows
 from normbench.norms.layout import flatten, mask_weights
 from normbench.options import check_bool, check_number
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import math
 
 import torch
+
+
 def blend(momentum: float | None, est: torch.Tensor, count: torch.Tensor, new: torch.Tensor, valid) -> None:
     """est <- est + rate (new - est) where valid, in place; rate 1/(k+1) after k updates (the
     equal-weight mean), or ``momentum`` (1 for the first update: the estimate starts at the value)."""

@@ -18,17 +18,25 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from normbench.analysis import ACCURACY_SCALE, accuracy_values, cell_rng, is_training, plain_text, plain_value, value_note
+from normbench.analysis import (
+    ACCURACY_SCALE,
+    accuracy_values,
+    cell_rng,
+    is_training,
+    plain_text,
+    plain_value,
+    value_note,
+)
 from normbench.analysis_config import BCA_CAVEAT, AnalysisConfig, declared_analysis
 from normbench.family import Family
 from normbench.frames import RUN_COLUMNS, ResultFrames
 from normbench.reference.declared import declared_reference
-from normbench.spec import COMPLETED, DIVERGED, OUTCOMES, SKIPPED
 from normbench.report.methods import epoch_methods, methods
 from normbench.report.names import norm_sort_key
 from normbench.report.sections import build_sections, finish_sections
 from normbench.report.throughput import throughput_context
 from normbench.report.verdicts import collect_verdicts
+from normbench.spec import COMPLETED, DIVERGED, OUTCOMES, SKIPPED
 
 CONTEXT_VERSION = 4
 FAMILY_NAME = "verdicts"

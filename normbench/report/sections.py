@@ -21,7 +21,6 @@ from normbench import stats
 from normbench.analysis import accuracy_by_seed, count_outcome, diverged_seeds, plain_value, repeated_seeds
 from normbench.analysis_config import AnalysisConfig
 from normbench.family import Family
-from normbench.spec import COMPLETED, DIVERGED
 from normbench.report.convergence import TARGET_FRACTION, convergence_cells, curve_bands, run_curves
 from normbench.report.divergence import cell_divergence, divergence_tests, finish_divergence
 from normbench.report.glance import finish_glance, glance_tests
@@ -34,6 +33,7 @@ from normbench.report.published import Reference, section_reference
 from normbench.report.ranking import finish_ranking, ranking_tests
 from normbench.report.small_batch import batch_failure_tests, finish_batch_failures
 from normbench.report.training_loss import convergence_tests, epoch_bands, finish_convergence, run_epoch_losses
+from normbench.spec import COMPLETED, DIVERGED
 
 CellKey = tuple[Any, ...]
 

@@ -25,25 +25,10 @@ size beyond the margin), ``power`` (smallest detectable effect, seeds needed), `
 time to target, Kaplan-Meier), ``unpaired`` (declared Welch or Mann-Whitney test, ratio of medians).
 """
 
-from normbench.stats.batch_failure import (
-    BatchDrop,
-    MarginCriticalBatchSize,
-    critical_batch_size_beyond_margin,
-)
+from normbench.stats.batch_failure import BatchDrop, MarginCriticalBatchSize, critical_batch_size_beyond_margin
 from normbench.stats.blocks import Blocks, condition_blocks, seed_blocks
-from normbench.stats.convergence import (
-    SurvivalCurve,
-    first_reach,
-    kaplan_meier,
-    normalized_auc,
-)
-from normbench.stats.corrections import (
-    CORRECTIONS,
-    adjust,
-    benjamini_hochberg,
-    holm,
-    per_comparison_alpha,
-)
+from normbench.stats.convergence import SurvivalCurve, first_reach, kaplan_meier, normalized_auc
+from normbench.stats.corrections import CORRECTIONS, adjust, benjamini_hochberg, holm, per_comparison_alpha
 from normbench.stats.divergence import (
     DIVERGED_AS,
     DivergenceComparison,
@@ -53,12 +38,7 @@ from normbench.stats.divergence import (
     divergence_rate,
     rank_values,
 )
-from normbench.stats.equivalence import (
-    DEFAULT_MARGIN,
-    Equivalence,
-    equivalence_test,
-    tost_rows,
-)
+from normbench.stats.equivalence import DEFAULT_MARGIN, Equivalence, equivalence_test, tost_rows
 from normbench.stats.paired import (
     PAIRED_TESTS,
     PairedTest,
@@ -68,12 +48,7 @@ from normbench.stats.paired import (
     share_of_seeds_better,
     snapped_differences,
 )
-from normbench.stats.permutation import (
-    EXACT_MAX_N,
-    sign_flip_effective_alpha,
-    sign_flip_min_p,
-    sign_flip_p_rows,
-)
+from normbench.stats.permutation import EXACT_MAX_N, sign_flip_effective_alpha, sign_flip_min_p, sign_flip_p_rows
 from normbench.stats.power import (
     minimum_detectable_dz,
     paired_t_power,
@@ -113,12 +88,7 @@ from normbench.stats.unpaired import (
     median_ratio,
     unpaired_comparison,
 )
-from normbench.stats.verdicts import (
-    VERDICTS,
-    Verdict,
-    classify_comparison,
-    signs_disagree,
-)
+from normbench.stats.verdicts import VERDICTS, Verdict, classify_comparison, signs_disagree
 
 __all__ = [
     "CI_METHODS", "CORRECTIONS", "DEFAULT_MARGIN", "DEFAULT_RESAMPLES", "DIVERGED_AS", "EXACT_MAX_N", "PAIRED_TESTS",

@@ -16,12 +16,7 @@ import numpy as np
 from normbench.stats.conventions import PlainRecord, check_choice, plain_dict
 from normbench.stats.corrections import adjust
 from normbench.stats.equivalence import DEFAULT_MARGIN
-from normbench.stats.paired import (
-    PAIRED_TESTS,
-    TEST_NAMES,
-    paired_t_rows,
-    snapped_differences,
-)
+from normbench.stats.paired import PAIRED_TESTS, TEST_NAMES, paired_t_rows, snapped_differences
 from normbench.stats.permutation import sign_flip_p_rows
 from normbench.stats.summary import t_interval_rows
 

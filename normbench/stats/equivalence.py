@@ -11,12 +11,7 @@ import numpy as np
 from scipy import stats as sps
 
 from normbench.stats.conventions import PlainRecord, check_choice
-from normbench.stats.paired import (
-    PAIRED_TESTS,
-    TEST_NAMES,
-    paired_t_rows,
-    snapped_differences,
-)
+from normbench.stats.paired import PAIRED_TESTS, TEST_NAMES, paired_t_rows, snapped_differences
 from normbench.stats.permutation import DEFAULT_PERMUTATIONS, sign_flip_p_rows
 
 DEFAULT_MARGIN = 1.0  # accuracy points: smaller differences are not worth choosing a norm for

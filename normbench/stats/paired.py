@@ -12,18 +12,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as sps
 
-from normbench.stats.conventions import (
-    ALTERNATIVES,
-    PlainRecord,
-    check_choice,
-    finite_values,
-)
-from normbench.stats.permutation import (
-    DEFAULT_PERMUTATIONS,
-    EXACT_MAX_N,
-    sign_flip_min_p,
-    sign_flip_p_rows,
-)
+from normbench.stats.conventions import ALTERNATIVES, PlainRecord, check_choice, finite_values
+from normbench.stats.permutation import DEFAULT_PERMUTATIONS, EXACT_MAX_N, sign_flip_min_p, sign_flip_p_rows
 
 # Accuracies are multiples of 1/n_test, so differences that are equal in exact arithmetic come out
 # a few ulps apart in floating point (0.9722 - 0.9444 != 0.9583 - 0.9305). Left alone, those ulps

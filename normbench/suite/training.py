@@ -6,11 +6,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
+from normbench.analysis_config import AnalysisConfig
 from normbench.suite.errors import SuiteError
 from normbench.suite.expand import expand
 from normbench.suite.kind import Execute, RunOptions, SuiteKind
 from normbench.suite.load import apply_suite_override
-from normbench.analysis_config import AnalysisConfig
 from normbench.suite.schema import BUDGETS, OptimizerConfig, Suite
 
 
@@ -111,8 +111,7 @@ class TrainingKind(SuiteKind):
 
     def skipped_result(self, spec, reason: str):
         from normbench.env import now_iso
-        from normbench.spec import SKIPPED
-        from normbench.spec import RunResult
+        from normbench.spec import SKIPPED, RunResult
 
         stamp = now_iso()
         return RunResult(spec=spec, outcome=SKIPPED, error=reason, started_at=stamp, finished_at=stamp)

@@ -72,7 +72,6 @@ def skip_reason(spec: ThroughputSpec) -> str | None:
 
 def _measure_guarded(spec: ThroughputSpec, result: ThroughputResult, copy_cache: CopyCache) -> None:
     from normbench.run_errors import error_outcome
-
     from normbench.throughput.compiled import is_compiler_error
 
     try:

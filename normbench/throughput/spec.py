@@ -11,14 +11,7 @@ import hashlib
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from normbench.spec import (
-    COMPLETED,
-    UNDEFINED,
-    Options,
-    canonical_json,
-    freeze_options,
-    thaw_options,
-)
+from normbench.spec import COMPLETED, UNDEFINED, Options, canonical_json, freeze_options, thaw_options
 
 # Bump when the meaning of a ThroughputSpec field or of a measurement changes, so that resume never
 # mixes old and new numbers under one id. 2: normbench's own block loop (a guaranteed sample count),

@@ -112,7 +112,7 @@ class CifarFiles:
     def train_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """All training images ``(N, 3, 32, 32)`` and labels in the official order."""
         data = np.concatenate([d for d, _ in self.train]).reshape(-1, 3, 32, 32)
-        return data, np.concatenate([np.asarray(l) for _, l in self.train])
+        return data, np.concatenate([np.asarray(labels) for _, labels in self.train])
 
 
 @pytest.fixture

@@ -9,12 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from normbench.data import (
-    DATA_DIR_ENV,
-    DataFormatError,
-    DataNotFoundError,
-    load_dataset,
-)
+from normbench.data import DATA_DIR_ENV, DataFormatError, DataNotFoundError, load_dataset
 from normbench.data.cifar import RestrictedUnpickler, read_batch, restricted_loads
 
 BATCHES = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]

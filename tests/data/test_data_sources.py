@@ -7,21 +7,9 @@ import re
 import numpy as np
 import pytest
 
-from normbench.data import (
-    DATA_DIR_ENV,
-    DataNotFoundError,
-    available_datasets,
-    load_dataset,
-)
+from normbench.data import DATA_DIR_ENV, DataNotFoundError, available_datasets, load_dataset
 from normbench.data.datadir import data_root, fetch_command
-from normbench.data.sources import (
-    MIRROR_ENV,
-    SOURCES,
-    UnknownDatasetError,
-    file_urls,
-    get_source,
-    known_datasets,
-)
+from normbench.data.sources import MIRROR_ENV, SOURCES, UnknownDatasetError, file_urls, get_source, known_datasets
 
 HEX_LENGTH = {"md5": 32, "sha256": 64}
 

@@ -8,12 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from normbench.data import (
-    DATA_DIR_ENV,
-    DataFormatError,
-    DataNotFoundError,
-    load_dataset,
-)
+from normbench.data import DATA_DIR_ENV, DataFormatError, DataNotFoundError, load_dataset
 from normbench.data.idx import read_idx
 
 NAMES = ["train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"]

@@ -68,7 +68,8 @@ def test_second_run_resumes_and_regenerates_the_same_report(finished_run):
     conn = sqlite3.connect(out / "results.sqlite")
     assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 16
     after = (out / "report.html").read_text()
-    strip = lambda text: [line for line in text.splitlines() if "generated" not in line.lower()]
+    def strip(text):
+        return [line for line in text.splitlines() if "generated" not in line.lower()]
     assert strip(after) == strip(before)
 
 

@@ -5,14 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from normbench.norms import (
-    ALIASES,
-    NormUndefinedError,
-    available,
-    canonical_name,
-    create_norm,
-    norm_options,
-)
+from normbench.norms import ALIASES, NormUndefinedError, available, canonical_name, create_norm, norm_options
 
 EXPECTED = ["none", "batch", "layer", "instance", "group", "batch_layer", "batch_renorm", "rms", "weight", "full"]
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import copy
 
+import norm_reference as ref
 import numpy as np
 import pytest
 import torch
-
-import norm_reference as ref
 from norm_cases import random_input, random_mask, to_torch
+
 from normbench.norms import create_norm
 
 

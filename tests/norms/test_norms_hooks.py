@@ -5,14 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from normbench.norms import (
-    BatchLayerNorm,
-    BatchNorm,
-    LayerNorm,
-    NormModule,
-    available,
-    create_norm,
-)
+from normbench.norms import BatchLayerNorm, BatchNorm, LayerNorm, NormModule, available, create_norm
 from normbench.norms.registry import NORMS
 from normbench.train import start_epoch
 

@@ -8,11 +8,11 @@ that breaks in training) is a `failed` run whose error names the plugin, and the
 from __future__ import annotations
 
 import pytest
+from plugin_support import tiny_suite
 
 from normbench import api
 from normbench.spec import COMPLETED, FAILED
 from normbench.suite import SuiteError
-from plugin_support import tiny_suite
 
 P = "nb_test_plugins"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import pytest
+from plugin_support import forget_all_plugins, tiny_suite, write_distribution
 from typer.testing import CliRunner
 
 from normbench import api
@@ -15,7 +16,6 @@ from normbench.models.registry import MODELS
 from normbench.norms.registry import NORMS
 from normbench.plugins import PluginError
 from normbench.suite import SuiteError
-from plugin_support import forget_all_plugins, tiny_suite, write_distribution
 
 P = "nb_test_plugins"
 

@@ -16,10 +16,10 @@ import sys
 import tomllib
 
 import pytest
+from plugin_support import REPO, forget_all_plugins, write_distribution
 
 from normbench import api
 from normbench.spec import COMPLETED
-from plugin_support import REPO, forget_all_plugins, write_distribution
 
 EXAMPLE = REPO / "examples" / "normbench-example-plugin"
 SUITE = {

@@ -5,13 +5,13 @@ from __future__ import annotations
 import hashlib
 
 import pytest
+from plugin_support import SAMPLES
 
 from normbench.data.registry import DATASETS
 from normbench.models.registry import MODELS
 from normbench.norms import create_norm
 from normbench.norms.registry import NORMS
 from normbench.plugins import PluginError
-from plugin_support import SAMPLES
 
 
 def test_an_import_path_resolves_to_its_object_with_options_from_the_signature(plugins):
@@ -74,8 +74,9 @@ def test_an_exception_while_importing_is_reported_with_its_type(plugins, tmp_pat
 
 
 def test_a_norm_given_as_a_factory_function_validates_like_a_class(plugins):
-    from normbench import api
     from plugin_support import tiny_suite
+
+    from normbench import api
 
     plan = api.validate(tiny_suite(models=[f"{plugins}:build_net"], norms=[f"{plugins}:center_norm"]))
     assert [s.norm for s in plan.specs] == [f"{plugins}:center_norm"]

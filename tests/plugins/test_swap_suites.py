@@ -7,12 +7,12 @@ import shutil
 from importlib.util import find_spec
 
 import pytest
+from plugin_support import REPO, forget_all_plugins, tiny_suite
 from rich.console import Console
 
 from normbench import api
 from normbench.spec import COMPLETED
 from normbench.suite import SuiteError
-from plugin_support import REPO, forget_all_plugins, tiny_suite
 
 P = "nb_test_plugins"
 SWAPPED = {"name": f"{P}:torch_conv_net", "options": {"num_classes": 10}, "swap_norms": True}

@@ -7,12 +7,7 @@ import torch
 from conftest import FAST_TIMING
 
 from normbench.env import cpu_model
-from normbench.throughput import (
-    device_info,
-    layer_spec,
-    run_throughput_spec,
-    throughput_environment,
-)
+from normbench.throughput import device_info, layer_spec, run_throughput_spec, throughput_environment
 from normbench.throughput.device import dtype_unsupported_reason, resolve_devices
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -5,12 +5,7 @@ from dataclasses import replace
 import pytest
 
 from normbench.throughput import ThroughputResult, layer_spec
-from normbench.throughput.roofline import (
-    copy_bytes,
-    gigabytes_per_second,
-    ideal_bytes,
-    ideal_passes,
-)
+from normbench.throughput.roofline import copy_bytes, gigabytes_per_second, ideal_bytes, ideal_passes
 
 SHAPE = (2, 3, 4, 5)  # 120 elements
 

@@ -7,12 +7,7 @@ import torch
 from conftest import FAST_TIMING
 
 from normbench.norms import create_norm
-from normbench.throughput import (
-    ThroughputSpec,
-    layer_spec,
-    run_throughput,
-    run_throughput_spec,
-)
+from normbench.throughput import ThroughputSpec, layer_spec, run_throughput, run_throughput_spec
 
 
 def tiny(norm="batch", shape=(4, 4, 3, 3), **changes) -> ThroughputSpec:

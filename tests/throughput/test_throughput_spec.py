@@ -11,12 +11,7 @@ import pytest
 from conftest import tiny_suite
 
 from normbench.spec import freeze_options
-from normbench.throughput import (
-    ThroughputSpec,
-    expand_throughput,
-    layer_spec,
-    validate_throughput_suite,
-)
+from normbench.throughput import ThroughputSpec, expand_throughput, layer_spec, validate_throughput_suite
 from normbench.throughput.spec import THROUGHPUT_SPEC_VERSION
 
 

@@ -7,7 +7,6 @@ from torch import nn
 
 from normbench.data import load_dataset
 
-
 # -- models following the builder protocol
 
 
