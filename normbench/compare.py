@@ -50,7 +50,7 @@ from normbench.compare_accuracy import (
     pooled_row,
 )
 from normbench.compare_native import judge_native_tax, native_tax_rows
-from normbench.family import Family
+from normbench.family import correct_rows
 from normbench.spec import COMPLETED
 from normbench.store import load_frames
 
@@ -222,13 +222,9 @@ def _judge_speed(rows: list[dict[str, Any]], thresholds: dict[str, float], decla
                  comparable: bool) -> list[str]:
     """Correct the speed family; a row fails when significant, beyond ``slowdown`` and timed on the same machine."""
     alpha = thresholds["alpha"]
-    family = Family("speed", declared.correction, alpha)
-    for row in rows:
-        family.add(row["label"], "regression", row["p_value"], row)
-    family.adjust()
+    correct_rows("speed", "regression", rows, declared.correction, alpha)
     failures = []
     for row in rows:
-        row["significant"] = analysis.is_significant(row["p_adjusted"], alpha)
         row["beyond_threshold"] = bool(row["slowdown"] > thresholds["slowdown"])
         row["fails"] = row["significant"] and row["beyond_threshold"] and comparable
         if row["fails"]:

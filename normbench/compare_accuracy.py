@@ -13,7 +13,7 @@ import pandas as pd
 
 from normbench import analysis, stats
 from normbench.analysis_config import AnalysisConfig
-from normbench.family import Family
+from normbench.family import Family, correct_rows
 from normbench.spec import COMPLETED, DIVERGED
 
 
@@ -105,13 +105,9 @@ def judge_accuracy(rows: list[dict[str, Any]], thresholds: dict[str, float], dec
     differences; ``planning_sd`` when they have none).
     """
     alpha, threshold = thresholds["alpha"], thresholds["accuracy_drop"]
-    family = Family("accuracy", declared.correction, alpha)
-    for row in rows:
-        family.add(row["label"], "regression", row["p_value"], row)
-    family.adjust()
+    family = correct_rows("accuracy", "regression", rows, declared.correction, alpha)
     failures = []
     for row in rows:
-        row["significant"] = analysis.is_significant(row["p_adjusted"], alpha)
         row["beyond_threshold"] = bool(row["change"] < -threshold)
         row["fails"] = row["significant"] and row["beyond_threshold"]
         row["detectable"], row["sd_source"] = _detectable(row, declared, family.per_comparison_alpha)
@@ -181,13 +177,10 @@ def divergence_row(key: str, base: pd.DataFrame, new: pd.DataFrame) -> dict[str,
 
 def judge_divergence(rows: list[dict[str, Any]], declared: AnalysisConfig, alpha: float) -> list[str]:
     """Correct the divergence family; a cell fails when NEW diverges significantly more often."""
-    family = Family("divergence", declared.correction, alpha)
-    for row in rows:
-        family.add(row["label"], "divergence", row["p_value"], row)
-    family.adjust()
+    correct_rows("divergence", "divergence", rows, declared.correction, alpha)
     failures = []
     for row in rows:
-        row["fails"] = row["significant"] = analysis.is_significant(row["p_adjusted"], alpha)
+        row["fails"] = row["significant"]
         if row["fails"]:
             failures.append(f"divergence {row['label']}: {row['diverged_new']} of {row['total_new']} runs diverged "
                             f"(base {row['diverged_base']} of {row['total_base']}), p_adj "

@@ -22,7 +22,7 @@ import numpy as np
 
 from normbench import analysis, stats
 from normbench.analysis_config import AnalysisConfig
-from normbench.family import Family
+from normbench.family import correct_rows
 from normbench.spec import COMPLETED
 
 SUBJECT, NATIVE = "subject", "native"  # the two sample series a layer measurement stores
@@ -54,18 +54,16 @@ def judge_native_tax(rows: list[dict[str, Any]], threshold: float, declared: Ana
                      alpha: float) -> list[str]:
     """Test each row's tax against ``1 + threshold``, correct the rows as one family, and return
     a failure line for each significant one."""
-    family = Family("native tax", declared.correction, alpha)
     bound = math.log1p(threshold)
     for row in rows:
         shifted = np.asarray(row["log_ratios"]) - bound
         test = stats.paired_test(shifted, np.zeros_like(shifted), test="t", alternative="greater")
         row.update(threshold=threshold, test="paired t on log(normbench / native), one-sided",
                    statistic=test.statistic, p_value=test.p_value)
-        family.add(row["label"], "native tax", row["p_value"], row)
-    family.adjust()
+    correct_rows("native tax", "native tax", rows, declared.correction, alpha)
     failures = []
     for row in rows:
-        row["fails"] = analysis.is_significant(row["p_adjusted"], alpha)
+        row["fails"] = row["significant"]
         if row["fails"]:
             failures.append(f"native tax {row['label']}: normbench / {row['native_module']} = {row['ratio']:.3f} "
                             f"> {1 + threshold:g} (p_adj {analysis.format_p(row['p_adjusted'])}, n = {row['n']})")

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from normbench import stats
+from normbench.analysis import is_significant
 from normbench.analysis_config import AnalysisConfig
 
 # Kinds of hypothesis, in the order the Methods section lists them.
@@ -140,3 +141,15 @@ def finish_comparison(row: dict[str, Any], family: Family, analysis: AnalysisCon
     row["seeds_for_margin"] = (stats.seeds_for_margin(analysis.margin, sd, alpha=level, power=analysis.power,
                                                       test=analysis.test) if math.isfinite(sd) and sd > 0 else None)
     row["cannot_reach"] = bool(n >= 2 and math.isfinite(row["min_p"]) and row["min_p"] >= level)
+
+
+def correct_rows(name: str, kind: str, rows: list[dict[str, Any]], correction: str, alpha: float) -> Family:
+    """Correct the rows' ``p_value`` as one family (a gate's family: one kind of test) and mark each
+    row's ``p_adjusted`` and ``significant``; returns the adjusted family."""
+    family = Family(name, correction, alpha)
+    for row in rows:
+        family.add(row["label"], kind, row["p_value"], row)
+    family.adjust()
+    for row in rows:
+        row["significant"] = is_significant(row["p_adjusted"], alpha)
+    return family

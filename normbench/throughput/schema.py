@@ -7,9 +7,9 @@ in docs/throughput.md. Everything here is plain pydantic: no torch import.
 
 from __future__ import annotations
 
-from typing import Any, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 
 from normbench.suite import SUITE_NAME_PATTERN, NormEntry, StrictModel, check_device_names
 
@@ -42,8 +42,6 @@ DEFAULT_INPUT_SHAPES: dict[str, list[int]] = {
 
 DtypeName = Literal["float32", "float16", "bfloat16", "float64"]
 MemoryFormat = Literal["contiguous", "channels_last", "channels_last_3d"]
-# Either one list for every device, or a list per device kind (cpu / cuda / mps).
-DtypeGrid = Union[list[DtypeName], dict[Literal["cpu", "cuda", "mps"], list[DtypeName]]]
 
 
 def dtypes_for(grid: list[str] | dict[str, list[str]], device: str) -> list[str]:
@@ -83,6 +81,13 @@ def check_dtype_grid(value: Any) -> Any:
         _distinct(names, "dtypes")
     return value
 
+
+# Either one list for every device, or a list per device kind (cpu / cuda / mps); checked first by
+# check_dtype_grid, for one clear message instead of one per branch of the union.
+DtypeGrid = Annotated[
+    Union[list[DtypeName], dict[Literal["cpu", "cuda", "mps"], list[DtypeName]]],
+    BeforeValidator(check_dtype_grid),
+]
 
 class TimingConfig(StrictModel):
     """How each subject is timed (torch.utils.benchmark), and what is measured besides time."""
@@ -138,11 +143,6 @@ class LayerGrid(StrictModel):
     def _unique(cls, values: list[str]) -> list[str]:
         return _distinct(values, "grid values")
 
-    @field_validator("dtypes", mode="before")
-    @classmethod
-    def _dtypes(cls, value: Any) -> Any:
-        return check_dtype_grid(value)
-
 
 class ModelSubject(StrictModel):
     """A model to time; `input_shape` is one sample's shape without N (defaults per model)."""
@@ -195,11 +195,6 @@ class ModelGrid(StrictModel):
             raise ValueError(f"batch sizes must be positive integers, got {values}")
         return _distinct(values, "batch sizes")
 
-    @field_validator("dtypes", mode="before")
-    @classmethod
-    def _dtypes(cls, value: Any) -> Any:
-        return check_dtype_grid(value)
-
 
 class ConvBNCase(StrictModel):
     """A convolution followed by BN, timed at inference unfolded and folded (``fuse_conv_bn``)."""
@@ -232,11 +227,6 @@ class FusedConvBNGrid(StrictModel):
     cases: list[ConvBNCase] = Field(min_length=1)
     dtypes: DtypeGrid = Field(default_factory=lambda: ["float32"])
     memory_formats: list[MemoryFormat] = Field(default_factory=lambda: ["contiguous"], min_length=1)
-
-    @field_validator("dtypes", mode="before")
-    @classmethod
-    def _dtypes(cls, value: Any) -> Any:
-        return check_dtype_grid(value)
 
 
 class ThroughputSuite(StrictModel):
