@@ -76,15 +76,17 @@ def _column_marks(column: dict[str, Any], alpha: float) -> dict[str, tuple[str, 
     if not rows:
         marks[top] = ("inconclusive", "no other norm to compare with")
         return marks
-    runner_up = max(column["rows"], key=lambda r: r["mean_difference"])
+    # Best only when every other norm is shown worse or equivalent: the runner-up by cell means is
+    # not enough, since a paired comparison may use fewer seeds (a diverged run excluded) than the means.
+    unresolved = [r["norm_label"] for r in column["rows"] if r["direction"] not in ("worse", "equivalent")]
     fewer = [r for r in rates.values() if math.isfinite(r["p_adjusted"]) and r["p_adjusted"] < alpha
              and r["rate_difference"] < 0]
     if fewer:
         marks[top] = ("inconclusive", "another norm diverges significantly less often")
-    elif runner_up["direction"] in ("worse", "equivalent"):
-        marks[top] = ("best", f"highest mean; the runner-up is {runner_up['direction']}")
+    elif not unresolved:
+        marks[top] = ("best", "highest mean; every other norm is worse or equivalent")
     else:
-        marks[top] = ("inconclusive", "highest mean, but not shown better than or equivalent to the runner-up")
+        marks[top] = ("inconclusive", f"highest mean, but not shown better than or equivalent to {', '.join(unresolved)}")
     return marks
 
 

@@ -63,7 +63,7 @@ def methods(analysis: AnalysisConfig, source: str, family: dict[str, Any]) -> li
         _family_text(family, analysis),
         "The answer at a glance: at each batch size every norm is compared with the best of the other norms (Hsu's "
         "multiple comparisons with the best): the norm with the highest mean with the runner-up, every other norm "
-        "with the highest. best = highest mean, and the runner-up is worse or equivalent; equivalent to best = TOST "
+        "with the highest. best = highest mean, and every other norm is worse than it or equivalent to it; equivalent to best = TOST "
         "within the margin; worse = significantly lower, or diverging significantly more often; inconclusive "
         "otherwise. Consecutive batch sizes with the same recommendation form one regime and one sentence.",
         "Small-batch failure: per norm, each smaller batch size's per-seed accuracy drop from the reference batch "

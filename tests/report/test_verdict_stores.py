@@ -147,3 +147,21 @@ def test_a_cell_whose_runs_all_diverged_is_marked_worse_in_the_glance(tmp_path):
     verdicts = [v for v in context["verdicts"] if v["kind"] == "divergence"]
     assert {v["norm_label"] for v in verdicts} == {"layer", "group"} and all(v["direction"] == "better" for v in verdicts)
     assert "every run diverged (worse)" in render(context, "md")
+
+
+def test_the_top_norm_is_best_only_when_every_other_norm_is_worse_or_equivalent():
+    # learning_rate at lr 10 before the fix: GN, equivalent on the 2 seeds it completed, had the largest
+    # paired mean difference and so stood in as "the runner-up", while BN, 4 points below on 3 seeds,
+    # was inconclusive, and the top was still marked best.
+    from normbench.report.glance import _column_marks
+
+    def column(*directions):
+        rows = [{"norm_label": label, "direction": d, "mean_difference": diff}
+                for label, d, diff in zip(("group", "batch", "layer"), directions, (0.0, -4.1, -5.2))]
+        return {"top": "batch_layer", "rows": rows, "divergence": []}
+
+    marks = _column_marks(column("equivalent", "inconclusive", "worse"), alpha=0.05)
+    assert marks["batch_layer"][0] == "inconclusive" and "batch" in marks["batch_layer"][1]
+    assert marks["group"][0] == "equivalent to best" and marks["batch"][0] == "inconclusive"
+    marks = _column_marks(column("equivalent", "worse", "worse"), alpha=0.05)
+    assert marks["batch_layer"][0] == "best" and marks["layer"][0] == "worse"
