@@ -203,6 +203,11 @@ def _varying_settings(training: pd.DataFrame) -> list[str]:
         keyed = training[column].map(lambda v: json.dumps(plain_value(v), sort_keys=True, default=str))
         if (keyed.groupby(group_keys, dropna=False).nunique() > 1).any():
             varying.append(column)
+    if {"model_label", "model_options"} <= set(varying):
+        # a label that names each model's options says the same in fewer words: titles keep the label
+        options = training["model_options"].map(lambda v: json.dumps(plain_value(v), sort_keys=True, default=str))
+        if (options.groupby(training["model_label"], dropna=False).nunique() <= 1).all():
+            varying.remove("model_options")
     return varying
 
 

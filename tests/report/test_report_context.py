@@ -383,3 +383,20 @@ def test_declared_bca_intervals_are_used_with_their_caveat(frames_factory):
                for w in context["warnings"])
     assert context["family"]["correction"] == "bh" and context["power"]["margin"] == 2.0
     assert any("Benjamini-Hochberg" in m for m in context["methods"])
+
+
+def test_labelled_model_variants_are_titled_by_their_label_alone(frames_factory):
+    wide, narrow = frames_factory(seeds=(0, 1, 2)), frames_factory(seeds=(0, 1, 2))
+    narrow.runs["run_id"] += "-narrow"
+    narrow.curves["run_id"] += "-narrow"
+    wide.runs["model_label"], narrow.runs["model_label"] = "wide", "narrow"
+    wide.runs["model_options"], narrow.runs["model_options"] = '{"widths": [64]}', '{"widths": [8]}'
+    merged = ResultFrames(runs=pd.concat([wide.runs, narrow.runs], ignore_index=True),
+                          curves=pd.concat([wide.curves, narrow.curves], ignore_index=True))
+    titles = sorted(s["title"] for s in build_context(merged)["sections"])
+    assert titles == ["cnn2d on digits, model_label = narrow", "cnn2d on digits, model_label = wide"]
+    # one label over two option sets: the options still split and still show
+    narrow.runs["model_label"] = "wide"
+    merged = ResultFrames(runs=pd.concat([wide.runs, narrow.runs], ignore_index=True),
+                          curves=pd.concat([wide.curves, narrow.curves], ignore_index=True))
+    assert all("model_options" in s["title"] for s in build_context(merged)["sections"])
