@@ -103,10 +103,17 @@ def build_sections(
 
 def reference_label_of(labels: list[tuple[str, str]], declared: str) -> str | None:
     """The section's norm label that ``analysis.reference_norm`` names: a canonical norm name
-    (``batch``), a label (``group(num_groups=8)``) or its short name (``BN``, ``bn``); None when absent."""
+    (``batch``), a label (``group(num_groups=8)``) or its short name (``BN``, ``bn``); None when absent.
+
+    A label or short name that matches exactly wins over a match by norm name, so a suite with a plain
+    ``batch`` row and a labelled variant (``{name: batch, label: "BN, inference weight 0.5", ...}``)
+    compares against the plain row whatever order the labels sort in."""
     wanted = declared.strip().lower()
     for norm, label in labels:
-        if wanted in (norm.lower(), label.lower(), norm_display_name(norm, label).lower()):
+        if wanted in (label.lower(), norm_display_name(norm, label).lower()):
+            return label
+    for norm, label in labels:
+        if wanted == norm.lower():
             return label
     return None
 

@@ -204,3 +204,17 @@ def test_html_has_every_section_and_markdown_the_new_tables(context):
                    "| blocks | norms | n blocks | Friedman chi2 | p | p_adj |",
                    "| norm | batch size | AUC (mean %) |", "### Accuracy vs speed: Pareto front"):
         assert header in md
+
+
+def test_the_reference_norm_is_the_plain_row_when_a_labelled_variant_of_it_sorts_first():
+    # small_batch has `batch` and {name: batch, label: "BN, inference weight 0.5"}; the variant's label
+    # sorts first, and the declared reference `batch` must still name the plain row.
+    from normbench.report.sections import reference_label_of
+
+    labels = [("batch", "BN, inference weight 0.5"), ("batch", "batch"), ("layer", "layer")]
+    assert reference_label_of(labels, "batch") == "batch"
+    assert reference_label_of(labels, "BN") == "batch"
+    assert reference_label_of(labels, "bn, inference weight 0.5") == "BN, inference weight 0.5"
+    # With only a labelled row, the norm name still finds it; an absent norm finds nothing.
+    assert reference_label_of([("batch", "BN (ours)")], "batch") == "BN (ours)"
+    assert reference_label_of(labels, "group") is None
