@@ -27,13 +27,20 @@ SUITE = {
 TOTAL = 3 * 2 * 4
 
 
+def _default_sigint():
+    """In the child before exec: SIGINT back to its default, so that Python turns it into
+    KeyboardInterrupt even when pytest itself was started as a background job (bash starts those
+    with SIGINT ignored, the child inherits that, and Python keeps an ignored SIGINT ignored)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def start(tmp_path, out, *extra):
     suite = tmp_path / "suite.yaml"
     suite.write_text(yaml.safe_dump(SUITE))
     return subprocess.Popen(
         [sys.executable, "-m", "normbench", "run", str(suite), "--out", str(out), "--executor", "serial",
          "--no-report", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_default_sigint,
     )
 
 
