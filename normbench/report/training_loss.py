@@ -83,7 +83,7 @@ def convergence_tests(runs: pd.DataFrame, losses: dict[str, np.ndarray], labels:
                       analysis: AnalysisConfig, family: Family) -> dict[str, Any]:
     """Every declared convergence comparison of the section, registered in ``family`` (phase 1)."""
     declared = analysis.convergence
-    block: dict[str, Any] = {"declared": declared is not None, "rows": [], "cells": [],
+    block: dict[str, Any] = {"declared": declared is not None, "rows": [], "cells": [], "not_reached": [],
                              "loss_threshold": declared.loss_threshold if declared else None}
     if declared is None or not losses:
         return block
@@ -107,6 +107,10 @@ def convergence_tests(runs: pd.DataFrame, losses: dict[str, np.ndarray], labels:
             if label == reference_label or mine is None:
                 continue
             for metric in (m for m in METRICS if m in reference and m in mine):
+                if not _any_reached(mine[metric], reference[metric]):
+                    block["not_reached"].append({"batch_size": batch_size, "norm_name": names[label],
+                                                 "reference_name": names[reference_label], "metric": metric})
+                    continue
                 row = _comparison(mine[metric], reference[metric], metric, analysis)
                 row.update(batch_size=batch_size, norm_label=label, norm_name=names[label],
                            reference_label=reference_label, reference_name=names[reference_label])
@@ -116,6 +120,13 @@ def convergence_tests(runs: pd.DataFrame, losses: dict[str, np.ndarray], labels:
                            "equivalence_p_adjusted")
                 block["rows"].append(row)
     return block
+
+
+def _any_reached(mine: dict[int, tuple[float, bool]], reference: dict[int, tuple[float, bool]]) -> bool:
+    """Whether any run of either side observed its value: when every run of both norms is censored
+    (neither reached the threshold within the budget), both sit at the same stand-in value and a
+    test would call them "equivalent" on no information, so the pair is listed as not testable."""
+    return any(observed for _, observed in mine.values()) or any(observed for _, observed in reference.values())
 
 
 def _metric_analysis(analysis: AnalysisConfig, metric: str) -> AnalysisConfig:

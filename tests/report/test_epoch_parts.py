@@ -107,6 +107,18 @@ def test_a_slower_norm_is_worse_and_a_never_reached_threshold_is_censored():
     assert epochs["censored"] == 5 and epochs["mean_value"] == 5  # never <= 1.2 in 4 epochs: counted as 5
 
 
+def test_a_threshold_neither_norm_reached_is_not_tested_and_not_called_equivalent():
+    never = np.tile(BN_CURVE + 1.0, (len(SEEDS), 1))  # minimum 1.8 > 1.2: censored in every run
+    frames = _frames({"BN": never + _noise(0.05, 1), "LN": never + _noise(0.05, 2)})
+    context = build_context(frames)
+    block = context["sections"][0]["loss_convergence"]
+    assert [r["metric"] for r in block["rows"]] == ["auc"]  # the AUC is still compared
+    assert block["not_reached"] == [{"batch_size": 25, "norm_name": "LN", "reference_name": "BN", "metric": "epochs"}]
+    assert context["family"]["counts"]["convergence"] == 1
+    assert not any("equally fast" in v["text"] and "epochs to" in v["text"] for v in context["verdicts"])
+    assert "not tested: neither LN nor BN reached" in render(context, "md")
+
+
 def test_without_a_declaration_nothing_is_tested():
     frames = _frames({"BN": np.tile(BN_CURVE, (5, 1)), "BLN": np.tile(BN_CURVE - 0.3, (5, 1))})
     frames.suite_yaml = "name: hand\nanalysis: {reference_norm: BN}\n"
