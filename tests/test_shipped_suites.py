@@ -65,3 +65,19 @@ def test_the_bln_entries_of_the_other_suites_keep_the_reference_form_as_its_own_
         bln = {n.label: n.options for n in suite.norms if n.name in ("batch_layer", "bln")}
         assert bln.get("BLN reference") == {}, name
         assert any(options for options in bln.values()), name
+
+
+TRAINING_QUESTION_SUITES = sorted(p.stem for p in SUITES.glob("*.yaml") if p.stem != "quick")
+
+
+@pytest.mark.parametrize("name", TRAINING_QUESTION_SUITES)
+def test_every_question_suite_states_its_question_source_expectation_budget_and_measured_outcome(name):
+    """Issue 14: a shipped suite says what it asks, whom it tests, what was expected, what budget was
+    measured and what came out; an outcome not yet measured is a defect, not a placeholder."""
+    text = (SUITES / f"{name}.yaml").read_text()
+    header = {m.group(1): m.group(2) for m in re.finditer(r"^# (\w+):\s*(.*)$", text, re.M)}
+    for field in ("Question", "Source", "Expected", "Budget", "Outcome"):
+        assert header.get(field, "").strip(), f"{name}: no `# {field}:` line in the header"
+    assert "to be filled" not in header["Outcome"] and "TODO" not in text, name
+    suite, _ = load_suite(SUITES / f"{name}.yaml")
+    assert suite.name == name  # the default output directory the README commands point at
