@@ -67,10 +67,10 @@ def test_the_bln_entries_of_the_other_suites_keep_the_reference_form_as_its_own_
         assert any(options for options in bln.values()), name
 
 
-TRAINING_QUESTION_SUITES = sorted(p.stem for p in SUITES.glob("*.yaml") if p.stem != "quick")
+QUESTION_SUITES = sorted(p.stem for p in SUITES.glob("*.yaml") if p.stem != "quick")  # quick is a smoke run
 
 
-@pytest.mark.parametrize("name", TRAINING_QUESTION_SUITES)
+@pytest.mark.parametrize("name", QUESTION_SUITES)
 def test_every_question_suite_states_its_question_source_expectation_budget_and_measured_outcome(name):
     """Issue 14: a shipped suite says what it asks, whom it tests, what was expected, what budget was
     measured and what came out; an outcome not yet measured is a defect, not a placeholder."""

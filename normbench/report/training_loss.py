@@ -126,7 +126,7 @@ def _any_reached(mine: dict[int, tuple[float, bool]], reference: dict[int, tuple
     """Whether any run of either side observed its value: when every run of both norms is censored
     (neither reached the threshold within the budget), both sit at the same stand-in value and a
     test would call them "equivalent" on no information, so the pair is listed as not testable."""
-    return any(observed for _, observed in mine.values()) or any(observed for _, observed in reference.values())
+    return any(observed for _, observed in (*mine.values(), *reference.values()))
 
 
 def _metric_analysis(analysis: AnalysisConfig, metric: str) -> AnalysisConfig:
