@@ -47,6 +47,7 @@ def capture_environment() -> dict[str, Any]:
     import torch
 
     import normbench
+    from normbench.norms import bln_kernel
 
     env: dict[str, Any] = {
         "normbench_version": normbench.__version__,
@@ -59,6 +60,7 @@ def capture_environment() -> dict[str, Any]:
         "torch_threads": torch.get_num_threads(),
         "cuda_available": torch.cuda.is_available(),
         "git_commit": git_commit(Path(__file__).resolve().parent),
+        "bln_cpu_kernel": bln_kernel.describe(),
     }
     if torch.cuda.is_available():
         env["cuda_version"] = torch.version.cuda

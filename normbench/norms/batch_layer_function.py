@@ -22,10 +22,11 @@ intra-op threads (no Python loop over pieces of the tensor):
 * ``batch_layer_norm_rows`` for one position per sample (``(N, C)`` features): the batch term is
   torch's own BN kernel over N and the feature term torch's own LN kernel over C, forward and
   backward, with BN's kernel updating the batch population estimates in the same pass.
-* ``BatchLayerNormTrain`` for ``(N, C, P)``: every reduction is a matrix product against a row of
-  weights (sums over C) or a plain sum over N, the elementwise work is three fused multiply-adds
-  forward and five backward, and the statistics come from one squared copy of the input (see
-  ``moments_from_squares``).
+* ``BatchLayerNormTrain`` for ``(N, C, P)``: on unmasked contiguous float CPU input, BLN's fused
+  kernel (``batch_layer_fused.py``, ``bln_kernel.cpp``: 3 passes forward, 5 backward) when it could
+  be built; otherwise every reduction is a matrix product against a row of weights (sums over C) or
+  a plain sum over N, the elementwise work is three fused multiply-adds forward and five backward,
+  and the statistics come from one squared copy of the input (see ``moments_from_squares``).
 """
 
 from __future__ import annotations
@@ -33,52 +34,17 @@ from __future__ import annotations
 import torch
 from torch.autograd.function import once_differentiable
 
+from normbench.norms import batch_layer_fused as fused
+from normbench.norms import bln_kernel
+from normbench.norms.batch_layer_moments import (
+    exact_batch_var,
+    exact_feature_var,
+    moments_from_squares,
+    sum_over_batch,
+    sum_over_channels,
+    sum_over_positions,
+)
 from normbench.norms.moments import valid_count
-
-# A group whose squared mean exceeds this multiple of (variance + eps) has its variance recomputed
-# around its mean: E[x^2] - E[x]^2 loses about log10 of this ratio digits (float32: at most ~1e-6
-# relative here), and well-scaled activations sit far below it.
-ILL_CONDITIONED = 16.0
-
-
-def moments_from_squares(
-    total: torch.Tensor, total_sq: torch.Tensor, inv_count, eps: float
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Mean, biased variance (E[x^2] - E[x]^2, clamped at 0), 1 / sqrt(var + eps), and a flag
-    tensor marking the groups whose variance this formula cannot give to float precision (squared
-    mean > ILL_CONDITIONED (var + eps))."""
-    mean = total * inv_count
-    mean_sq = mean * mean
-    var = (total_sq * inv_count).sub_(mean_sq).clamp_(min=0.0)
-    var_eps = var + eps
-    return mean, var, var_eps.rsqrt(), mean_sq > var_eps.mul_(ILL_CONDITIONED)
-
-
-def _sum_over_batch(t: torch.Tensor, pooled: bool) -> torch.Tensor:
-    """Sum over the batch-statistics reduction: N alone -> (1, C, P), or N and P -> (1, C, 1)."""
-    return t.sum((0, 2) if pooled else 0, keepdim=True)
-
-
-def _sum_over_channels(rows: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """sum_c rows[n, 0, c] t[n, c, p] -> (N, 1, P): a batched matrix product, parallel over N."""
-    return torch.bmm(rows, t)
-
-
-def _sum_over_positions(rows: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
-    """sum_{n,p} rows[n, 0, p] t[n, c, p] -> (C,): per-sample products (rows against t's
-    transpose, the orientation that reads t once), then summed over the batch."""
-    return torch.bmm(rows, t.transpose(1, 2)).sum(0).reshape(-1)
-
-
-def _exact_batch_var(x, weights, mean, inv_count, pooled):
-    d = x - mean
-    if weights is not None:
-        d.mul_(weights)
-    return _sum_over_batch(d.square_(), pooled) * inv_count
-
-
-def _exact_feature_var(x, mean, rows):
-    return _sum_over_channels(rows, (x - mean).square_())
 
 
 def _statistics(x, weights, pooled, eps, sq):
@@ -88,20 +54,20 @@ def _statistics(x, weights, pooled, eps, sq):
     count_b = valid_count(weights, x.shape, (0, 2) if pooled else (0,))
     inv_b = 1.0 / count_b if weights is None else 1.0 / count_b.clamp(min=1)
     xw = x if weights is None else x * weights
-    mu_b, var_b, rb, bad_b = moments_from_squares(_sum_over_batch(xw, pooled), _sum_over_batch(sq, pooled), inv_b, eps)
+    mu_b, var_b, rb, bad_b = moments_from_squares(sum_over_batch(xw, pooled), sum_over_batch(sq, pooled), inv_b, eps)
     rows = x.new_full((n, 1, c), 1.0 / c)
     # feature statistics ignore the mask (a sample's channels are all valid or all padding); padded
     # positions get a finite, unused variance, and are left out of the conditioning check
-    ex2_f = _sum_over_channels(rows, sq if weights is None else x * x)
-    mu_f, var_f, rf, bad_f = moments_from_squares(_sum_over_channels(rows, x), ex2_f, 1.0, eps)
+    ex2_f = sum_over_channels(rows, sq if weights is None else x * x)
+    mu_f, var_f, rf, bad_f = moments_from_squares(sum_over_channels(rows, x), ex2_f, 1.0, eps)
     if weights is not None:
         bad_f &= weights.bool()
         bad_b &= count_b > 1
     if bool(bad_b.any()):
-        var_b = _exact_batch_var(x, weights, mu_b, inv_b, pooled)
+        var_b = exact_batch_var(x, weights, mu_b, inv_b, pooled)
         rb = (var_b + eps).rsqrt_()
     if bool(bad_f.any()):
-        var_f = _exact_feature_var(x, mu_f, rows)
+        var_f = exact_feature_var(x, mu_f, rows)
         rf = (var_f + eps).rsqrt_()
     return (mu_b, var_b, rb), count_b, (mu_f, var_f, rf)
 
@@ -120,6 +86,14 @@ class BatchLayerNormTrain(torch.autograd.Function):
     @staticmethod
     def forward(ctx, x, weights, gamma, beta, pooled, wf, wb, eps):  # noqa: D102
         c = x.shape[1]
+        kernel = bln_kernel.kernel() if fused.usable(x, weights) else None
+        ctx.kernel = kernel
+        if kernel is not None:
+            y, (mu_b, var_b, rb), count_b, (mu_f, var_f, rf) = fused.forward(kernel, x, gamma, beta, pooled, wf, wb, eps)
+            ctx.save_for_backward(x, weights, gamma, mu_f, rf, mu_b, rb)
+            ctx.count_b, ctx.pooled, ctx.wf, ctx.wb = count_b, pooled, wf, wb
+            ctx.mark_non_differentiable(mu_b, var_b, mu_f, var_f)
+            return y, mu_b, var_b, mu_f, var_f
         scratch = torch.mul(x, x) if weights is None else torch.mul(x, weights).mul_(x)
         (mu_b, var_b, rb), count_b, (mu_f, var_f, rf) = _statistics(x, weights, pooled, eps, scratch)
         # y = x (gamma wb rb + gamma wf rf) + (beta - gamma wb rb mu_b) - gamma wf rf mu_f: the scale
@@ -149,16 +123,20 @@ class BatchLayerNormTrain(torch.autograd.Function):
         x, weights, gamma, mu_f, rf, mu_b, rb = ctx.saved_tensors
         pooled, wf, wb, count_b = ctx.pooled, ctx.wf, ctx.wb, ctx.count_b
         need_x, _, need_gamma, need_beta = ctx.needs_input_grad[:4]
+        if ctx.kernel is not None:
+            gx, g_gamma, g_beta = fused.backward(ctx.kernel, gy, x, gamma, mu_f, rf, mu_b, rb, count_b, pooled, wf, wb,
+                                                 need_x, need_gamma, need_beta)
+            return gx, None, g_gamma, g_beta, None, None, None, None
         c = x.shape[1]
         g = gy.contiguous() if weights is None else gy * weights
         g_times_x = g * x
-        sum_b_g, sum_b_gx = _sum_over_batch(g, pooled), _sum_over_batch(g_times_x, pooled)
+        sum_b_g, sum_b_gx = sum_over_batch(g, pooled), sum_over_batch(g_times_x, pooled)
         # mean over the batch group of g xb (per c, p; or per c when pooled)
         mean_b_gxb = (sum_b_gx - mu_b * sum_b_g).mul_(rb / count_b)
         g_gamma = g_beta = gx = None
         if need_gamma:
             # sum_{n,p} g xf = sum_{n,p} rf (g x) - rf mu_f g, per channel
-            g_xf = _sum_over_positions(rf, g_times_x).sub_(_sum_over_positions(rf * mu_f, g))
+            g_xf = sum_over_positions(rf, g_times_x).sub_(sum_over_positions(rf * mu_f, g))
             g_xb = mean_b_gxb * count_b
             g_gamma = (g_xb if pooled else g_xb.sum(2, keepdim=True)).reshape(c).mul_(wb).add_(g_xf, alpha=wf)
         if need_beta:
@@ -180,7 +158,7 @@ def _input_grad(x, g, scratch, g3, mu_f, rf, mu_b, rb, sum_b_g, mean_b_gxb, coun
     """
     n, c, _ = x.shape
     rows = g3.reshape(1, 1, c).expand(n, 1, c)
-    sum_f_g, sum_f_gx = _sum_over_channels(rows, g), _sum_over_channels(rows, scratch)
+    sum_f_g, sum_f_gx = sum_over_channels(rows, g), sum_over_channels(rows, scratch)
     # batch side: wb rb gamma (g - mean_b(g) - xb mean_b(g xb)) with xb = rb (x - mu_b)
     scale_b = rb * (g3 * wb)
     rb_m = rb * mean_b_gxb

@@ -145,7 +145,7 @@ def test_momentum_gives_an_exponential_moving_average():
 
 
 @pytest.mark.parametrize("offset", [0.0, 1e2, 1e4])
-def test_float32_statistics_stay_accurate_with_a_large_mean(offset):
+def test_float32_statistics_stay_accurate_with_a_large_mean(offset, bln_kernel_mode):
     """Shifted sums keep the variance accurate when |mean| >> std (E[x^2] - E[x]^2 would not)."""
     gen = torch.Generator().manual_seed(5)
     x = torch.randn(16, 8, 40, generator=gen) + offset
@@ -160,7 +160,7 @@ def test_float32_statistics_stay_accurate_with_a_large_mean(offset):
 @pytest.mark.parametrize("shape", [(7, 3, 6), (7, 3), (7, 3, 1, 1)], ids=["positions", "features", "one-position"])
 @pytest.mark.parametrize("pooled", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_every_kernel_matches_the_reference_over_several_steps(pooled, masked, shape):
+def test_every_kernel_matches_the_reference_over_several_steps(pooled, masked, shape, bln_kernel_mode):
     """The general kernel (first step, masks), the uniform-count path (later unmasked steps) and,
     with one position per sample, torch's BN + LN kernels all give the reference's numbers."""
     if masked and len(shape) == 2:

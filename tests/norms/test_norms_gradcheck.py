@@ -69,8 +69,18 @@ CASES = {
 }
 
 
+BLN_CASES = [case for case, (name, _, _) in CASES.items() if name == "batch_layer"]
+
+
 @pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
-@pytest.mark.parametrize("case", list(CASES))
+@pytest.mark.parametrize("case", BLN_CASES)
+def test_gradcheck_bln_training_mode(case, masked, bln_kernel_mode):
+    """BLN's layer through both of its (N, C, P) kernels (the fused one takes the dense cases)."""
+    test_gradcheck_training_mode(case, masked)
+
+
+@pytest.mark.parametrize("masked", [False, True], ids=["dense", "masked"])
+@pytest.mark.parametrize("case", [case for case in CASES if case not in BLN_CASES])
 def test_gradcheck_training_mode(case, masked):
     name, options, shape = CASES[case]
     module = create_norm(name, shape[1], **options).train()
@@ -107,15 +117,20 @@ def test_gradcheck_batch_layer_eval(flags, variant):
 
 @pytest.mark.parametrize("pooled", [False, True])
 @pytest.mark.parametrize("masked", [False, True])
-def test_gradcheck_bln_function(pooled, masked):
-    """The whole-tensor kernel against finite differences, for x, gamma and beta."""
+@pytest.mark.parametrize("affine", [True, False])
+def test_gradcheck_bln_function(pooled, masked, affine, bln_kernel_mode):
+    """Both (N, C, P) kernels (fused, eager) against finite differences, for x, gamma and beta."""
     x, mask = _inputs((5, 3, 4), seed=3, masked=masked)
     weights = None if mask is None else mask.reshape(5, 1, 4).double()
     gen = torch.Generator().manual_seed(4)
     gamma = (torch.rand(3, generator=gen, dtype=torch.float64) + 0.5).requires_grad_(True)
     beta = torch.randn(3, generator=gen, dtype=torch.float64).requires_grad_(True)
-    fn = lambda x_, g_, b_: BatchLayerNormTrain.apply(x_, weights, g_, b_, pooled, 0.3, 0.5, 1e-3)[0]  # noqa: E731
-    assert torch.autograd.gradcheck(fn, (x, gamma, beta), eps=1e-6, atol=1e-6)
+    if affine:
+        fn = lambda x_, g_, b_: BatchLayerNormTrain.apply(x_, weights, g_, b_, pooled, 0.3, 0.5, 1e-3)[0]  # noqa: E731
+        assert torch.autograd.gradcheck(fn, (x, gamma, beta), eps=1e-6, atol=1e-6)
+    else:
+        bare = lambda x_: BatchLayerNormTrain.apply(x_, weights, None, None, pooled, 0.3, 0.5, 1e-3)[0]  # noqa: E731
+        assert torch.autograd.gradcheck(bare, (x,), eps=1e-6, atol=1e-6)
 
 
 def test_gradcheck_bln_rows():
