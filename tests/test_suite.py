@@ -176,6 +176,17 @@ def test_models_restricted_to_datasets():
     assert "does not declare" in error_of(raw)
 
 
+def test_models_restricted_to_norms_by_label_or_name():
+    raw = {**BASE, "norms": ["none", "batch", {"name": "layer", "label": "LN"}], "seeds": 1, "batch_sizes": [4],
+           "models": [{"name": "rnn", "label": "in cell", "norms": ["none", "batch"]},
+                      {"name": "stacked_lstm", "norms": ["LN"]}, "mlp"]}
+    specs = expand(validate_suite(raw), canonical_norm=lambda n: n, resolve_device=lambda d: d)
+    assert sorted((s.model, s.norm) for s in specs) == [
+        ("mlp", "batch"), ("mlp", "layer"), ("mlp", "none"), ("rnn", "batch"), ("rnn", "none"), ("stacked_lstm", "layer")]
+    raw["models"][1]["norms"] = ["layer_norm"]
+    assert "models[1].norms names ['layer_norm'], which no norm of the suite has" in error_of(raw)
+
+
 def test_unknown_field_in_a_probe_setting_lists_that_settings_fields():
     message = error_of({**BASE, "probes": {"percentiles": {"unit": 1, "colour": "red"}}})
     assert "colour`: unknown field; allowed here: layer, unit" in message

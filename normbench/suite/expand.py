@@ -41,6 +41,8 @@ def expand(
         suite.pairs(), suite.batching, suite.norms, suite.optimizer_rates(), suite.batch_sizes, suite.seeds,
         suite.devices,
     ):
+        if not suite.runs_norm(model, norm):
+            continue
         canonical = canonical_norm(norm.name)
         specs.append(
             RunSpec(

@@ -52,12 +52,14 @@ class SwapNormsConfig(StrictModel):
 
 class ModelEntry(NamedEntry):
     """A model to train; `label` tells apart the same model with different options; `datasets`
-    restricts it to some of the suite's datasets (e.g. cnn2d on images, cnn1d on sequences);
+    restricts it to some of the suite's datasets (e.g. cnn2d on images, cnn1d on sequences) and
+    `norms` to some of its norms (by label or name: a norm that cannot work in this model);
     `swap_norms` builds a model that has its own norm layers (e.g. `torchvision.models:resnet18`)
     from its options alone and replaces those layers by each norm of the suite (normbench.swap)."""
 
     label: str | None = None
     datasets: list[str] | None = Field(default=None, min_length=1)
+    norms: list[str] | None = Field(default=None, min_length=1)
     swap_norms: bool | SwapNormsConfig = False
 
     def swap_settings(self) -> dict[str, Any]:
@@ -312,6 +314,22 @@ class Suite(StrictModel):
                     f"models[{j}].datasets names {unknown}, which the suite does not declare; declared: {sorted(names)}"
                 )
         return self
+
+    @model_validator(mode="after")
+    def _model_norms_exist(self) -> "Suite":
+        names = {key for norm in self.norms for key in (norm.label, norm.name) if key}
+        for j, model in enumerate(self.models):
+            unknown = sorted(set(model.norms or []) - names)
+            if unknown:
+                raise ValueError(
+                    f"models[{j}].norms names {unknown}, which no norm of the suite has as label or name; "
+                    f"declared: {sorted(names)}"
+                )
+        return self
+
+    def runs_norm(self, model: ModelEntry, norm: NormEntry) -> bool:
+        """Whether `model` trains with `norm`: always, unless the model lists its norms."""
+        return model.norms is None or bool({norm.label, norm.name} & set(model.norms))
 
     def pairs(self) -> list[tuple[NamedEntry, ModelEntry]]:
         """(dataset, model) combinations that run: every pair, unless a model restricts its datasets."""
