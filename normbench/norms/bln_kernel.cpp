@@ -32,10 +32,13 @@ void check_factor(const at::Tensor& t, const at::Tensor& like, int64_t rows, int
 }
 
 // Positions per block: the block's per-channel accumulators (``arrays`` of C x block values, kept
-// contiguous so that no two of them alias in the cache) fit in ~256 KB of L2.
+// contiguous so that no two of them alias in the cache) fit in ~256 KB of L2, and every thread gets
+// a block. (Block boundaries change no sum: each position is summed over (n, c) in order.)
 int64_t block_size(int64_t channels, int64_t arrays, int64_t positions, int64_t item) {
   const int64_t fit = (int64_t{256} << 10) / std::max<int64_t>(1, channels * arrays * item);
-  return std::min(positions, std::max<int64_t>(16, fit / 16 * 16));
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t per_thread = ((positions + threads - 1) / threads + 15) / 16 * 16;
+  return std::min(positions, std::max<int64_t>(16, std::min(fit / 16 * 16, per_thread)));
 }
 
 // For every block of positions [p0, p1): visit(n, c, p0, p1, local) in (n, c) order, with ``local``
