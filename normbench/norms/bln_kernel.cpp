@@ -1,9 +1,9 @@
 // Fused CPU passes for Batch Layer Normalization's training forward and backward on (N, C, P)
 // contiguous input (normbench/norms/bln_kernel.py builds this file; batch_layer_function.py holds
 // the maths). BLN reduces over N (batch statistics, per channel and position) and over C (feature
-// statistics, per sample and position), so every reduction here is split by blocks of positions:
-// each block owns its positions' sums in both directions, the blocks run in parallel on torch's
-// intra-op threads, and every sum is accumulated in the same order whatever the number of threads.
+// statistics, per sample and position), so every reduction here is split into tasks of (a fixed
+// chunk of samples, a block of positions) that run in parallel on torch's intra-op threads; the
+// chunks' partial sums are added in a fixed order, so no bit depends on the number of threads.
 //
 // moment_sums      one read of x   -> sums of x and x^2 over N (C, P) and over C (N, P)
 // gradient_sums    one read of g, x -> sums of g and g x over N (C, P), of gamma g and gamma g x
@@ -16,6 +16,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <cmath>
 #include <vector>
 
 namespace {
@@ -31,41 +32,74 @@ void check_factor(const at::Tensor& t, const at::Tensor& like, int64_t rows, int
               name, " must be a contiguous ", rows, " x ", cols, " tensor of the input's dtype");
 }
 
-// Positions per block: the block's per-channel accumulators (``arrays`` of C x block values, kept
-// contiguous so that no two of them alias in the cache) fit in ~256 KB of L2, and every thread gets
-// a block. (Block boundaries change no sum: each position is summed over (n, c) in order.)
-int64_t block_size(int64_t channels, int64_t arrays, int64_t positions, int64_t item) {
-  const int64_t fit = (int64_t{256} << 10) / std::max<int64_t>(1, channels * arrays * item);
-  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
-  const int64_t per_thread = ((positions + threads - 1) / threads + 15) / 16 * 16;
-  return std::min(positions, std::max<int64_t>(16, std::min(fit / 16 * 16, per_thread)));
+template <typename scalar_t>
+void add_row(scalar_t* __restrict__ out, const scalar_t* __restrict__ in, int64_t width) {
+  for (int64_t p = 0; p < width; ++p) {
+    out[p] += in[p];
+  }
 }
 
-// For every block of positions [p0, p1): visit(n, c, p0, p1, local) in (n, c) order, with ``local``
-// the block's zeroed, contiguous (C, width) per-channel accumulators, then copy them into the
-// (C, P) outputs. Each position is summed by one thread in the same order whatever the thread count.
+// Positions per block: the block's per-channel accumulators (``arrays`` of C x block values, kept
+// contiguous so that no two of them alias in the cache) fit in ~256 KB of L2.
+int64_t block_size(int64_t channels, int64_t arrays, int64_t positions, int64_t item) {
+  const int64_t fit = (int64_t{256} << 10) / std::max<int64_t>(1, channels * arrays * item);
+  return std::min(positions, std::max<int64_t>(16, fit / 16 * 16));
+}
+
+// Samples per chunk: the batch is cut into fixed chunks (not one per thread), so that threads read
+// whole contiguous samples and the order of every sum is the same whatever the thread count.
+constexpr int64_t kSamplesPerChunk = 8;
+
+// For every (chunk of samples, block of positions [p0, p0 + width)): visit(n, c, p0, width, local,
+// stride) in (n, c) order, with ``local`` the task's zeroed, contiguous (C, width) per-channel
+// accumulators (array k at local + k * stride). The chunks' partial sums are then added in chunk
+// order into the (C, P) outputs. Every position's sum is accumulated in one fixed order (n within a
+// chunk, then chunk by chunk), so the thread count changes no bit of the result.
 template <typename scalar_t, typename Visit>
-void for_blocks(int64_t n_, int64_t c_, int64_t p_, std::vector<scalar_t*> outputs, const Visit& visit) {
+void for_blocks(const at::Tensor& like, int64_t n_, int64_t c_, int64_t p_, std::vector<scalar_t*> outputs,
+                const Visit& visit) {
   const int64_t arrays = static_cast<int64_t>(outputs.size());
   const int64_t block = block_size(c_, arrays, p_, sizeof(scalar_t));
   const int64_t blocks = (p_ + block - 1) / block;
-  at::parallel_for(0, blocks, 1, [&](int64_t lo, int64_t hi) {
+  const int64_t chunks = (n_ + kSamplesPerChunk - 1) / kSamplesPerChunk;
+  const int64_t plane = c_ * p_;  // one (C, P) array
+  at::Tensor partial;
+  if (chunks > 1) {
+    partial = at::empty({chunks, arrays, c_, p_}, like.options());
+  }
+  scalar_t* parts = chunks > 1 ? partial.data_ptr<scalar_t>() : nullptr;
+  at::parallel_for(0, chunks * blocks, 1, [&](int64_t lo, int64_t hi) {
     std::vector<scalar_t> local(static_cast<size_t>(arrays * c_ * block));
-    for (int64_t blk = lo; blk < hi; ++blk) {
+    for (int64_t task = lo; task < hi; ++task) {
+      const int64_t chunk = task / blocks, blk = task % blocks;
+      const int64_t n0 = chunk * kSamplesPerChunk, n1 = std::min(n_, n0 + kSamplesPerChunk);
       const int64_t p0 = blk * block, p1 = std::min(p_, p0 + block), width = p1 - p0;
       std::fill(local.begin(), local.end(), scalar_t(0));
-      for (int64_t n = 0; n < n_; ++n) {
+      for (int64_t n = n0; n < n1; ++n) {
         for (int64_t c = 0; c < c_; ++c) {
           visit(n, c, p0, width, local.data() + c * width, c_ * width);
         }
       }
       for (int64_t k = 0; k < arrays; ++k) {
+        scalar_t* target = chunks > 1 ? parts + (chunk * arrays + k) * plane : outputs[k];
         for (int64_t c = 0; c < c_; ++c) {
-          std::copy_n(local.data() + k * c_ * width + c * width, width, outputs[k] + c * p_ + p0);
+          std::copy_n(local.data() + k * c_ * width + c * width, width, target + c * p_ + p0);
         }
       }
     }
   });
+  if (chunks > 1) {
+    at::parallel_for(0, arrays * c_, std::max<int64_t>(1, 32768 / std::max<int64_t>(1, p_)), [&](int64_t lo, int64_t hi) {
+      for (int64_t row = lo; row < hi; ++row) {
+        const int64_t k = row / c_, c = row % c_;
+        scalar_t* out = outputs[k] + c * p_;
+        std::copy_n(parts + k * plane + c * p_, p_, out);
+        for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+          add_row(out, parts + (chunk * arrays + k) * plane + c * p_, p_);
+        }
+      }
+    });
+  }
 }
 
 // The inner loops, as functions so that the compiler takes __restrict__ at its word and
@@ -107,7 +141,7 @@ std::vector<at::Tensor> moment_sums(const at::Tensor& x) {
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bln_moment_sums", [&] {
     const scalar_t* xs = x.data_ptr<scalar_t>();
     scalar_t *f1 = sum_f.data_ptr<scalar_t>(), *f2 = sq_f.data_ptr<scalar_t>();
-    for_blocks<scalar_t>(n_, c_, p_, {sum_b.data_ptr<scalar_t>(), sq_b.data_ptr<scalar_t>()},
+    for_blocks<scalar_t>(x, n_, c_, p_, {sum_b.data_ptr<scalar_t>(), sq_b.data_ptr<scalar_t>()},
         [&](int64_t n, int64_t c, int64_t p0, int64_t width, scalar_t* local, int64_t stride) {
       const int64_t f = n * p_ + p0;
       moment_row(xs + (n * c_ + c) * p_ + p0, f1 + f, f2 + f, local, local + stride, width);
@@ -132,7 +166,7 @@ std::vector<at::Tensor> gradient_sums(const at::Tensor& g, const at::Tensor& x, 
     const scalar_t *gs = g.data_ptr<scalar_t>(), *xs = x.data_ptr<scalar_t>();
     const scalar_t *gm = gamma.data_ptr<scalar_t>(), *mf = mu_f.data_ptr<scalar_t>(), *rs = rf.data_ptr<scalar_t>();
     scalar_t *f1 = sum_f.data_ptr<scalar_t>(), *f2 = sum_fx.data_ptr<scalar_t>();
-    for_blocks<scalar_t>(n_, c_, p_,
+    for_blocks<scalar_t>(x, n_, c_, p_,
         {sum_b.data_ptr<scalar_t>(), sum_bx.data_ptr<scalar_t>(), gamma_f.data_ptr<scalar_t>()},
         [&](int64_t n, int64_t c, int64_t p0, int64_t width, scalar_t* local, int64_t stride) {
       const int64_t row = (n * c_ + c) * p_ + p0, f = n * p_ + p0;
@@ -223,6 +257,120 @@ at::Tensor apply_backward(const at::Tensor& g, const at::Tensor& x, const at::Te
   return dx;
 }
 
+// ---- small factors: per (channel, position) and per (sample, position), computed in one place ----
+
+// The (C, P) batch-side and (N, P) feature-side statistics and output factors of the forward, from
+// the sums (batch sums given per (c, q) with Q = P, or Q = 1 for pooled statistics):
+//   mu = sum / count, var = max(sq / count - mu^2, 0), r = 1 / sqrt(var + eps)
+//   A = gamma wb rb, D = beta - A mu_b (per (c, p)); B = wf rf, E = -wf rf mu_f (per (n, p)).
+// The last tensor holds 1 where a group's squared mean exceeds 16 (var + eps) (E[x^2] - E[x]^2
+// would lose precision there: the caller recomputes those variances around their means).
+std::vector<at::Tensor> forward_factors(const at::Tensor& sum_b, const at::Tensor& sq_b, const at::Tensor& sum_f,
+                                        const at::Tensor& sq_f, const at::Tensor& gamma, const at::Tensor& beta,
+                                        double inv_b, double inv_c, double wf, double wb, double eps) {
+  const int64_t c_ = sum_b.size(0), q_ = sum_b.size(1), n_ = sum_f.size(0), p_ = sum_f.size(1);
+  auto opts = sum_b.options();
+  auto mu_b = at::empty({c_, q_}, opts), var_b = at::empty({c_, q_}, opts), rb = at::empty({c_, q_}, opts);
+  auto mu_f = at::empty({n_, p_}, opts), var_f = at::empty({n_, p_}, opts), rf = at::empty({n_, p_}, opts);
+  auto a = at::empty({c_, p_}, opts), d = at::empty({c_, p_}, opts);
+  auto b = at::empty({n_, p_}, opts), e = at::empty({n_, p_}, opts);
+  int64_t ill = 0;
+  AT_DISPATCH_FLOATING_TYPES(sum_b.scalar_type(), "bln_forward_factors", [&] {
+    const scalar_t *s1 = sum_b.data_ptr<scalar_t>(), *s2 = sq_b.data_ptr<scalar_t>();
+    const scalar_t *f1 = sum_f.data_ptr<scalar_t>(), *f2 = sq_f.data_ptr<scalar_t>();
+    const scalar_t *gm = gamma.data_ptr<scalar_t>(), *bt = beta.data_ptr<scalar_t>();
+    scalar_t *mb = mu_b.data_ptr<scalar_t>(), *vb = var_b.data_ptr<scalar_t>(), *rbs = rb.data_ptr<scalar_t>();
+    scalar_t *mf = mu_f.data_ptr<scalar_t>(), *vf = var_f.data_ptr<scalar_t>(), *rfs = rf.data_ptr<scalar_t>();
+    scalar_t *as = a.data_ptr<scalar_t>(), *ds = d.data_ptr<scalar_t>(), *bs = b.data_ptr<scalar_t>(), *es = e.data_ptr<scalar_t>();
+    const scalar_t ib = inv_b, ic = inv_c, ep = eps, kf = wf, kb = wb;
+    for (int64_t c = 0; c < c_; ++c) {
+      for (int64_t q = 0; q < q_; ++q) {
+        const int64_t i = c * q_ + q;
+        const scalar_t m = s1[i] * ib, v = std::max(s2[i] * ib - m * m, scalar_t(0));
+        const scalar_t r = scalar_t(1) / std::sqrt(v + ep);
+        ill |= (m * m > scalar_t(16) * (v + ep));
+        mb[i] = m, vb[i] = v, rbs[i] = r;
+      }
+      const scalar_t g = gm[c] * kb;
+      for (int64_t p = 0; p < p_; ++p) {
+        const int64_t i = c * q_ + (q_ == 1 ? 0 : p);
+        const scalar_t scale = g * rbs[i];
+        as[c * p_ + p] = scale;
+        ds[c * p_ + p] = bt[c] - scale * mb[i];
+      }
+    }
+    for (int64_t i = 0; i < n_ * p_; ++i) {
+      const scalar_t m = f1[i] * ic, v = std::max(f2[i] * ic - m * m, scalar_t(0));
+      const scalar_t r = scalar_t(1) / std::sqrt(v + ep);
+      ill |= (m * m > scalar_t(16) * (v + ep));
+      mf[i] = m, vf[i] = v, rfs[i] = r;
+      bs[i] = kf * r;
+      es[i] = -kf * r * m;
+    }
+  });
+  return {mu_b, var_b, rb, mu_f, var_f, rf, a, b, d, e, at::scalar_tensor(ill, at::kLong)};
+}
+
+// The input-gradient factors and the parameter gradients of the backward, from its sums (batch
+// sums per (c, q) as in forward_factors) and the forward's statistics; with S_b = sum_n g,
+// X_b = sum_n g x, S_f = sum_c gamma g, X_f = sum_c gamma g x and inv_b = 1 / (batch count):
+//   t_b = (X_b - mu_b S_b) rb (= sum of g xb), A = gamma wb rb, A2 = A rb t_b inv_b,
+//   D = -A (S_b inv_b - mu_b rb t_b inv_b); per (n, p):
+//   B = wf rf, u = (X_f - mu_f S_f) rf^2 / C, B2 = B u, E = B (u mu_f - S_f / C);
+//   dgamma[c] = wb sum_q t_b[c, q] + wf sum_p feature[c, p], dbeta[c] = sum_q S_b[c, q].
+std::vector<at::Tensor> backward_factors(const at::Tensor& s_b, const at::Tensor& x_b, const at::Tensor& s_f,
+                                         const at::Tensor& x_f, const at::Tensor& feature, const at::Tensor& mu_b,
+                                         const at::Tensor& rb, const at::Tensor& mu_f, const at::Tensor& rf,
+                                         const at::Tensor& gamma, double inv_b, double inv_c, double wf, double wb) {
+  const int64_t c_ = s_b.size(0), q_ = s_b.size(1), n_ = s_f.size(0), p_ = s_f.size(1);
+  auto opts = s_b.options();
+  auto a = at::empty({c_, p_}, opts), a2 = at::empty({c_, p_}, opts), d = at::empty({c_, p_}, opts);
+  auto b = at::empty({n_, p_}, opts), b2 = at::empty({n_, p_}, opts), e = at::empty({n_, p_}, opts);
+  auto d_gamma = at::empty({c_}, opts), d_beta = at::empty({c_}, opts);
+  AT_DISPATCH_FLOATING_TYPES(s_b.scalar_type(), "bln_backward_factors", [&] {
+    const scalar_t *sb = s_b.data_ptr<scalar_t>(), *xb = x_b.data_ptr<scalar_t>();
+    const scalar_t *sf = s_f.data_ptr<scalar_t>(), *xf = x_f.data_ptr<scalar_t>(), *ft = feature.data_ptr<scalar_t>();
+    const scalar_t *mb = mu_b.data_ptr<scalar_t>(), *rbs = rb.data_ptr<scalar_t>();
+    const scalar_t *mf = mu_f.data_ptr<scalar_t>(), *rfs = rf.data_ptr<scalar_t>(), *gm = gamma.data_ptr<scalar_t>();
+    scalar_t *as = a.data_ptr<scalar_t>(), *a2s = a2.data_ptr<scalar_t>(), *ds = d.data_ptr<scalar_t>();
+    scalar_t *bs = b.data_ptr<scalar_t>(), *b2s = b2.data_ptr<scalar_t>(), *es = e.data_ptr<scalar_t>();
+    scalar_t *dg = d_gamma.data_ptr<scalar_t>(), *db = d_beta.data_ptr<scalar_t>();
+    const scalar_t ib = inv_b, ic = inv_c, kf = wf, kb = wb;
+    std::vector<scalar_t> coef(q_), shift(q_);
+    for (int64_t c = 0; c < c_; ++c) {
+      scalar_t t_sum = 0, s_sum = 0, f_sum = 0;
+      const scalar_t scale_g = gm[c] * kb;
+      for (int64_t q = 0; q < q_; ++q) {
+        const int64_t i = c * q_ + q;
+        const scalar_t t = (xb[i] - mb[i] * sb[i]) * rbs[i];  // sum of g xb over the batch group
+        const scalar_t rb_m = rbs[i] * t * ib;                 // rb mean_b(g xb)
+        const scalar_t scale = scale_g * rbs[i];
+        coef[q] = scale * rb_m;
+        shift[q] = -(sb[i] * ib - mb[i] * rb_m) * scale;
+        t_sum += t;
+        s_sum += sb[i];
+      }
+      for (int64_t p = 0; p < p_; ++p) {
+        const int64_t q = q_ == 1 ? 0 : p;
+        as[c * p_ + p] = scale_g * rbs[c * q_ + q];
+        a2s[c * p_ + p] = coef[q];
+        ds[c * p_ + p] = shift[q];
+        f_sum += ft[c * p_ + p];
+      }
+      dg[c] = kb * t_sum + kf * f_sum;
+      db[c] = s_sum;
+    }
+    for (int64_t i = 0; i < n_ * p_; ++i) {
+      const scalar_t kfr = kf * rfs[i];
+      const scalar_t u = (xf[i] - mf[i] * sf[i]) * rfs[i] * rfs[i] * ic;
+      bs[i] = kfr;
+      b2s[i] = kfr * u;
+      es[i] = kfr * (u * mf[i] - sf[i] * ic);
+    }
+  });
+  return {a, b, a2, b2, d, e, d_gamma, d_beta};
+}
+
 }  // namespace
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
@@ -230,4 +378,6 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("gradient_sums", &gradient_sums, "BLN backward's reductions in one read of g and x");
   m.def("apply_forward", &apply_forward, "y = x (A + G B) + D + G E");
   m.def("apply_backward", &apply_backward, "dx = g (A + G B) - x (A2 + B2) + D + E");
+  m.def("forward_factors", &forward_factors, "statistics and output factors from the forward's sums");
+  m.def("backward_factors", &backward_factors, "input-gradient factors and parameter gradients from the backward's sums");
 }

@@ -61,9 +61,10 @@ def test_fused_float32_matches_float64_as_closely_as_the_eager_kernel(kernel, mo
 
 def test_fused_kernel_gives_the_same_bits_at_one_and_two_threads(kernel):
     """Every sum is accumulated by one thread in a fixed order: the thread count changes nothing.
-    (256 channels x 300 positions spans several blocks of positions.)"""
+    (20 samples x 256 channels x 300 positions span three chunks of samples and several blocks of
+    positions.)"""
     gen = torch.Generator().manual_seed(3)
-    x, dy = torch.randn(4, 256, 300, generator=gen), torch.randn(4, 256, 300, generator=gen)
+    x, dy = torch.randn(20, 256, 300, generator=gen), torch.randn(20, 256, 300, generator=gen)
     gamma, beta = torch.rand(256, generator=gen), torch.randn(256, generator=gen)
     before = torch.get_num_threads()
     results = []
@@ -96,7 +97,8 @@ def test_layer_trains_through_the_fused_kernel_only_where_it_applies(kernel, mon
     layer = create_norm("bln", 4)
     x = torch.randn(6, 4, 9, requires_grad=True)
     layer(x).sum().backward()
-    assert counting.calls == {"moment_sums": 1, "apply_forward": 1, "gradient_sums": 1, "apply_backward": 1}
+    assert counting.calls == {"moment_sums": 1, "forward_factors": 1, "apply_forward": 1,
+                              "gradient_sums": 1, "backward_factors": 1, "apply_backward": 1}
     layer(x, torch.rand(6, 9) > 0.3).sum().backward()  # masked: the eager kernel
     assert counting.calls["moment_sums"] == 1 and counting.calls["gradient_sums"] == 1
     assert fused.usable(x, None) and not fused.usable(x.transpose(1, 2), None)
@@ -135,3 +137,18 @@ def test_a_failed_build_warns_once_and_bln_trains_on_the_eager_kernel(monkeypatc
     torch.testing.assert_close(y, wf * xf + wb * xb)
     create_norm("bln", 3)(x.float())  # tried once: no second warning (pytest would not fail on one,
     assert bln_kernel._state["tried"]  # but the state says the build is not attempted again)
+
+
+def test_ill_conditioned_statistics_are_recomputed_exactly(kernel, monkeypatch):
+    """A mean 10^4 standard deviations from 0 flags the kernel's E[x^2] - E[x]^2; the factors are then
+    recomputed with exact variances, and the variance matches float64."""
+    calls = []
+    exact = fused._exact_factors
+    monkeypatch.setattr(fused, "_exact_factors", lambda *a: calls.append(1) or exact(*a))
+    x = torch.randn(16, 8, 40, generator=torch.Generator().manual_seed(5)) + 1e4
+    layer = create_norm("bln", 8)
+    layer(x)
+    assert calls == [1]
+    torch.testing.assert_close(layer.running_batch_var.double(), x.double().var(0), rtol=1e-4, atol=0)
+    layer(x - 1e4)  # well-conditioned: the kernel's own factors
+    assert calls == [1]
