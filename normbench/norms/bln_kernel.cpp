@@ -40,28 +40,36 @@ void add_row(scalar_t* __restrict__ out, const scalar_t* __restrict__ in, int64_
 }
 
 // Positions per block: the block's per-channel accumulators (``arrays`` of C x block values, kept
-// contiguous so that no two of them alias in the cache) fit in ~256 KB of L2.
-int64_t block_size(int64_t channels, int64_t arrays, int64_t positions, int64_t item) {
+// contiguous so that no two of them alias in the cache) fit in ~256 KB of L2, and, when the batch
+// is not chunked, every thread gets a block. (Block boundaries change no sum: each position is
+// summed over (n, c) in order.)
+int64_t block_size(int64_t channels, int64_t arrays, int64_t positions, int64_t item, bool chunked) {
   const int64_t fit = (int64_t{256} << 10) / std::max<int64_t>(1, channels * arrays * item);
-  return std::min(positions, std::max<int64_t>(16, fit / 16 * 16));
+  const int64_t threads = chunked ? 1 : std::max<int64_t>(1, at::get_num_threads());
+  const int64_t per_thread = ((positions + threads - 1) / threads + 15) / 16 * 16;
+  return std::min(positions, std::max<int64_t>(16, std::min(fit / 16 * 16, per_thread)));
 }
 
-// Samples per chunk: the batch is cut into fixed chunks (not one per thread), so that threads read
-// whole contiguous samples and the order of every sum is the same whatever the thread count.
+// Samples per chunk. Rows shorter than kLongRow positions are split between threads by samples, not
+// by positions (half a short row per thread reads every cache line twice): the batch is cut into
+// fixed chunks (not one per thread), so the order of every sum depends on the shape alone. Long
+// rows are split by positions only (partial sums per chunk would cost a pass of their own).
 constexpr int64_t kSamplesPerChunk = 8;
+constexpr int64_t kLongRow = 512;
 
 // For every (chunk of samples, block of positions [p0, p0 + width)): visit(n, c, p0, width, local,
 // stride) in (n, c) order, with ``local`` the task's zeroed, contiguous (C, width) per-channel
 // accumulators (array k at local + k * stride). The chunks' partial sums are then added in chunk
-// order into the (C, P) outputs. Every position's sum is accumulated in one fixed order (n within a
-// chunk, then chunk by chunk), so the thread count changes no bit of the result.
+// order into the (C, P) outputs. Every position's sum is accumulated in an order fixed by the shape
+// (n within a chunk, then chunk by chunk), so the thread count changes no bit of the result.
 template <typename scalar_t, typename Visit>
 void for_blocks(const at::Tensor& like, int64_t n_, int64_t c_, int64_t p_, std::vector<scalar_t*> outputs,
                 const Visit& visit) {
   const int64_t arrays = static_cast<int64_t>(outputs.size());
-  const int64_t block = block_size(c_, arrays, p_, sizeof(scalar_t));
+  const int64_t chunks = p_ < kLongRow ? (n_ + kSamplesPerChunk - 1) / kSamplesPerChunk : 1;
+  const int64_t per_chunk = chunks > 1 ? kSamplesPerChunk : n_;
+  const int64_t block = block_size(c_, arrays, p_, sizeof(scalar_t), chunks > 1);
   const int64_t blocks = (p_ + block - 1) / block;
-  const int64_t chunks = (n_ + kSamplesPerChunk - 1) / kSamplesPerChunk;
   const int64_t plane = c_ * p_;  // one (C, P) array
   at::Tensor partial;
   if (chunks > 1) {
@@ -72,7 +80,7 @@ void for_blocks(const at::Tensor& like, int64_t n_, int64_t c_, int64_t p_, std:
     std::vector<scalar_t> local(static_cast<size_t>(arrays * c_ * block));
     for (int64_t task = lo; task < hi; ++task) {
       const int64_t chunk = task / blocks, blk = task % blocks;
-      const int64_t n0 = chunk * kSamplesPerChunk, n1 = std::min(n_, n0 + kSamplesPerChunk);
+      const int64_t n0 = chunk * per_chunk, n1 = std::min(n_, n0 + per_chunk);
       const int64_t p0 = blk * block, p1 = std::min(p_, p0 + block), width = p1 - p0;
       std::fill(local.begin(), local.end(), scalar_t(0));
       for (int64_t n = n0; n < n1; ++n) {

@@ -33,7 +33,9 @@ def _eager(monkeypatch):
     monkeypatch.setitem(bln_kernel._state, "module", None)
 
 
-SHAPES = [(8, 5, 37), (4, 3, 300), (16, 64, 33), (3, 40, 1000)]
+# short rows in one and in several chunks of samples, long rows (>= 512 positions) with more
+# samples than one chunk, several blocks of positions
+SHAPES = [(8, 5, 37), (4, 3, 300), (16, 64, 33), (3, 40, 1000), (12, 8, 600), (20, 300, 70)]
 
 
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s)))
