@@ -37,9 +37,9 @@ from torch.autograd.function import once_differentiable
 from normbench.norms import batch_layer_fused as fused
 from normbench.norms import bln_kernel
 from normbench.norms.batch_layer_moments import (
+    checked_moments,
     exact_batch_var,
     exact_feature_var,
-    moments_from_squares,
     sum_over_batch,
     sum_over_channels,
     sum_over_positions,
@@ -54,22 +54,67 @@ def _statistics(x, weights, pooled, eps, sq):
     count_b = valid_count(weights, x.shape, (0, 2) if pooled else (0,))
     inv_b = 1.0 / count_b if weights is None else 1.0 / count_b.clamp(min=1)
     xw = x if weights is None else x * weights
-    mu_b, var_b, rb, bad_b = moments_from_squares(sum_over_batch(xw, pooled), sum_over_batch(sq, pooled), inv_b, eps)
+    batch = checked_moments(
+        sum_over_batch(xw, pooled), sum_over_batch(sq, pooled), inv_b, eps,
+        lambda mean: exact_batch_var(x, weights, mean, inv_b, pooled),
+        None if weights is None else count_b > 1)
     rows = x.new_full((n, 1, c), 1.0 / c)
     # feature statistics ignore the mask (a sample's channels are all valid or all padding); padded
     # positions get a finite, unused variance, and are left out of the conditioning check
     ex2_f = sum_over_channels(rows, sq if weights is None else x * x)
-    mu_f, var_f, rf, bad_f = moments_from_squares(sum_over_channels(rows, x), ex2_f, 1.0, eps)
+    feature = checked_moments(
+        sum_over_channels(rows, x), ex2_f, 1.0, eps, lambda mean: exact_feature_var(x, mean, rows),
+        None if weights is None else weights.bool())
+    return batch, count_b, feature
+
+
+def _eager_forward(x, weights, gamma, beta, pooled, wf, wb, eps):
+    """``(y, (mu_b, var_b, rb), count_b, (mu_f, var_f, rf))`` in whole-tensor torch ops (any device,
+    masks); ``count_b`` is clamped at 1 for masked groups."""
+    c = x.shape[1]
+    scratch = torch.mul(x, x) if weights is None else torch.mul(x, weights).mul_(x)
+    (mu_b, var_b, rb), count_b, (mu_f, var_f, rf) = _statistics(x, weights, pooled, eps, scratch)
+    # y = x (gamma wb rb + gamma wf rf) + (beta - gamma wb rb mu_b) - gamma wf rf mu_f: the scale
+    # is an outer sum over (c, p) and (n, p), written once into the scratch (one pass) and
+    # applied in one fused multiply-add; the last shift is an outer product of two small factors
+    g3 = torch.ones((1, c, 1), dtype=x.dtype, device=x.device) if gamma is None else gamma.reshape(1, c, 1)
+    scale_b = rb * (g3 * wb)
+    shift_b = torch.mul(scale_b, mu_b).neg_() if beta is None else torch.addcmul(beta.reshape(1, c, 1), scale_b, mu_b, value=-1.0)
+    if wf != 0.0:
+        kf = rf * wf
+        scale = torch.addcmul(scale_b, g3, kf, out=scratch)
+        y = torch.addcmul(shift_b, x, scale)
+        y.addcmul_(g3, kf.mul_(mu_f), value=-1.0)
+    else:
+        y = torch.addcmul(shift_b, x, scale_b)
     if weights is not None:
-        bad_f &= weights.bool()
-        bad_b &= count_b > 1
-    if bool(bad_b.any()):
-        var_b = exact_batch_var(x, weights, mu_b, inv_b, pooled)
-        rb = (var_b + eps).rsqrt_()
-    if bool(bad_f.any()):
-        var_f = exact_feature_var(x, mu_f, rows)
-        rf = (var_f + eps).rsqrt_()
-    return (mu_b, var_b, rb), count_b, (mu_f, var_f, rf)
+        y.mul_(weights)
+        count_b = count_b.clamp(min=1)
+    return y, (mu_b, var_b, rb), count_b, (mu_f, var_f, rf)
+
+
+def _eager_backward(gy, x, weights, gamma, mu_f, rf, mu_b, rb, count_b, pooled, wf, wb, need_x, need_gamma, need_beta):
+    """``(dL/dx, dL/dgamma, dL/dbeta)`` in whole-tensor torch ops (None where not needed)."""
+    c = x.shape[1]
+    g = gy.contiguous() if weights is None else gy * weights
+    g_times_x = g * x
+    sum_b_g, sum_b_gx = sum_over_batch(g, pooled), sum_over_batch(g_times_x, pooled)
+    # mean over the batch group of g xb (per c, p; or per c when pooled)
+    mean_b_gxb = (sum_b_gx - mu_b * sum_b_g).mul_(rb / count_b)
+    g_gamma = g_beta = gx = None
+    if need_gamma:
+        # sum_{n,p} g xf = sum_{n,p} rf (g x) - rf mu_f g, per channel
+        g_xf = sum_over_positions(rf, g_times_x).sub_(sum_over_positions(rf * mu_f, g))
+        g_xb = mean_b_gxb * count_b
+        g_gamma = (g_xb if pooled else g_xb.sum(2, keepdim=True)).reshape(c).mul_(wb).add_(g_xf, alpha=wf)
+    if need_beta:
+        g_beta = sum_b_g.sum((0, 2)).reshape(c)
+    if need_x:
+        g3 = torch.ones((1, c, 1), dtype=x.dtype, device=x.device) if gamma is None else gamma.reshape(1, c, 1)
+        gx = _input_grad(x, g, g_times_x, g3, mu_f, rf, mu_b, rb, sum_b_g, mean_b_gxb, count_b, wf, wb)
+        if weights is not None:
+            gx.mul_(weights)
+    return gx, g_gamma, g_beta
 
 
 class BatchLayerNormTrain(torch.autograd.Function):
@@ -85,35 +130,13 @@ class BatchLayerNormTrain(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x, weights, gamma, beta, pooled, wf, wb, eps):  # noqa: D102
-        c = x.shape[1]
         kernel = bln_kernel.kernel() if fused.usable(x, weights) else None
-        ctx.kernel = kernel
         if kernel is not None:
             y, (mu_b, var_b, rb), count_b, (mu_f, var_f, rf) = fused.forward(kernel, x, gamma, beta, pooled, wf, wb, eps)
-            ctx.save_for_backward(x, weights, gamma, mu_f, rf, mu_b, rb)
-            ctx.count_b, ctx.pooled, ctx.wf, ctx.wb = count_b, pooled, wf, wb
-            ctx.mark_non_differentiable(mu_b, var_b, mu_f, var_f)
-            return y, mu_b, var_b, mu_f, var_f
-        scratch = torch.mul(x, x) if weights is None else torch.mul(x, weights).mul_(x)
-        (mu_b, var_b, rb), count_b, (mu_f, var_f, rf) = _statistics(x, weights, pooled, eps, scratch)
-        # y = x (gamma wb rb + gamma wf rf) + (beta - gamma wb rb mu_b) - gamma wf rf mu_f: the scale
-        # is an outer sum over (c, p) and (n, p), written once into the scratch (one pass) and
-        # applied in one fused multiply-add; the last shift is an outer product of two small factors
-        g3 = torch.ones((1, c, 1), dtype=x.dtype, device=x.device) if gamma is None else gamma.reshape(1, c, 1)
-        scale_b = rb * (g3 * wb)
-        shift_b = torch.mul(scale_b, mu_b).neg_() if beta is None else torch.addcmul(beta.reshape(1, c, 1), scale_b, mu_b, value=-1.0)
-        if wf != 0.0:
-            kf = rf * wf
-            scale = torch.addcmul(scale_b, g3, kf, out=scratch)
-            y = torch.addcmul(shift_b, x, scale)
-            y.addcmul_(g3, kf.mul_(mu_f), value=-1.0)
         else:
-            y = torch.addcmul(shift_b, x, scale_b)
-        if weights is not None:
-            y.mul_(weights)
+            y, (mu_b, var_b, rb), count_b, (mu_f, var_f, rf) = _eager_forward(x, weights, gamma, beta, pooled, wf, wb, eps)
         ctx.save_for_backward(x, weights, gamma, mu_f, rf, mu_b, rb)
-        ctx.count_b = count_b if weights is None else count_b.clamp(min=1)
-        ctx.pooled, ctx.wf, ctx.wb = pooled, wf, wb
+        ctx.kernel, ctx.count_b, ctx.pooled, ctx.wf, ctx.wb = kernel, count_b, pooled, wf, wb
         ctx.mark_non_differentiable(mu_b, var_b, mu_f, var_f)
         return y, mu_b, var_b, mu_f, var_f
 
@@ -121,31 +144,12 @@ class BatchLayerNormTrain(torch.autograd.Function):
     @once_differentiable
     def backward(ctx, gy, *_):  # noqa: D102 (formula in the module docstring)
         x, weights, gamma, mu_f, rf, mu_b, rb = ctx.saved_tensors
-        pooled, wf, wb, count_b = ctx.pooled, ctx.wf, ctx.wb, ctx.count_b
         need_x, _, need_gamma, need_beta = ctx.needs_input_grad[:4]
+        args = (gamma, mu_f, rf, mu_b, rb, ctx.count_b, ctx.pooled, ctx.wf, ctx.wb, need_x, need_gamma, need_beta)
         if ctx.kernel is not None:
-            gx, g_gamma, g_beta = fused.backward(ctx.kernel, gy, x, gamma, mu_f, rf, mu_b, rb, count_b, pooled, wf, wb,
-                                                 need_x, need_gamma, need_beta)
-            return gx, None, g_gamma, g_beta, None, None, None, None
-        c = x.shape[1]
-        g = gy.contiguous() if weights is None else gy * weights
-        g_times_x = g * x
-        sum_b_g, sum_b_gx = sum_over_batch(g, pooled), sum_over_batch(g_times_x, pooled)
-        # mean over the batch group of g xb (per c, p; or per c when pooled)
-        mean_b_gxb = (sum_b_gx - mu_b * sum_b_g).mul_(rb / count_b)
-        g_gamma = g_beta = gx = None
-        if need_gamma:
-            # sum_{n,p} g xf = sum_{n,p} rf (g x) - rf mu_f g, per channel
-            g_xf = sum_over_positions(rf, g_times_x).sub_(sum_over_positions(rf * mu_f, g))
-            g_xb = mean_b_gxb * count_b
-            g_gamma = (g_xb if pooled else g_xb.sum(2, keepdim=True)).reshape(c).mul_(wb).add_(g_xf, alpha=wf)
-        if need_beta:
-            g_beta = sum_b_g.sum((0, 2)).reshape(c)
-        if need_x:
-            g3 = torch.ones((1, c, 1), dtype=x.dtype, device=x.device) if gamma is None else gamma.reshape(1, c, 1)
-            gx = _input_grad(x, g, g_times_x, g3, mu_f, rf, mu_b, rb, sum_b_g, mean_b_gxb, count_b, wf, wb)
-            if weights is not None:
-                gx.mul_(weights)
+            gx, g_gamma, g_beta = fused.backward(ctx.kernel, gy, x, *args)
+        else:
+            gx, g_gamma, g_beta = _eager_backward(gy, x, weights, *args)
         return gx, None, g_gamma, g_beta, None, None, None, None
 
 

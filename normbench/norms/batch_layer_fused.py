@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from normbench.norms.batch_layer_moments import exact_batch_var, exact_feature_var, moments_from_squares
+from normbench.norms.batch_layer_moments import ILL_CONDITIONED, checked_moments, exact_batch_var, exact_feature_var
 
 
 def usable(x: torch.Tensor, weights) -> bool:
@@ -30,11 +30,9 @@ def _factor(t: torch.Tensor, rows: int, cols: int) -> torch.Tensor:
     return t.reshape(rows, -1).expand(rows, cols).contiguous()
 
 
-def _affine(gamma, beta, c: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """gamma and beta as contiguous (C,) tensors: ones and zeros for a layer without them."""
-    g = torch.ones(c, dtype=like.dtype) if gamma is None else gamma.contiguous()
-    b = torch.zeros(c, dtype=like.dtype) if beta is None else beta.contiguous()
-    return g, b
+def _param_or_fill(t, c: int, like: torch.Tensor, fill: float) -> torch.Tensor:
+    """A contiguous (C,) parameter, or ``fill`` for a layer without it."""
+    return torch.full((c,), fill, dtype=like.dtype) if t is None else t.contiguous()
 
 
 def _exact_factors(x, sums, gamma, beta, count_b: int, pooled: bool, wf: float, wb: float, eps: float):
@@ -42,14 +40,11 @@ def _exact_factors(x, sums, gamma, beta, count_b: int, pooled: bool, wf: float, 
     n, c, p = x.shape
     sum_b, sq_b, sum_f, sq_f = sums
     inv_b = 1.0 / count_b
-    mu_b, var_b, rb, bad_b = moments_from_squares(sum_b.view(1, c, -1), sq_b.view(1, c, -1), inv_b, eps)
-    mu_f, var_f, rf, bad_f = moments_from_squares(sum_f.view(n, 1, p), sq_f.view(n, 1, p), 1.0 / c, eps)
-    if bool(bad_b.any()):
-        var_b = exact_batch_var(x, None, mu_b, inv_b, pooled)
-        rb = (var_b + eps).rsqrt_()
-    if bool(bad_f.any()):
-        var_f = exact_feature_var(x, mu_f, x.new_full((n, 1, c), 1.0 / c))
-        rf = (var_f + eps).rsqrt_()
+    mu_b, var_b, rb = checked_moments(sum_b.view(1, c, -1), sq_b.view(1, c, -1), inv_b, eps,
+                                      lambda mean: exact_batch_var(x, None, mean, inv_b, pooled))
+    rows = x.new_full((n, 1, c), 1.0 / c)
+    mu_f, var_f, rf = checked_moments(sum_f.view(n, 1, p), sq_f.view(n, 1, p), 1.0 / c, eps,
+                                      lambda mean: exact_feature_var(x, mean, rows))
     scale_b = rb * (gamma.view(1, c, 1) * wb)
     shift_b = torch.addcmul(beta.view(1, c, 1), scale_b, mu_b, value=-1.0)
     kf = rf * wf
@@ -66,9 +61,9 @@ def forward(kernel, x, gamma, beta, pooled: bool, wf: float, wb: float, eps: flo
     count_b = n * p if pooled else n
     if pooled:
         sum_b, sq_b = sum_b.sum(1, keepdim=True), sq_b.sum(1, keepdim=True)
-    g, b = _affine(gamma, beta, c, x)
+    g, b = _param_or_fill(gamma, c, x, 1.0), _param_or_fill(beta, c, x, 0.0)
     mu_b, var_b, rb, mu_f, var_f, rf, *factors, ill = kernel.forward_factors(
-        sum_b, sq_b, sum_f, sq_f, g, b, 1.0 / count_b, 1.0 / c, wf, wb, eps)
+        sum_b, sq_b, sum_f, sq_f, g, b, 1.0 / count_b, 1.0 / c, wf, wb, eps, ILL_CONDITIONED)
     batch = (mu_b.view(1, c, -1), var_b.view(1, c, -1), rb.view(1, c, -1))
     feature = (mu_f.view(n, 1, p), var_f.view(n, 1, p), rf.view(n, 1, p))
     if int(ill):
@@ -82,7 +77,7 @@ def backward(kernel, gy, x, gamma, mu_f, rf, mu_b, rb, count_b: int, pooled: boo
     """``(dL/dx, dL/dgamma, dL/dbeta)`` (None where not needed)."""
     n, c, p = x.shape
     g = gy.contiguous()
-    gm = torch.ones(c, dtype=x.dtype) if gamma is None else gamma.contiguous()
+    gm = _param_or_fill(gamma, c, x, 1.0)
     mu_f, rf = mu_f.reshape(n, p), rf.reshape(n, p)
     sum_b_g, sum_b_gx, sum_f_g, sum_f_gx, feature = kernel.gradient_sums(g, x, gm, mu_f, rf)
     if pooled:

@@ -28,6 +28,18 @@ def moments_from_squares(
     return mean, var, var_eps.rsqrt(), mean_sq > var_eps.mul_(ILL_CONDITIONED)
 
 
+def checked_moments(total, total_sq, inv_count, eps: float, exact_var, relevant=None):
+    """``moments_from_squares``, with the variance recomputed by ``exact_var(mean)`` when any group
+    (among ``relevant`` ones, if given) is ill-conditioned; returns (mean, var, 1/sqrt(var + eps))."""
+    mean, var, rstd, bad = moments_from_squares(total, total_sq, inv_count, eps)
+    if relevant is not None:
+        bad &= relevant
+    if bool(bad.any()):
+        var = exact_var(mean)
+        rstd = (var + eps).rsqrt_()
+    return mean, var, rstd
+
+
 def sum_over_batch(t: torch.Tensor, pooled: bool) -> torch.Tensor:
     """Sum over the batch-statistics reduction: N alone -> (1, C, P), or N and P -> (1, C, 1)."""
     return t.sum((0, 2) if pooled else 0, keepdim=True)

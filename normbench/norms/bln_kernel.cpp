@@ -16,6 +16,8 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <initializer_list>
+#include <utility>
 #include <cmath>
 #include <vector>
 
@@ -30,6 +32,14 @@ void check_input(const at::Tensor& t, const char* name) {
 void check_factor(const at::Tensor& t, const at::Tensor& like, int64_t rows, int64_t cols, const char* name) {
   TORCH_CHECK(t.is_contiguous() && t.numel() == rows * cols && t.scalar_type() == like.scalar_type(),
               name, " must be a contiguous ", rows, " x ", cols, " tensor of the input's dtype");
+}
+
+// The (C, P) factors, then the (N, P) factors, then gamma (C,): each contiguous, in x's dtype.
+void check_factors(const at::Tensor& x, std::initializer_list<std::pair<const at::Tensor*, const char*>> per_channel,
+                   std::initializer_list<std::pair<const at::Tensor*, const char*>> per_sample, const at::Tensor& gamma) {
+  for (const auto& [t, name] : per_channel) check_factor(*t, x, x.size(1), x.size(2), name);
+  for (const auto& [t, name] : per_sample) check_factor(*t, x, x.size(0), x.size(2), name);
+  check_factor(gamma, x, 1, x.size(1), "gamma");
 }
 
 template <typename scalar_t>
@@ -164,9 +174,7 @@ std::vector<at::Tensor> gradient_sums(const at::Tensor& g, const at::Tensor& x, 
   check_input(x, "x");
   TORCH_CHECK(g.sizes() == x.sizes() && g.scalar_type() == x.scalar_type(), "g must match x");
   const int64_t n_ = x.size(0), c_ = x.size(1), p_ = x.size(2);
-  check_factor(gamma, x, 1, c_, "gamma");
-  check_factor(mu_f, x, n_, p_, "mu_f");
-  check_factor(rf, x, n_, p_, "rf");
+  check_factors(x, {}, {{&mu_f, "mu_f"}, {&rf, "rf"}}, gamma);
   auto sum_b = at::zeros({c_, p_}, x.options()), sum_bx = at::zeros({c_, p_}, x.options());
   auto sum_f = at::zeros({n_, p_}, x.options()), sum_fx = at::zeros({n_, p_}, x.options());
   auto gamma_f = at::zeros({c_, p_}, x.options());
@@ -208,26 +216,29 @@ void backward_row(const scalar_t* __restrict__ u, const scalar_t* __restrict__ v
 
 int64_t row_grain(int64_t positions) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, positions)); }
 
+// row(r, n, c) for every row r = n C + c of the (N, C, P) input, in parallel over rows.
+template <typename Row>
+void for_rows(int64_t n_, int64_t c_, int64_t p_, const Row& row) {
+  at::parallel_for(0, n_ * c_, row_grain(p_), [&](int64_t lo, int64_t hi) {
+    for (int64_t r = lo; r < hi; ++r) {
+      row(r, r / c_, r % c_);
+    }
+  });
+}
+
 at::Tensor apply_forward(const at::Tensor& x, const at::Tensor& a, const at::Tensor& b, const at::Tensor& d,
                          const at::Tensor& e, const at::Tensor& gamma) {
   check_input(x, "x");
   const int64_t n_ = x.size(0), c_ = x.size(1), p_ = x.size(2);
-  check_factor(a, x, c_, p_, "a");
-  check_factor(d, x, c_, p_, "d");
-  check_factor(b, x, n_, p_, "b");
-  check_factor(e, x, n_, p_, "e");
-  check_factor(gamma, x, 1, c_, "gamma");
+  check_factors(x, {{&a, "a"}, {&d, "d"}}, {{&b, "b"}, {&e, "e"}}, gamma);
   auto y = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bln_apply_forward", [&] {
     const scalar_t* xs = x.data_ptr<scalar_t>();
     scalar_t* ys = y.data_ptr<scalar_t>();
     const scalar_t *as = a.data_ptr<scalar_t>(), *bs = b.data_ptr<scalar_t>();
     const scalar_t *ds = d.data_ptr<scalar_t>(), *es = e.data_ptr<scalar_t>(), *gs = gamma.data_ptr<scalar_t>();
-    at::parallel_for(0, n_ * c_, row_grain(p_), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        const int64_t n = r / c_, c = r % c_;
-        forward_row(xs + r * p_, ys + r * p_, as + c * p_, bs + n * p_, ds + c * p_, es + n * p_, gs[c], p_);
-      }
+    for_rows(n_, c_, p_, [&](int64_t r, int64_t n, int64_t c) {
+      forward_row(xs + r * p_, ys + r * p_, as + c * p_, bs + n * p_, ds + c * p_, es + n * p_, gs[c], p_);
     });
   });
   return y;
@@ -240,13 +251,7 @@ at::Tensor apply_backward(const at::Tensor& g, const at::Tensor& x, const at::Te
   check_input(x, "x");
   TORCH_CHECK(g.sizes() == x.sizes() && g.scalar_type() == x.scalar_type(), "g must match x");
   const int64_t n_ = x.size(0), c_ = x.size(1), p_ = x.size(2);
-  check_factor(a, x, c_, p_, "a");
-  check_factor(a2, x, c_, p_, "a2");
-  check_factor(d, x, c_, p_, "d");
-  check_factor(b, x, n_, p_, "b");
-  check_factor(b2, x, n_, p_, "b2");
-  check_factor(e, x, n_, p_, "e");
-  check_factor(gamma, x, 1, c_, "gamma");
+  check_factors(x, {{&a, "a"}, {&a2, "a2"}, {&d, "d"}}, {{&b, "b"}, {&b2, "b2"}, {&e, "e"}}, gamma);
   auto dx = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bln_apply_backward", [&] {
     const scalar_t *gs = g.data_ptr<scalar_t>(), *xs = x.data_ptr<scalar_t>();
@@ -254,12 +259,9 @@ at::Tensor apply_backward(const at::Tensor& g, const at::Tensor& x, const at::Te
     const scalar_t *as = a.data_ptr<scalar_t>(), *bs = b.data_ptr<scalar_t>();
     const scalar_t *a2s = a2.data_ptr<scalar_t>(), *b2s = b2.data_ptr<scalar_t>();
     const scalar_t *ds = d.data_ptr<scalar_t>(), *es = e.data_ptr<scalar_t>(), *gm = gamma.data_ptr<scalar_t>();
-    at::parallel_for(0, n_ * c_, row_grain(p_), [&](int64_t lo, int64_t hi) {
-      for (int64_t r = lo; r < hi; ++r) {
-        const int64_t n = r / c_, c = r % c_;
-        backward_row(gs + r * p_, xs + r * p_, out + r * p_, as + c * p_, bs + n * p_, a2s + c * p_,
-                     b2s + n * p_, ds + c * p_, es + n * p_, gm[c], p_);
-      }
+    for_rows(n_, c_, p_, [&](int64_t r, int64_t n, int64_t c) {
+      backward_row(gs + r * p_, xs + r * p_, out + r * p_, as + c * p_, bs + n * p_, a2s + c * p_,
+                   b2s + n * p_, ds + c * p_, es + n * p_, gm[c], p_);
     });
   });
   return dx;
@@ -271,11 +273,12 @@ at::Tensor apply_backward(const at::Tensor& g, const at::Tensor& x, const at::Te
 // the sums (batch sums given per (c, q) with Q = P, or Q = 1 for pooled statistics):
 //   mu = sum / count, var = max(sq / count - mu^2, 0), r = 1 / sqrt(var + eps)
 //   A = gamma wb rb, D = beta - A mu_b (per (c, p)); B = wf rf, E = -wf rf mu_f (per (n, p)).
-// The last tensor holds 1 where a group's squared mean exceeds 16 (var + eps) (E[x^2] - E[x]^2
-// would lose precision there: the caller recomputes those variances around their means).
+// The last tensor holds 1 where a group's squared mean exceeds ill_ratio (var + eps) (E[x^2] -
+// E[x]^2 would lose precision there: the caller recomputes those variances around their means).
 std::vector<at::Tensor> forward_factors(const at::Tensor& sum_b, const at::Tensor& sq_b, const at::Tensor& sum_f,
                                         const at::Tensor& sq_f, const at::Tensor& gamma, const at::Tensor& beta,
-                                        double inv_b, double inv_c, double wf, double wb, double eps) {
+                                        double inv_b, double inv_c, double wf, double wb, double eps,
+                                        double ill_ratio) {
   const int64_t c_ = sum_b.size(0), q_ = sum_b.size(1), n_ = sum_f.size(0), p_ = sum_f.size(1);
   auto opts = sum_b.options();
   auto mu_b = at::empty({c_, q_}, opts), var_b = at::empty({c_, q_}, opts), rb = at::empty({c_, q_}, opts);
@@ -290,13 +293,13 @@ std::vector<at::Tensor> forward_factors(const at::Tensor& sum_b, const at::Tenso
     scalar_t *mb = mu_b.data_ptr<scalar_t>(), *vb = var_b.data_ptr<scalar_t>(), *rbs = rb.data_ptr<scalar_t>();
     scalar_t *mf = mu_f.data_ptr<scalar_t>(), *vf = var_f.data_ptr<scalar_t>(), *rfs = rf.data_ptr<scalar_t>();
     scalar_t *as = a.data_ptr<scalar_t>(), *ds = d.data_ptr<scalar_t>(), *bs = b.data_ptr<scalar_t>(), *es = e.data_ptr<scalar_t>();
-    const scalar_t ib = inv_b, ic = inv_c, ep = eps, kf = wf, kb = wb;
+    const scalar_t ib = inv_b, ic = inv_c, ep = eps, kf = wf, kb = wb, ratio = ill_ratio;
     for (int64_t c = 0; c < c_; ++c) {
       for (int64_t q = 0; q < q_; ++q) {
         const int64_t i = c * q_ + q;
         const scalar_t m = s1[i] * ib, v = std::max(s2[i] * ib - m * m, scalar_t(0));
         const scalar_t r = scalar_t(1) / std::sqrt(v + ep);
-        ill |= (m * m > scalar_t(16) * (v + ep));
+        ill |= (m * m > ratio * (v + ep));
         mb[i] = m, vb[i] = v, rbs[i] = r;
       }
       const scalar_t g = gm[c] * kb;
@@ -310,7 +313,7 @@ std::vector<at::Tensor> forward_factors(const at::Tensor& sum_b, const at::Tenso
     for (int64_t i = 0; i < n_ * p_; ++i) {
       const scalar_t m = f1[i] * ic, v = std::max(f2[i] * ic - m * m, scalar_t(0));
       const scalar_t r = scalar_t(1) / std::sqrt(v + ep);
-      ill |= (m * m > scalar_t(16) * (v + ep));
+      ill |= (m * m > ratio * (v + ep));
       mf[i] = m, vf[i] = v, rfs[i] = r;
       bs[i] = kf * r;
       es[i] = -kf * r * m;

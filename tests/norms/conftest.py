@@ -28,15 +28,25 @@ def _one_intra_op_thread():
     torch.set_num_threads(before)
 
 
+@pytest.fixture
+def bln_fused_kernel():
+    """BLN's compiled CPU kernel; the test is skipped, with the build's reason, where it cannot be built."""
+    from normbench.norms import bln_kernel
+
+    module = bln_kernel.kernel()
+    if module is None:
+        pytest.skip(f"BLN's fused kernel is unavailable here: {bln_kernel.unavailable_reason()}")
+    return module
+
+
 @pytest.fixture(params=["fused", "eager"])
 def bln_kernel_mode(request, monkeypatch):
-    """Runs a BLN test once through the fused CPU kernel (skipped, with the build's reason, where it
-    cannot be built) and once through the eager kernel (the fused one switched off)."""
+    """Runs a BLN test once through the fused CPU kernel (skipped where it cannot be built) and once
+    through the eager kernel (the fused one switched off)."""
     from normbench.norms import bln_kernel
 
     if request.param == "fused":
-        if bln_kernel.kernel() is None:
-            pytest.skip(f"BLN's fused kernel is unavailable here: {bln_kernel.unavailable_reason()}")
+        request.getfixturevalue("bln_fused_kernel")
     else:
         monkeypatch.setitem(bln_kernel._state, "tried", True)
         monkeypatch.setitem(bln_kernel._state, "module", None)

@@ -12,11 +12,8 @@ from normbench.norms.batch_layer_function import BatchLayerNormTrain
 
 
 @pytest.fixture
-def kernel():
-    module = bln_kernel.kernel()
-    if module is None:
-        pytest.skip(f"BLN's fused kernel is unavailable here: {bln_kernel.unavailable_reason()}")
-    return module
+def kernel(bln_fused_kernel):
+    return bln_fused_kernel
 
 
 def _run(x, gamma, beta, pooled, dy):
