@@ -270,14 +270,15 @@ def _is_evaluation_step(run: TrainingRun, step: int, epoch_ends: bool) -> bool:
 
 def train_step(run: TrainingRun, step: int, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, float]:
     """One optimizer step on the mini-batch `idx`: (its loss, detached; its correct predictions as a
-    tensor; seconds spent, probes excluded)."""
+    tensor; seconds spent). The seconds cover forward, loss, zero_grad, backward and the optimizer
+    step (and a device sync): the training step a hand-written loop would time. Drawing the batch,
+    probes and counting correct predictions are bookkeeping and stay outside."""
     data, model = run.data, run.model
     xb, yb = data.x_train[idx], data.y_train[idx]
     mb = None if data.mask_train is None else data.mask_train[idx]
     start = time.perf_counter()
     output = _forward(model, xb, mb)
     loss = task_loss(run.task, output, yb)
-    correct = correct_tensor(run.task, output, yb)
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     if run.probes.smoothness and step % run.probes.smoothness_every == 0:
@@ -292,7 +293,8 @@ def train_step(run: TrainingRun, step: int, idx: torch.Tensor) -> tuple[torch.Te
     run.optimizer.step()
     if run.sync is not None:
         run.sync()
-    return loss.detach(), correct, time.perf_counter() - start
+    seconds = time.perf_counter() - start
+    return loss.detach(), correct_tensor(run.task, output, yb), seconds
 
 
 def _forward(model: torch.nn.Module, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:

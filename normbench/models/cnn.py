@@ -52,7 +52,7 @@ class ConvBlock(nn.Module):
         self, x: torch.Tensor, mask: torch.Tensor | None = None
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(N, C_in, H, W)`` → ``(N, C_out, H', W')`` and the mask at the output resolution."""
-        x = self.norm_act(self.conv(x), mask)
+        x = self.norm_act.apply_in_order(self.conv(x), mask)
         if mask is None:
             return (F.max_pool2d(x, 2) if self.pool else x), None
         valid = mask.unsqueeze(1)

@@ -78,11 +78,11 @@ class Conv1dBlock(nn.Module):
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """``(N, C_in, L)`` → ``(N, C_out, L_out)`` and the mask at the output resolution."""
         if mask is None:
-            return self.norm_act(self.conv(x)), None
+            return self.norm_act.apply_in_order(self.conv(x)), None
         (k,), (s,), (p,) = self.conv.kernel_size, self.conv.stride, self.conv.padding
         mask = downsample_mask(mask, k, s, p)
         # zero again after the activation: sigmoid(0) or a norm's beta would make padding non-zero
-        return self.norm_act(self.conv(x), mask).masked_fill(~mask.unsqueeze(1), 0.0), mask
+        return self.norm_act.apply_in_order(self.conv(x), mask).masked_fill(~mask.unsqueeze(1), 0.0), mask
 
 
 class CNN1d(nn.Module):

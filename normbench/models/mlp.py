@@ -80,11 +80,13 @@ class DenseBlock(nn.Module):
         super().__init__()
         self.linear = linear
         self.norm_act = norm_act
-        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        # no module at all without dropout: an Identity module would cost a call per step
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else None
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Features ``(N, in)`` → ``(N, out)``."""
-        return self.dropout(self.norm_act(self.linear(x)))
+        x = self.norm_act.apply_in_order(self.linear(x))
+        return x if self.dropout is None else self.dropout(x)
 
 
 class MLP(nn.Module):

@@ -148,6 +148,34 @@ def test_norm_sits_before_or_after_the_activation(batch_norm):
     assert hidden.min() < 0
 
 
+@pytest.mark.parametrize("dropout", [0.0, 0.3])
+def test_hooks_on_each_norm_and_activation_fire_once_per_forward(batch_norm, dropout):
+    # blocks call their norm/activation pair without nn.Module dispatch (issue 15's harness
+    # overhead); the leaves stay modules, so hooks on them (the probes') still run
+    model = _mlp(batch_norm, widths=[6, 5], dropout=dropout)
+    calls = []
+    for i, block in enumerate(model.blocks):
+        for role in ("norm", "activation"):
+            module = getattr(block.norm_act, role)
+            module.register_forward_hook(lambda *_, tag=(i, role): calls.append(tag))
+    model(torch.randn(4, 1, 8, 8))
+    assert calls == [(0, "norm"), (0, "activation"), (1, "norm"), (1, "activation")]
+    assert (model.blocks[0].dropout is None) == (dropout == 0)
+
+
+def test_eval_output_is_the_plain_chain_of_its_layers(batch_norm):
+    model = _mlp(batch_norm, widths=[7, 5], activation="tanh", dropout=0.5)
+    model(torch.randn(16, 1, 8, 8) * 3 + 1)  # running estimates move away from (0, 1)
+    model.eval()
+    x = torch.randn(3, 1, 8, 8)
+    h = x.flatten(1)
+    for block in model.blocks:  # dropout is the identity in eval mode
+        bn = block.norm_act.norm
+        z = block.linear(h)
+        h = torch.tanh((z - bn.running_mean) / torch.sqrt(bn.running_var + bn.eps) * bn.weight + bn.bias)
+    assert torch.allclose(model(x), model.head(h), atol=1e-6)
+
+
 def test_mask_zeroes_padded_inputs_and_is_not_passed_to_feature_norms(recording_norm):
     model = _mlp(recording_norm, input_shape=(2, 10), num_classes=4, widths=[8])
     x = torch.randn(3, 2, 10)
