@@ -48,6 +48,8 @@ import math
 
 import torch
 
+from normbench.norms import batch_layer_fused as fused
+from normbench.norms import bln_kernel
 from normbench.norms.base import NormModule
 from normbench.norms.batch_layer_estimates import blend, common_count, masked_moments, or_default, per_position
 from normbench.norms.batch_layer_function import BatchLayerNormTrain, batch_layer_norm_rows
@@ -150,8 +152,32 @@ class BatchLayerNorm(NormModule):
     # -- forward ---------------------------------------------------------------------------------
 
     def _fast_path(self, x: torch.Tensor):
-        """Training on unmasked input: the kernels below, with no per-call checks."""
-        return self._train_unmasked if self.training else None
+        """Training on unmasked input: the kernels below, with no per-call checks; one position per
+        sample on the CPU: the fused kernel's whole-step call (``_train_rows_fused``) first."""
+        if not self.training:
+            return None
+        if x.numel() == x.shape[0] * self.num_features and fused.usable(x, None) and bln_kernel.kernel() is not None:
+            return self._train_rows_fused
+        return self._train_unmasked
+
+    def _train_rows_fused(self, x: torch.Tensor) -> torch.Tensor:
+        """One position per sample, CPU: output, autograd node, population and count update in one
+        native call (``bln_rows_kernel.cpp``; at an MLP's sizes the torch ops around BLN's
+        arithmetic were the cost). The kernel declines (None) where the uniform update does not
+        apply -- estimates not sized yet, unequal counts, a batch of one, non-contiguous input --
+        and the general path runs."""
+        if not torch.compiler.is_compiling():
+            wf, wb = self._mixing_weights(x.shape[0])
+            p, b = self._parameters, self._buffers
+            out = bln_kernel.kernel().rows_train(
+                x, p["weight"], p["bias"],
+                [b["running_batch_mean"], b["running_batch_var"], b["running_feature_mean"], b["running_feature_var"]],
+                [b["batch_mean_count"], b["batch_var_count"], b["feature_count"]], b["num_batches_tracked"],
+                b["last_batch_size"], -1.0 if self.momentum is None else self.momentum, wf, wb, self.eps)
+            if out is not None:
+                y, self.__dict__["_uniform_count"] = out  # the counts' new common value, mirrored
+                return y
+        return self._train_unmasked(x)
 
     def _train_unmasked(self, x: torch.Tensor) -> torch.Tensor:
         device_type = x.device.type

@@ -19,7 +19,9 @@ the batch statistics over N and all positions (per channel), like BN.
 Two kernels, both made of whole-tensor torch ops, each of which runs in parallel across the
 intra-op threads (no Python loop over pieces of the tensor):
 
-* ``batch_layer_norm_rows`` for one position per sample (``(N, C)`` features): the batch term is
+* ``batch_layer_norm_rows`` for one position per sample (``(N, C)`` features) where the fused
+  whole-step call (``bln_rows_kernel.cpp``, driven by ``BatchLayerNorm._train_rows_fused``) does
+  not apply: the batch term is
   torch's own BN kernel over N and the feature term torch's own LN kernel over C, forward and
   backward, with BN's kernel updating the batch population estimates in the same pass.
 * ``BatchLayerNormTrain`` for ``(N, C, P)``: on unmasked contiguous float CPU input, BLN's fused

@@ -22,22 +22,25 @@ import threading
 import warnings
 from importlib import resources
 
-SOURCE_NAME = "bln_kernel.cpp"
+SOURCE_NAME = "bln_kernel.cpp"  # holds the Python bindings
+SOURCE_NAMES = (SOURCE_NAME, "bln_rows_kernel.cpp")
 ENV_SWITCH = "NORMBENCH_BLN_KERNEL"  # "eager" (or 0/off) runs the eager kernel only
 
 _lock = threading.Lock()
 _state: dict = {"tried": False, "module": None, "reason": None}
 
 
-def _source_path() -> str:
-    return str(resources.files("normbench.norms") / SOURCE_NAME)
+def _source_paths() -> list[str]:
+    return [str(resources.files("normbench.norms") / name) for name in SOURCE_NAMES]
 
 
-def _module_name(path: str) -> str:
-    """One cached build per source version: the name carries the source's hash."""
-    with open(path, "rb") as handle:
-        digest = hashlib.sha256(handle.read()).hexdigest()[:12]
-    return f"normbench_bln_{digest}"
+def _module_name(paths: list[str]) -> str:
+    """One cached build per source version: the name carries the sources' hash."""
+    digest = hashlib.sha256()
+    for path in paths:
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
+    return f"normbench_bln_{digest.hexdigest()[:12]}"
 
 
 def _disabled_by_env() -> bool:
@@ -58,14 +61,14 @@ def _is_built(build_dir: str) -> bool:
 def _build():
     from torch.utils import cpp_extension
 
-    path = _source_path()
-    name = _module_name(path)
+    paths = _source_paths()
+    name = _module_name(paths)
     build_dir = _build_directory(name)
     if not _is_built(build_dir):
         print(f"normbench: building BLN's fused CPU kernel into {build_dir} (once per machine, about a minute)",
               file=sys.stderr, flush=True)
     return cpp_extension.load(
-        name=name, sources=[path], extra_cflags=["-O3", "-fopenmp"], extra_ldflags=["-fopenmp"],
+        name=name, sources=paths, extra_cflags=["-O3", "-fopenmp"], extra_ldflags=["-fopenmp"],
         build_directory=build_dir, verbose=False,
     )
 
@@ -82,7 +85,8 @@ def kernel():
                 try:
                     _state["module"] = _build()
                 except Exception as error:  # no compiler, no ninja, a failed build: run eager, say why
-                    _state["reason"] = f"could not build {SOURCE_NAME}: {type(error).__name__}: {error}".strip()
+                    sources = " + ".join(SOURCE_NAMES)
+                    _state["reason"] = f"could not build {sources}: {type(error).__name__}: {error}".strip()
                     warnings.warn(f"normbench: BLN runs its slower eager kernel ({_state['reason'][:300]})",
                                   RuntimeWarning, stacklevel=2)
             _state["tried"] = True
@@ -108,7 +112,7 @@ def describe() -> str:
     if _disabled_by_env():
         return f"eager ({ENV_SWITCH}={os.environ[ENV_SWITCH]})"
     try:
-        built = _is_built(_build_directory(_module_name(_source_path())))
+        built = _is_built(_build_directory(_module_name(_source_paths())))
     except Exception:  # a torch without this (private) helper, an unwritable cache: say "on first use"
         built = False
     return "fused CPU kernel" if built else "fused CPU kernel, built on first use"
