@@ -55,7 +55,7 @@ from normbench.spec import COMPLETED
 from normbench.store import load_frames
 
 CELL_COLUMNS = ("kind", "model", "model_label", "dataset", "norm", "norm_label", "batch_size", "device",
-                "model_options", "dataset_options", "optimizer", "lr", "lr_scaling", "momentum", "weight_decay",
+                "model_options", "dataset_options", "optimizer", "lr", "lr_scaling", "lr_schedule", "momentum", "weight_decay",
                 "steps", "epochs", "samples")
 # What identifies a throughput measurement across two result sets (its spec id also hashes the suite).
 SPEC_COLUMNS = ("subject", "name", "label", "norm_label", "shape", "batch_size", "dtype", "memory_format", "mode",

@@ -96,6 +96,8 @@ class RunSpec:
     # Which checkpoint gives the final metrics: the last, or the evaluation point with the lowest
     # validation loss (Ziaee & Cano 2022 evaluate that one on the test set; needs a validation split).
     select: str = "last"
+    # The learning rate over the run (normbench/lr_schedule.py): constant, or cosine annealing to 0.
+    lr_schedule: str = "constant"
 
     def to_dict(self) -> dict[str, Any]:
         """Plain-JSON view (options as dicts) used for storage; :meth:`identity` is what is hashed.
@@ -176,7 +178,8 @@ class RunSpec:
 
 _OPTION_FIELDS = ("model_options", "dataset_options", "norm_options", "probes", "batching", "swap_norms", "plugins")
 # Plain-JSON defaults of fields added without a SPEC_VERSION bump: omitted from to_dict (and the id).
-_OMITTED_AT_DEFAULT: dict[str, Any] = {"batching": {}, "swap_norms": {}, "eval_per_epoch": False, "select": "last"}
+_OMITTED_AT_DEFAULT: dict[str, Any] = {"batching": {}, "swap_norms": {}, "eval_per_epoch": False, "select": "last",
+                                       "lr_schedule": "constant"}
 SELECTIONS = ("best_validation_loss", "last")
 
 

@@ -176,6 +176,7 @@ _RUN_ADDED = (
     Column("batching", "TEXT NOT NULL DEFAULT 'iid'"),  # normbench/batching.py: iid, fixed or classes_per_batch=k
     Column("selection", "TEXT NOT NULL DEFAULT 'last'"),  # RunSpec.select (normbench/checkpoints.py): last | best_validation_loss
     Column("selected_step", "INTEGER"),  # the evaluation point the final metrics come from
+    Column("lr_schedule", "TEXT NOT NULL DEFAULT 'constant'"),  # RunSpec.lr_schedule: constant | cosine
 )
 RUNS = Table(
     "runs", _RUN_IDENTITY + _RUN_BUDGET + _RUN_SETTINGS + _RUN_OUTCOME + _RUN_STORED_ONLY + _RUN_ADDED,

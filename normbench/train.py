@@ -19,6 +19,7 @@ from normbench.data import Dataset, load_dataset
 from normbench.env import now_iso
 from normbench.epochs import EpochTally
 from normbench.flag_search import evaluate_flag_combinations
+from normbench.lr_schedule import set_rate
 from normbench.models import create_model
 from normbench.norms import NormModule, create_norm
 from normbench.probes import (
@@ -244,6 +245,7 @@ def training_points(run: TrainingRun) -> Iterator[tuple[CurvePoint, list[float]]
         idx = order.next().to(run.device)
         if order.epoch > 1 and order.epoch != epoch_before:
             start_epoch(run.model)
+        set_rate(run.optimizer, run.spec.lr, run.spec.lr_schedule, step, run.n_steps)
         loss, correct, elapsed = train_step(run, step, idx)
         step_times.append(elapsed)
         train_time += elapsed
@@ -288,7 +290,8 @@ def train_step(run: TrainingRun, step: int, idx: torch.Tensor) -> tuple[torch.Te
         def batch_loss() -> torch.Tensor:
             return task_loss(run.task, _forward(model, xb, mb), yb)
 
-        record_smoothness(run.recorder, step, model, batch_loss, run.spec.lr, run.probes.smoothness_step_scales)
+        record_smoothness(run.recorder, step, model, batch_loss, run.optimizer.param_groups[0]["lr"],
+                          run.probes.smoothness_step_scales)
         start += time.perf_counter() - paused
     run.optimizer.step()
     if run.sync is not None:

@@ -165,7 +165,7 @@ def test_column_lists_match_table_info_of_a_fresh_store(tmp_path):
 # ALTERed to gain them and read as that default), as SQLite's table_info reports them; the
 # throughput table's added columns by name.
 ADDED_RUN_COLUMNS = [("batching", "TEXT", 1, "'iid'", 0), ("selection", "TEXT", 1, "'last'", 0),
-                     ("selected_step", "INTEGER", 0, None, 0)]
+                     ("selected_step", "INTEGER", 0, None, 0), ("lr_schedule", "TEXT", 1, "'constant'", 0)]
 ADDED_CURVE_COLUMNS = [("val_loss", "REAL", 0, None, 0), ("val_accuracy", "REAL", 0, None, 0)]
 ADDED_SINCE_V1 = {
     "runs": ADDED_RUN_COLUMNS,

@@ -45,7 +45,7 @@ FAMILY_NAME = "verdicts"
 # model x dataset x batch size (an lr sweep, two devices). A setting that only follows the batch
 # size (lr or steps under a scaling rule) does not split: it is part of what "batch size" means.
 SETTING_COLUMNS = ("model_label", "model_options", "dataset_options", "batching", "device", "optimizer", "lr",
-                   "lr_scaling", "momentum", "weight_decay", "steps", "epochs", "samples")
+                   "lr_scaling", "lr_schedule", "momentum", "weight_decay", "steps", "epochs", "samples")
 
 
 def build_context(frames: ResultFrames, *, rng_seed: int = 0) -> dict[str, Any]:

@@ -67,6 +67,7 @@ def expand(
                 probes=freeze_options(suite.probes.enabled()),
                 momentum=optimizer.momentum,
                 weight_decay=optimizer.weight_decay,
+                lr_schedule=optimizer.schedule,
                 eval_every=0 if suite.eval_every == "epoch" else suite.eval_every,
                 eval_per_epoch=suite.eval_every == "epoch",
                 select=suite.select,

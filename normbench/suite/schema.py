@@ -84,6 +84,10 @@ class OptimizerConfig(StrictModel):
     lr: float | list[float] = Field(description="learning rate, or a list of rates to sweep")
     momentum: float = Field(default=0.0, ge=0, lt=1)
     weight_decay: float = Field(default=0.0, ge=0)
+    schedule: Literal["constant", "cosine"] = Field(
+        default="constant",
+        description="learning rate over the run: constant, or cosine annealing from lr to 0 over the budget's "
+                    "steps (Loshchilov & Hutter 2017, SGDR, without restarts)")
 
     @field_validator("lr")
     @classmethod
