@@ -3,9 +3,10 @@
 The same maths as the eager kernel in ``batch_layer_function.py`` (whose docstring derives it),
 arranged for the kernel's passes: the output and the input gradient are both of the form
 ``u (A + G B) [- v (A2 + B2)] + D [+ G] E`` with ``A, A2, D`` per (channel, position), ``B, B2, E``
-per (sample, position) and ``G`` per channel, so each is one pass once its reductions are known;
+per (sample, position) and ``G`` per channel, so each is one pass once its reductions are known
+(the input-gradient pass also takes the gamma gradient's feature part, a dot product per row);
 the reductions are one pass each (forward: sums of x and x^2; backward: sums of g and g x, both
-directions, plus the gamma gradient's feature part), and the small factors between them are one
+directions), and the small factors between them are one
 kernel call each (``forward_factors``, ``backward_factors``): no per-factor torch ops, whose
 parallel regions cost more than their arithmetic at these sizes. Where a group's statistics are
 ill-conditioned for E[x^2] - E[x]^2 the forward's factors are recomputed here in torch with the
@@ -79,11 +80,13 @@ def backward(kernel, gy, x, gamma, mu_f, rf, mu_b, rb, count_b: int, pooled: boo
     g = gy.contiguous()
     gm = _param_or_fill(gamma, c, x, 1.0)
     mu_f, rf = mu_f.reshape(n, p), rf.reshape(n, p)
-    sum_b_g, sum_b_gx, sum_f_g, sum_f_gx, feature = kernel.gradient_sums(g, x, gm, mu_f, rf)
+    sum_b_g, sum_b_gx, sum_f_g, sum_f_gx = kernel.gradient_sums(g, x, gm)
     if pooled:
         sum_b_g, sum_b_gx = sum_b_g.sum(1, keepdim=True), sum_b_gx.sum(1, keepdim=True)
     a, b, a2, b2, d, e, g_gamma, g_beta = kernel.backward_factors(
-        sum_b_g, sum_b_gx, sum_f_g, sum_f_gx, feature, mu_b.reshape(c, -1), rb.reshape(c, -1), mu_f, rf, gm,
+        sum_b_g, sum_b_gx, sum_f_g, sum_f_gx, mu_b.reshape(c, -1), rb.reshape(c, -1), mu_f, rf, gm,
         1.0 / count_b, 1.0 / c, wf, wb)
-    gx = kernel.apply_backward(g, x, a, b, a2, b2, d, e, gm) if need_x else None
-    return gx, g_gamma if need_gamma else None, g_beta if need_beta else None
+    # the input-gradient pass also adds gamma's feature part (one read of g and x for both): run
+    # it when either is asked for
+    gx = kernel.apply_backward(g, x, a, b, a2, b2, d, e, gm, mu_f, rf, g_gamma, wf) if need_x or need_gamma else None
+    return gx if need_x else None, g_gamma if need_gamma else None, g_beta if need_beta else None

@@ -9,10 +9,11 @@
 //                                      (rows visited four channels at a time, gradient_sums two
 //                                      at a time: measured 29 % / 12 % less CPU time at (32, 64, 1024))
 // gradient_sums    one read of g, x -> sums of g and g x over N (C, P), of gamma g and gamma g x
-//                                      over C (N, P), and of g (x - mu_f) rf over N (C, P): the
-//                                      gamma gradient's feature part before its sum over P
+//                                      over C (N, P)
 // apply_forward    y  = x (A + G B) + D + G E
-// apply_backward   dx = g (A + G B) - x (A2 + B2) + D + E
+// apply_backward   dx = g (A + G B) - x (A2 + B2) + D + E, and in the same read of g and x the
+//                  gamma gradient's feature part, sum over (n, p) of g (x - mu_f) rf per channel
+//                  (a row's dot product, not a (C, P) accumulator in gradient_sums' pass)
 // where A, A2, D are (C, P) factors, B, B2, E are (N, P) factors and G is a (C,) channel factor.
 #include <torch/extension.h>
 #include <ATen/Parallel.h>
@@ -168,23 +169,19 @@ void moment_row(const scalar_t* __restrict__ row, scalar_t* __restrict__ fs, sca
 }
 
 // Two rows of g and x of one sample (channels c, c + 1): the batch sums (per channel and
-// position) of g, g x and the gamma gradient's feature part g (x - mu_f) rf; the sample's sums of
-// gamma g and gamma g x over these channels added to fs / fx once. Each array is its own
-// __restrict__ parameter, as in moment_rows4 (two rows, not four: four rows' 24 arrays spill
-// registers and measured no faster than one row at a time).
+// position) of g and g x; the sample's sums of gamma g and gamma g x over these channels added to
+// fs / fx once. Each array is its own __restrict__ parameter, as in moment_rows4 (two rows, not
+// four: four rows' arrays spill registers and measured no faster than one row at a time).
 template <typename scalar_t>
 void gradient_rows2(const scalar_t* __restrict__ g0, const scalar_t* __restrict__ g1, const scalar_t* __restrict__ x0,
-                    const scalar_t* __restrict__ x1, const scalar_t* __restrict__ mfn, const scalar_t* __restrict__ rfn,
-                    scalar_t k0, scalar_t k1, scalar_t* __restrict__ fs, scalar_t* __restrict__ fx,
-                    scalar_t* __restrict__ b0, scalar_t* __restrict__ b1, scalar_t* __restrict__ c0,
-                    scalar_t* __restrict__ c1, scalar_t* __restrict__ e0, scalar_t* __restrict__ e1, int64_t width) {
+                    const scalar_t* __restrict__ x1, scalar_t k0, scalar_t k1, scalar_t* __restrict__ fs,
+                    scalar_t* __restrict__ fx, scalar_t* __restrict__ b0, scalar_t* __restrict__ b1,
+                    scalar_t* __restrict__ c0, scalar_t* __restrict__ c1, int64_t width) {
   for (int64_t p = 0; p < width; ++p) {
-    const scalar_t mf = mfn[p], r = rfn[p];
-    const scalar_t u0 = g0[p], u1 = g1[p], v0 = x0[p], v1 = x1[p];
-    const scalar_t w0 = u0 * v0, w1 = u1 * v1;
+    const scalar_t u0 = g0[p], u1 = g1[p];
+    const scalar_t w0 = u0 * x0[p], w1 = u1 * x1[p];
     b0[p] += u0; b1[p] += u1;
     c0[p] += w0; c1[p] += w1;
-    e0[p] += u0 * (v0 - mf) * r; e1[p] += u1 * (v1 - mf) * r;
     fs[p] += k0 * u0 + k1 * u1;
     fx[p] += k0 * w0 + k1 * w1;
   }
@@ -192,18 +189,16 @@ void gradient_rows2(const scalar_t* __restrict__ g0, const scalar_t* __restrict_
 
 // One row, as gradient_rows2 (a channel left over after the pairs).
 template <typename scalar_t>
-void gradient_row(const scalar_t* __restrict__ grow, const scalar_t* __restrict__ xrow,
-                  const scalar_t* __restrict__ mfn, const scalar_t* __restrict__ rfn, scalar_t gc,
+void gradient_row(const scalar_t* __restrict__ grow, const scalar_t* __restrict__ xrow, scalar_t gc,
                   scalar_t* __restrict__ fs, scalar_t* __restrict__ fx, scalar_t* __restrict__ bs,
-                  scalar_t* __restrict__ bx, scalar_t* __restrict__ gfc, int64_t width) {
+                  scalar_t* __restrict__ bx, int64_t width) {
   for (int64_t p = 0; p < width; ++p) {
-    const scalar_t gv = grow[p], xv = xrow[p];
-    const scalar_t gx = gv * xv;
+    const scalar_t gv = grow[p];
+    const scalar_t gx = gv * xrow[p];
     bs[p] += gv;
     bx[p] += gx;
     fs[p] += gc * gv;
     fx[p] += gc * gx;
-    gfc[p] += gv * (xv - mfn[p]) * rfn[p];
   }
 }
 
@@ -233,40 +228,35 @@ std::vector<at::Tensor> moment_sums(const at::Tensor& x) {
   return {sum_b, sq_b, sum_f, sq_f};
 }
 
-std::vector<at::Tensor> gradient_sums(const at::Tensor& g, const at::Tensor& x, const at::Tensor& gamma,
-                                      const at::Tensor& mu_f, const at::Tensor& rf) {
+std::vector<at::Tensor> gradient_sums(const at::Tensor& g, const at::Tensor& x, const at::Tensor& gamma) {
   check_input(g, "g");
   check_input(x, "x");
   TORCH_CHECK(g.sizes() == x.sizes() && g.scalar_type() == x.scalar_type(), "g must match x");
   const int64_t n_ = x.size(0), c_ = x.size(1), p_ = x.size(2);
-  check_factors(x, {}, {{&mu_f, "mu_f"}, {&rf, "rf"}}, gamma);
+  check_factors(x, {}, {}, gamma);
   auto sum_b = at::zeros({c_, p_}, x.options()), sum_bx = at::zeros({c_, p_}, x.options());
   auto sum_f = at::zeros({n_, p_}, x.options()), sum_fx = at::zeros({n_, p_}, x.options());
-  auto gamma_f = at::zeros({c_, p_}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bln_gradient_sums", [&] {
-    const scalar_t *gs = g.data_ptr<scalar_t>(), *xs = x.data_ptr<scalar_t>();
-    const scalar_t *gm = gamma.data_ptr<scalar_t>(), *mf = mu_f.data_ptr<scalar_t>(), *rs = rf.data_ptr<scalar_t>();
+    const scalar_t *gs = g.data_ptr<scalar_t>(), *xs = x.data_ptr<scalar_t>(), *gm = gamma.data_ptr<scalar_t>();
     scalar_t *f1 = sum_f.data_ptr<scalar_t>(), *f2 = sum_fx.data_ptr<scalar_t>();
-    for_blocks<scalar_t>(x, n_, c_, p_,
-        {sum_b.data_ptr<scalar_t>(), sum_bx.data_ptr<scalar_t>(), gamma_f.data_ptr<scalar_t>()},
+    for_blocks<scalar_t>(x, n_, c_, p_, {sum_b.data_ptr<scalar_t>(), sum_bx.data_ptr<scalar_t>()},
         [&](int64_t n, int64_t c, int64_t k, int64_t p0, int64_t width, scalar_t* local, int64_t stride) {
       const int64_t row = (n * c_ + c) * p_ + p0, f = n * p_ + p0;
       const scalar_t *gr = gs + row, *xr = xs + row;
-      scalar_t *bs = local, *bx = local + stride, *gf = local + 2 * stride;
+      scalar_t *bs = local, *bx = local + stride;
       const int64_t w = width;
       int64_t j = 0;
       for (; j + 1 < k; j += 2) {
         const int64_t o = j * p_, l = j * w;
-        gradient_rows2(gr + o, gr + o + p_, xr + o, xr + o + p_, mf + f, rs + f, gm[c + j], gm[c + j + 1], f1 + f,
-                       f2 + f, bs + l, bs + l + w, bx + l, bx + l + w, gf + l, gf + l + w, w);
+        gradient_rows2(gr + o, gr + o + p_, xr + o, xr + o + p_, gm[c + j], gm[c + j + 1], f1 + f, f2 + f, bs + l,
+                       bs + l + w, bx + l, bx + l + w, w);
       }
       for (; j < k; ++j) {
-        gradient_row(gr + j * p_, xr + j * p_, mf + f, rs + f, gm[c + j], f1 + f, f2 + f, bs + j * w, bx + j * w,
-                     gf + j * w, w);
+        gradient_row(gr + j * p_, xr + j * p_, gm[c + j], f1 + f, f2 + f, bs + j * w, bx + j * w, w);
       }
     });
   });
-  return {sum_b, sum_bx, sum_f, sum_fx, gamma_f};
+  return {sum_b, sum_bx, sum_f, sum_fx};
 }
 
 // out = u (a + G b) + d + G e over one row of P positions (forward)
@@ -279,15 +269,19 @@ void forward_row(const scalar_t* __restrict__ u, scalar_t* __restrict__ o, const
   }
 }
 
-// out = u (a + G b) - v (a2 + b2) + d + e over one row of P positions (backward)
+// out = u (a + G b) - v (a2 + b2) + d + e over one row of P positions (backward); returns the
+// row's sum of u (v - mf) rf, the gamma gradient's feature part (u = g, v = x)
 template <typename scalar_t>
-void backward_row(const scalar_t* __restrict__ u, const scalar_t* __restrict__ v, scalar_t* __restrict__ o,
-                  const scalar_t* __restrict__ a, const scalar_t* __restrict__ b, const scalar_t* __restrict__ a2,
-                  const scalar_t* __restrict__ b2, const scalar_t* __restrict__ d, const scalar_t* __restrict__ e,
-                  scalar_t gc, int64_t p_) {
+scalar_t backward_row(const scalar_t* __restrict__ u, const scalar_t* __restrict__ v, scalar_t* __restrict__ o,
+                      const scalar_t* __restrict__ a, const scalar_t* __restrict__ b, const scalar_t* __restrict__ a2,
+                      const scalar_t* __restrict__ b2, const scalar_t* __restrict__ d, const scalar_t* __restrict__ e,
+                      const scalar_t* __restrict__ mf, const scalar_t* __restrict__ rf, scalar_t gc, int64_t p_) {
+  scalar_t dot = 0;
   for (int64_t p = 0; p < p_; ++p) {
     o[p] = u[p] * (a[p] + gc * b[p]) - v[p] * (a2[p] + b2[p]) + (d[p] + e[p]);
+    dot += u[p] * (v[p] - mf[p]) * rf[p];
   }
+  return dot;
 }
 
 int64_t row_grain(int64_t positions) { return std::max<int64_t>(1, 32768 / std::max<int64_t>(1, positions)); }
@@ -320,14 +314,21 @@ at::Tensor apply_forward(const at::Tensor& x, const at::Tensor& a, const at::Ten
   return y;
 }
 
+// dx, and d_gamma[c] += wf sum_{n, p} g (x - mu_f) rf: the gamma gradient's feature part, from the
+// same read of g and x (each row's dot product is taken by one task, then the rows of a channel are
+// added in sample order, so no bit depends on the thread count). ``d_gamma`` holds the batch part
+// (backward_factors) on entry.
 at::Tensor apply_backward(const at::Tensor& g, const at::Tensor& x, const at::Tensor& a, const at::Tensor& b,
                           const at::Tensor& a2, const at::Tensor& b2, const at::Tensor& d, const at::Tensor& e,
-                          const at::Tensor& gamma) {
+                          const at::Tensor& gamma, const at::Tensor& mu_f, const at::Tensor& rf, at::Tensor d_gamma,
+                          double wf) {
   check_input(g, "g");
   check_input(x, "x");
   TORCH_CHECK(g.sizes() == x.sizes() && g.scalar_type() == x.scalar_type(), "g must match x");
   const int64_t n_ = x.size(0), c_ = x.size(1), p_ = x.size(2);
-  check_factors(x, {{&a, "a"}, {&a2, "a2"}, {&d, "d"}}, {{&b, "b"}, {&b2, "b2"}, {&e, "e"}}, gamma);
+  check_factors(x, {{&a, "a"}, {&a2, "a2"}, {&d, "d"}}, {{&b, "b"}, {&b2, "b2"}, {&e, "e"}, {&mu_f, "mu_f"}, {&rf, "rf"}},
+                gamma);
+  check_factor(d_gamma, x, 1, c_, "d_gamma");
   auto dx = at::empty_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "bln_apply_backward", [&] {
     const scalar_t *gs = g.data_ptr<scalar_t>(), *xs = x.data_ptr<scalar_t>();
@@ -335,10 +336,18 @@ at::Tensor apply_backward(const at::Tensor& g, const at::Tensor& x, const at::Te
     const scalar_t *as = a.data_ptr<scalar_t>(), *bs = b.data_ptr<scalar_t>();
     const scalar_t *a2s = a2.data_ptr<scalar_t>(), *b2s = b2.data_ptr<scalar_t>();
     const scalar_t *ds = d.data_ptr<scalar_t>(), *es = e.data_ptr<scalar_t>(), *gm = gamma.data_ptr<scalar_t>();
+    const scalar_t *mfs = mu_f.data_ptr<scalar_t>(), *rfs = rf.data_ptr<scalar_t>();
+    std::vector<scalar_t> dots(static_cast<size_t>(n_ * c_));
     for_rows(n_, c_, p_, [&](int64_t r, int64_t n, int64_t c) {
-      backward_row(gs + r * p_, xs + r * p_, out + r * p_, as + c * p_, bs + n * p_, a2s + c * p_,
-                   b2s + n * p_, ds + c * p_, es + n * p_, gm[c], p_);
+      dots[r] = backward_row(gs + r * p_, xs + r * p_, out + r * p_, as + c * p_, bs + n * p_, a2s + c * p_,
+                             b2s + n * p_, ds + c * p_, es + n * p_, mfs + n * p_, rfs + n * p_, gm[c], p_);
     });
+    scalar_t* dg = d_gamma.data_ptr<scalar_t>();
+    for (int64_t c = 0; c < c_; ++c) {
+      scalar_t sum = 0;
+      for (int64_t n = 0; n < n_; ++n) sum += dots[n * c_ + c];
+      dg[c] += static_cast<scalar_t>(wf) * sum;
+    }
   });
   return dx;
 }
@@ -404,9 +413,9 @@ std::vector<at::Tensor> forward_factors(const at::Tensor& sum_b, const at::Tenso
 //   t_b = (X_b - mu_b S_b) rb (= sum of g xb), A = gamma wb rb, A2 = A rb t_b inv_b,
 //   D = -A (S_b inv_b - mu_b rb t_b inv_b); per (n, p):
 //   B = wf rf, u = (X_f - mu_f S_f) rf^2 / C, B2 = B u, E = B (u mu_f - S_f / C);
-//   dgamma[c] = wb sum_q t_b[c, q] + wf sum_p feature[c, p], dbeta[c] = sum_q S_b[c, q].
+//   dgamma[c] = wb sum_q t_b[c, q] (apply_backward adds wf sum g x_f), dbeta[c] = sum_q S_b[c, q].
 std::vector<at::Tensor> backward_factors(const at::Tensor& s_b, const at::Tensor& x_b, const at::Tensor& s_f,
-                                         const at::Tensor& x_f, const at::Tensor& feature, const at::Tensor& mu_b,
+                                         const at::Tensor& x_f, const at::Tensor& mu_b,
                                          const at::Tensor& rb, const at::Tensor& mu_f, const at::Tensor& rf,
                                          const at::Tensor& gamma, double inv_b, double inv_c, double wf, double wb) {
   const int64_t c_ = s_b.size(0), q_ = s_b.size(1), n_ = s_f.size(0), p_ = s_f.size(1);
@@ -416,7 +425,7 @@ std::vector<at::Tensor> backward_factors(const at::Tensor& s_b, const at::Tensor
   auto d_gamma = at::empty({c_}, opts), d_beta = at::empty({c_}, opts);
   AT_DISPATCH_FLOATING_TYPES(s_b.scalar_type(), "bln_backward_factors", [&] {
     const scalar_t *sb = s_b.data_ptr<scalar_t>(), *xb = x_b.data_ptr<scalar_t>();
-    const scalar_t *sf = s_f.data_ptr<scalar_t>(), *xf = x_f.data_ptr<scalar_t>(), *ft = feature.data_ptr<scalar_t>();
+    const scalar_t *sf = s_f.data_ptr<scalar_t>(), *xf = x_f.data_ptr<scalar_t>();
     const scalar_t *mb = mu_b.data_ptr<scalar_t>(), *rbs = rb.data_ptr<scalar_t>();
     const scalar_t *mf = mu_f.data_ptr<scalar_t>(), *rfs = rf.data_ptr<scalar_t>(), *gm = gamma.data_ptr<scalar_t>();
     scalar_t *as = a.data_ptr<scalar_t>(), *a2s = a2.data_ptr<scalar_t>(), *ds = d.data_ptr<scalar_t>();
@@ -425,7 +434,7 @@ std::vector<at::Tensor> backward_factors(const at::Tensor& s_b, const at::Tensor
     const scalar_t ib = inv_b, ic = inv_c, kf = wf, kb = wb;
     std::vector<scalar_t> coef(q_), shift(q_);
     for (int64_t c = 0; c < c_; ++c) {
-      scalar_t t_sum = 0, s_sum = 0, f_sum = 0;
+      scalar_t t_sum = 0, s_sum = 0;
       const scalar_t scale_g = gm[c] * kb;
       for (int64_t q = 0; q < q_; ++q) {
         const int64_t i = c * q_ + q;
@@ -442,9 +451,8 @@ std::vector<at::Tensor> backward_factors(const at::Tensor& s_b, const at::Tensor
         as[c * p_ + p] = scale_g * rbs[c * q_ + q];
         a2s[c * p_ + p] = coef[q];
         ds[c * p_ + p] = shift[q];
-        f_sum += ft[c * p_ + p];
       }
-      dg[c] = kb * t_sum + kf * f_sum;
+      dg[c] = kb * t_sum;  // the feature part is added by apply_backward
       db[c] = s_sum;
     }
     for (int64_t i = 0; i < n_ * p_; ++i) {
@@ -475,7 +483,7 @@ PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("moment_sums", &moment_sums, "sums of x and x^2 over N (C, P) and over C (N, P)");
   m.def("gradient_sums", &gradient_sums, "BLN backward's reductions in one read of g and x");
   m.def("apply_forward", &apply_forward, "y = x (A + G B) + D + G E");
-  m.def("apply_backward", &apply_backward, "dx = g (A + G B) - x (A2 + B2) + D + E");
+  m.def("apply_backward", &apply_backward, "dx = g (A + G B) - x (A2 + B2) + D + E; adds the gamma gradient's feature part to d_gamma");
   m.def("forward_factors", &forward_factors, "statistics and output factors from the forward's sums");
   m.def("backward_factors", &backward_factors, "input-gradient factors and parameter gradients from the backward's sums");
 }

@@ -151,3 +151,23 @@ def test_ill_conditioned_statistics_are_recomputed_exactly(kernel, monkeypatch):
     torch.testing.assert_close(layer.running_batch_var.double(), x.double().var(0), rtol=1e-4, atol=0)
     layer(x - 1e4)  # well-conditioned: the kernel's own factors
     assert calls == [1]
+
+
+def test_parameter_gradients_without_an_input_gradient_match_the_eager_kernel(kernel, monkeypatch):
+    """The input-gradient pass also yields gamma's feature part: it still runs when only the
+    parameters need gradients (BLN as the first layer, on data that needs none)."""
+    gen = torch.Generator().manual_seed(8)
+    x, dy = torch.randn(6, 5, 40, generator=gen, dtype=torch.float64), torch.randn(6, 5, 40, generator=gen, dtype=torch.float64)
+    grads = []
+    for mode in ("eager", "fused"):
+        with monkeypatch.context() as patch:
+            if mode == "eager":
+                _eager(patch)
+            gamma = (torch.rand(5, generator=torch.Generator().manual_seed(1), dtype=torch.float64) + 0.5).requires_grad_()
+            beta = torch.zeros(5, dtype=torch.float64, requires_grad=True)
+            y = BatchLayerNormTrain.apply(x, None, gamma, beta, False, 0.07, 0.6, 1e-3)[0]
+            y.backward(dy)
+            grads.append((gamma.grad, beta.grad))
+    for eager, fused_grad in zip(*grads):
+        torch.testing.assert_close(fused_grad, eager, rtol=1e-10, atol=1e-10)
+    assert grads[0][0].abs().max() > 0.1  # a real gradient, not two zeros
