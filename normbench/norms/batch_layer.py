@@ -19,27 +19,10 @@ statistic, population (True) or current-input (False) values at inference. m is 
 last training mini-batch, remembered so that eval mixes the two terms the same way whatever the
 eval batch size. ``pooled=True`` takes the batch statistics over N and all positions (like BN).
 
-Differences from the reference, each forced by a different setting or chosen for a stated reason
-(docs/norms.md has the full list):
-
-* Population estimates: the reference sums statistics over an epoch and divides at its end (a
-  Keras callback resets them each epoch). A layer cannot see epochs, so the estimate here is the
-  running equal-weight average since construction or the last ``reset_running_stats()`` (or, with
-  ``momentum``, an exponential moving average).
-* Feature population statistics (flags ``feature_moving_*``): the reference keeps one estimate per
-  slot of the batch (its buffers have the batch size as first axis), which ties eval to the training
-  batch size; here they are averaged over the samples of each batch, per position (the same value
-  in expectation, since samples are shuffled). Like the reference, the averaged feature variance
-  is multiplied by m/(m-1).
-* m = 1: x_b is exactly 0 (the batch of one equals its mean), so training is defined and no error
-  is raised; a batch of one carries no variance information, so it updates the population mean but
-  not the population variance (where no variance was ever observed, eval uses the estimate pooled
-  over positions, else 1, BN's initial value; its weight -1e-4 at m = 1 makes it immaterial).
-* Masks: statistics use valid entries only; a batch contributes to a position's population
-  estimate only if that position has valid samples; m stays the mini-batch size N.
-* Spatial extent: per-position estimates are sized by the training inputs and grow if a later
-  training input is larger (variable-length sequences); positions never seen in training use the
-  estimate pooled over positions.
+Differences from the reference (each forced by a setting or chosen for a stated reason) are in
+docs/norms.md, "Batch Layer Normalization in detail": population estimates as running averages
+(or an EMA) instead of per-epoch sums; feature population statistics averaged over the samples;
+m = 1 defined (x_b = 0); masks (valid entries only); per-position estimates sized by training.
 """
 
 from __future__ import annotations
