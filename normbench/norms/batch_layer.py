@@ -35,7 +35,8 @@ from normbench.norms import batch_layer_fused as fused
 from normbench.norms import bln_kernel
 from normbench.norms.base import NormModule
 from normbench.norms.batch_layer_estimates import blend, common_count, masked_moments, or_default, per_position
-from normbench.norms.batch_layer_function import BatchLayerNormTrain, batch_layer_norm_rows
+from normbench.norms.batch_layer_function import BatchLayerNormTrain
+from normbench.norms.batch_layer_rows import RowsTraining
 from normbench.norms.layout import flatten, mask_weights
 from normbench.options import check_bool, check_number
 
@@ -53,7 +54,7 @@ def mixing_weights(
     return (1.0 / m - offset) / root, (1.0 - 1.0 / m - offset) / root
 
 
-class BatchLayerNorm(NormModule):
+class BatchLayerNorm(RowsTraining, NormModule):
     """BLN; see the module docstring for the definition, the options and the reference differences."""
 
     norm_name = "batch_layer"
@@ -143,25 +144,6 @@ class BatchLayerNorm(NormModule):
             return self._train_rows_fused
         return self._train_unmasked
 
-    def _train_rows_fused(self, x: torch.Tensor) -> torch.Tensor:
-        """One position per sample, CPU: output, autograd node, population and count update in one
-        native call (``bln_rows_kernel.cpp``; at an MLP's sizes the torch ops around BLN's
-        arithmetic were the cost). The kernel declines (None) where the uniform update does not
-        apply -- estimates not sized yet, unequal counts, a batch of one, non-contiguous input --
-        and the general path runs."""
-        if not torch.compiler.is_compiling():
-            wf, wb = self._mixing_weights(x.shape[0])
-            p, b = self._parameters, self._buffers
-            out = bln_kernel.kernel().rows_train(
-                x, p["weight"], p["bias"],
-                [b["running_batch_mean"], b["running_batch_var"], b["running_feature_mean"], b["running_feature_var"]],
-                [b["batch_mean_count"], b["batch_var_count"], b["feature_count"]], b["num_batches_tracked"],
-                b["last_batch_size"], -1.0 if self.momentum is None else self.momentum, wf, wb, self.eps)
-            if out is not None:
-                y, self.__dict__["_uniform_count"] = out  # the counts' new common value, mirrored
-                return y
-        return self._train_unmasked(x)
-
     def _train_unmasked(self, x: torch.Tensor) -> torch.Tensor:
         device_type = x.device.type
         if torch.is_autocast_enabled(device_type):  # the kernel's matrix products must stay float32
@@ -181,8 +163,9 @@ class BatchLayerNorm(NormModule):
 
     def _train(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
         """Training forward: batch statistics of this input, population estimates updated. The
-        kernel depends on the input alone (one position per sample: torch's BN + LN kernels), so
-        equal inputs give bitwise-equal outputs whatever the population state."""
+        kernel depends on the input alone (one position per sample: the fused rows kernel, or
+        torch's BN + LN kernels where it is not built), so equal inputs give bitwise-equal outputs
+        whatever the population state."""
         n = x.shape[0]
         wf, wb = self._mixing_weights(n)
         gamma, beta = self.weight, self.bias
@@ -202,27 +185,6 @@ class BatchLayerNorm(NormModule):
         )
         self._update_population(x.shape[2:], w3, mu_b, var_b, mu_f, var_f, n)
         return y.reshape(x.shape)
-
-    def _train_rows(self, x, gamma, beta, rate: float | None, wf: float, wb: float) -> torch.Tensor:
-        """One position per sample: torch's BN and LN kernels; BN's updates the batch estimates
-        itself when every count is equal (``rate`` given)."""
-        n, c = x.shape[0], self.num_features
-        rows = x if x.dim() == 2 else x.reshape(n, c)
-        running = (self.running_batch_mean.view(c), self.running_batch_var.view(c)) if rate is not None else (None, None)
-        y, mean_b, invstd_b, mean_f, rstd_f = batch_layer_norm_rows(
-            rows, gamma, beta, *running, 0.0 if rate is None else rate, wf, wb, self.eps)
-        y = y if x.dim() == 2 else y.reshape(x.shape)
-        with torch.no_grad():  # the kernels give 1 / sqrt(var + eps): var = rstd^-2 - eps
-            if rate is None:
-                var_b = invstd_b.pow(-2).sub_(self.eps).clamp_(min=0.0)
-                var_f = rstd_f.pow(-2).sub_(self.eps).clamp_(min=0.0)
-                self._update_population(x.shape[2:], None, mean_b.reshape(1, c, 1), var_b.reshape(1, c, 1),
-                                        mean_f.reshape(n, 1, 1), var_f.reshape(n, 1, 1), n)
-                return y
-            self.running_feature_mean.lerp_(mean_f.mean(), rate)
-            self.running_feature_var.lerp_(rstd_f.pow(-2).mean(), rate).sub_(rate * self.eps)
-        self._count_uniform_step(n)
-        return y
 
     # -- training where every population estimate has seen the same number of batches ------------
 

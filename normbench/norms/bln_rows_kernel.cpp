@@ -235,6 +235,21 @@ void set_count(const at::Tensor& t, double k) {
 
 }  // namespace
 
+// BLN's training output on one position per sample ((N, C) or (N, C, 1, ...), contiguous) with its
+// autograd node, and the batch's statistics (mu_b, biased var_b per channel; mu_f, biased var_f per
+// sample; not differentiable) for a population update done by the caller: the same output bits as
+// rows_train, for the steps where its uniform update does not apply.
+std::vector<at::Tensor> rows_forward(const at::Tensor& x, const c10::optional<at::Tensor>& gamma,
+                                     const c10::optional<at::Tensor>& beta, double wf, double wb, double eps) {
+  TORCH_CHECK(x.device().is_cpu() && x.dim() >= 2 && x.is_contiguous() && x.numel() == x.size(0) * x.size(1),
+              "x must be contiguous CPU input with one position per sample");
+  const int64_t c_ = x.size(1);
+  const at::Tensor g = gamma.has_value() ? *gamma : at::ones({c_}, x.options());
+  const at::Tensor b = beta.has_value() ? *beta : at::zeros({c_}, x.options());
+  TORCH_CHECK(holds(g, x, c_) && holds(b, x, c_), "gamma and beta must be contiguous, C values in x's dtype");
+  return RowsFunction::apply(x, g, b, wf, wb, eps);
+}
+
 // BatchLayerNorm's training step on input with one position per sample ((N, C) or (N, C, 1, ...),
 // contiguous): y with its autograd node; the population estimates moved toward this batch's
 // statistics (batch mean; batch variance times N / (N - 1); feature mean and variance averaged over

@@ -86,7 +86,7 @@ def test_rows_float32_is_as_close_to_float64_as_torchs_kernels(kernel, monkeypat
 
 
 def test_rows_kernel_gives_the_same_bits_at_one_and_two_threads(kernel):
-    # 10 chunks of rows; the first step sizes the estimates on torch's kernels (not compared)
+    # 10 chunks of rows; the first step (estimates not sized yet) takes rows_forward, the others rows_train
     xs, dys = _batches((300, 200), 3, torch.float32, seed=11)
     before = torch.get_num_threads()
     results = []
@@ -96,9 +96,20 @@ def test_rows_kernel_gives_the_same_bits_at_one_and_two_threads(kernel):
             results.append(_train(_layer(torch.float32, True, None, 200), xs, dys))
     finally:
         torch.set_num_threads(before)
-    (steps1, _), (steps2, _) = results
-    for one, two in zip(steps1[1:], steps2[1:]):
+    (steps1, buffers1), (steps2, buffers2) = results
+    for one, two in zip(steps1, steps2):
         assert all(torch.equal(a, b) for a, b in zip(one, two))
+    assert all(torch.equal(buffers1[name], buffers2[name]) for name in buffers1)
+
+
+def test_equal_inputs_give_the_same_bits_whichever_population_update_the_step_takes(kernel):
+    layer = create_norm("bln", 7)
+    x = torch.randn(10, 7)
+    first = layer(x)  # estimates not sized yet: the output kernel, then the general update
+    second = layer(x)  # the whole-step call
+    transposed = torch.empty(7, 10).t().copy_(x)  # (10, 7), not contiguous: the whole-step call declines
+    assert not transposed.is_contiguous()
+    assert torch.equal(first, second) and torch.equal(first, layer(transposed))
 
 
 class _Counting:
