@@ -224,15 +224,20 @@ class BatchLayerNorm(RowsTraining, NormModule):
         n = x.shape[0]
         y, mu_b, var_b, mu_f, var_f = BatchLayerNormTrain.apply(
             flatten(x), None, gamma, beta, self.pooled, wf, wb, self.eps)
-        with torch.no_grad():
-            total = n * (mu_f.shape[2] if self.pooled else 1)
-            estimates = [self.running_batch_mean, self.running_batch_var,
-                         self.running_feature_mean, self.running_feature_var]
-            batch = [mu_b.view_as(estimates[0]), var_b.mul_(total / (total - 1)).view_as(estimates[1])]
-            feature = [mu_f.mean(0).view_as(estimates[2]), var_f.mean(0).view_as(estimates[3])]
-            torch._foreach_lerp_(estimates, batch + feature, rate)
-        self._count_uniform_step(n)
+        total = n * (mu_f.shape[2] if self.pooled else 1)
+        self._uniform_update(rate, n, mu_b, var_b.mul_(total / (total - 1)), mu_f.mean(0), var_f.mean(0))
         return y.reshape(x.shape)
+
+    @torch.no_grad()
+    def _uniform_update(self, rate: float, n: int, batch_mean, batch_var, feature_mean, feature_var) -> None:
+        """Every count equal: the four estimates move toward this batch's statistics (batch variance
+        already unbiased, feature statistics averaged over the samples) in one fused op, and the
+        counts advance."""
+        estimates = [self.running_batch_mean, self.running_batch_var, self.running_feature_mean,
+                     self.running_feature_var]
+        targets = [batch_mean, batch_var, feature_mean, feature_var]
+        torch._foreach_lerp_(estimates, [t.view_as(e) for t, e in zip(targets, estimates)], rate)
+        self._count_uniform_step(n)
 
     @torch.no_grad()
     def _count_uniform_step(self, n: int) -> None:

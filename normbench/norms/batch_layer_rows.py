@@ -48,8 +48,8 @@ class RowsTraining:
         kernels, BN's updating the batch estimates itself when every count is equal (``rate``)."""
         n, c = x.shape[0], self.num_features
         rows = x if x.dim() == 2 else x.reshape(n, c)
-        if x.device.type == "cpu" and fused.usable(rows.contiguous(), None) and bln_kernel.kernel() is not None:
-            return self._train_rows_fused_output(x, rows.contiguous(), gamma, beta, rate, wf, wb)
+        if x.device.type == "cpu" and bln_kernel.kernel() is not None and fused.usable(rows := rows.contiguous(), None):
+            return self._train_rows_fused_output(x, rows, gamma, beta, rate, wf, wb)
         running = (self.running_batch_mean.view(c), self.running_batch_var.view(c)) if rate is not None else (None, None)
         y, mean_b, invstd_b, mean_f, rstd_f = batch_layer_norm_rows(
             rows, gamma, beta, *running, 0.0 if rate is None else rate, wf, wb, self.eps)
@@ -70,16 +70,10 @@ class RowsTraining:
         """The fused kernel's output and statistics, with this layer's population update in torch."""
         n, c = rows.shape
         y, mean_b, var_b, mean_f, var_f = bln_kernel.kernel().rows_forward(rows, gamma, beta, wf, wb, self.eps)
-        y = y.reshape(x.shape)  # outside no_grad: a view made there would drop y's autograd node
-        with torch.no_grad():
-            if rate is None:
+        if rate is None:
+            with torch.no_grad():
                 self._update_population(x.shape[2:], None, mean_b.reshape(1, c, 1), var_b.reshape(1, c, 1),
                                         mean_f.reshape(n, 1, 1), var_f.reshape(n, 1, 1), n)
-                return y
-            estimates = [self.running_batch_mean, self.running_batch_var, self.running_feature_mean,
-                         self.running_feature_var]
-            batch = [mean_b.view_as(estimates[0]), (var_b * (n / (n - 1))).view_as(estimates[1])]
-            feature = [mean_f.mean().view_as(estimates[2]), var_f.mean().view_as(estimates[3])]
-            torch._foreach_lerp_(estimates, batch + feature, rate)
-        self._count_uniform_step(n)
-        return y
+        else:
+            self._uniform_update(rate, n, mean_b, var_b * (n / (n - 1)), mean_f.mean(), var_f.mean())
+        return y.reshape(x.shape)

@@ -468,22 +468,10 @@ std::vector<at::Tensor> backward_factors(const at::Tensor& s_b, const at::Tensor
 
 }  // namespace
 
-// bln_rows_kernel.cpp: BatchLayerNorm's whole training step on one position per sample
-c10::optional<std::tuple<at::Tensor, int64_t>> rows_train(const at::Tensor& x,
-                                                     const c10::optional<at::Tensor>& gamma,
-                                                     const c10::optional<at::Tensor>& beta,
-                                                     const std::vector<at::Tensor>& estimates,
-                                                     const std::vector<at::Tensor>& counts,
-                                                     const at::Tensor& num_batches_tracked,
-                                                     const at::Tensor& last_batch_size, double momentum, double wf,
-                                                     double wb, double eps);
-
-std::vector<at::Tensor> rows_forward(const at::Tensor& x, const c10::optional<at::Tensor>& gamma,
-                                     const c10::optional<at::Tensor>& beta, double wf, double wb, double eps);
+void register_rows_kernel(pybind11::module& m);  // bln_rows_kernel.cpp: BLN on one position per sample
 
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("rows_forward", &rows_forward, "BLN's training output on (N, C) with its autograd node, and the batch's statistics");
-  m.def("rows_train", &rows_train, "BatchLayerNorm's training step on (N, C): output with its autograd node, population and count update -> (y, new count); None where it does not apply");
+  register_rows_kernel(m);
   m.def("moment_sums", &moment_sums, "sums of x and x^2 over N (C, P) and over C (N, P)");
   m.def("gradient_sums", &gradient_sums, "BLN backward's reductions in one read of g and x");
   m.def("apply_forward", &apply_forward, "y = x (A + G B) + D + G E");

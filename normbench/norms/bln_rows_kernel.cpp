@@ -34,14 +34,25 @@ int64_t chunk_count(int64_t n) { return (n + kRowsPerChunk - 1) / kRowsPerChunk;
 
 int64_t chunk_grain(int64_t c) { return std::max<int64_t>(1, kGrainElements / std::max<int64_t>(1, kRowsPerChunk * c)); }
 
-// Sum the chunks' (arrays, C) partial column sums in chunk order into ``out`` (arrays, C).
-template <typename acc_t>
-void add_chunks(const std::vector<acc_t>& parts, int64_t chunks, int64_t width, std::vector<acc_t>& out) {
-  out.assign(static_cast<size_t>(width), acc_t(0));
+// Column sums over the N rows of a (N, C) input: row(n, sums) for every row, in parallel over fixed
+// chunks of kRowsPerChunk rows, ``sums`` being the chunk's zeroed ``width`` partial sums (one or more
+// arrays of C); the chunks' partials are then added in chunk order, so no bit depends on the number
+// of threads. Returns the ``width`` sums.
+template <typename acc_t, typename Row>
+std::vector<acc_t> column_sums(int64_t n_, int64_t c_, int64_t width, const Row& row) {
+  const int64_t chunks = chunk_count(n_);
+  std::vector<acc_t> parts(static_cast<size_t>(chunks * width)), out(static_cast<size_t>(width), acc_t(0));
+  at::parallel_for(0, chunks, chunk_grain(c_), [&](int64_t lo, int64_t hi) {
+    for (int64_t k = lo; k < hi; ++k) {
+      acc_t* sums = parts.data() + k * width;
+      std::fill(sums, sums + width, acc_t(0));
+      for (int64_t n = k * kRowsPerChunk; n < std::min(n_, (k + 1) * kRowsPerChunk); ++n) row(n, sums);
+    }
+  });
   for (int64_t k = 0; k < chunks; ++k) {
-    const acc_t* part = parts.data() + k * width;
-    for (int64_t i = 0; i < width; ++i) out[i] += part[i];
+    for (int64_t i = 0; i < width; ++i) out[i] += parts[k * width + i];
   }
+  return out;
 }
 
 template <typename scalar_t>
@@ -49,45 +60,29 @@ void forward_kernel(const at::Tensor& x, const scalar_t* gamma, const scalar_t* 
                     at::Tensor& y, at::Tensor& mu_b, at::Tensor& rb, at::Tensor& mu_f, at::Tensor& rf, at::Tensor& var_b,
                     at::Tensor& var_f) {
   using acc_t = at::acc_type<scalar_t, false>;
-  const int64_t n_ = x.size(0), c_ = x.size(1), chunks = chunk_count(n_);
+  const int64_t n_ = x.size(0), c_ = x.size(1);
   const scalar_t* xp = x.data_ptr<scalar_t>();
   scalar_t *yp = y.data_ptr<scalar_t>(), *mbp = mu_b.data_ptr<scalar_t>(), *rbp = rb.data_ptr<scalar_t>();
   scalar_t *mfp = mu_f.data_ptr<scalar_t>(), *rfp = rf.data_ptr<scalar_t>();
   scalar_t *vbp = var_b.data_ptr<scalar_t>(), *vfp = var_f.data_ptr<scalar_t>();
-  std::vector<acc_t> parts(static_cast<size_t>(chunks * c_)), column;
   // pass 1: each row's mean and variance (two passes over a row in cache), column sums of x
-  at::parallel_for(0, chunks, chunk_grain(c_), [&](int64_t lo, int64_t hi) {
-    for (int64_t k = lo; k < hi; ++k) {
-      acc_t* sums = parts.data() + k * c_;
-      std::fill(sums, sums + c_, acc_t(0));
-      for (int64_t n = k * kRowsPerChunk; n < std::min(n_, (k + 1) * kRowsPerChunk); ++n) {
-        const scalar_t* row = xp + n * c_;
-        acc_t s = 0;
-        for (int64_t c = 0; c < c_; ++c) { s += row[c]; sums[c] += row[c]; }
-        const acc_t mean = s / c_;
-        acc_t q = 0;
-        for (int64_t c = 0; c < c_; ++c) { const acc_t d = row[c] - mean; q += d * d; }
-        mfp[n] = static_cast<scalar_t>(mean);
-        vfp[n] = static_cast<scalar_t>(q / c_);
-        rfp[n] = static_cast<scalar_t>(1.0 / std::sqrt(q / c_ + eps));
-      }
-    }
+  std::vector<acc_t> mean_b = column_sums<acc_t>(n_, c_, c_, [&](int64_t n, acc_t* sums) {
+    const scalar_t* row = xp + n * c_;
+    acc_t s = 0;
+    for (int64_t c = 0; c < c_; ++c) { s += row[c]; sums[c] += row[c]; }
+    const acc_t mean = s / c_;
+    acc_t q = 0;
+    for (int64_t c = 0; c < c_; ++c) { const acc_t d = row[c] - mean; q += d * d; }
+    mfp[n] = static_cast<scalar_t>(mean);
+    vfp[n] = static_cast<scalar_t>(q / c_);
+    rfp[n] = static_cast<scalar_t>(1.0 / std::sqrt(q / c_ + eps));
   });
-  add_chunks(parts, chunks, c_, column);
-  std::vector<acc_t> mean_b(static_cast<size_t>(c_));
-  for (int64_t c = 0; c < c_; ++c) mean_b[c] = column[c] / n_;
+  for (int64_t c = 0; c < c_; ++c) mean_b[c] /= n_;
   // pass 2: column sums of squared deviations from the column means
-  at::parallel_for(0, chunks, chunk_grain(c_), [&](int64_t lo, int64_t hi) {
-    for (int64_t k = lo; k < hi; ++k) {
-      acc_t* sums = parts.data() + k * c_;
-      std::fill(sums, sums + c_, acc_t(0));
-      for (int64_t n = k * kRowsPerChunk; n < std::min(n_, (k + 1) * kRowsPerChunk); ++n) {
-        const scalar_t* row = xp + n * c_;
-        for (int64_t c = 0; c < c_; ++c) { const acc_t d = row[c] - mean_b[c]; sums[c] += d * d; }
-      }
-    }
+  const std::vector<acc_t> column = column_sums<acc_t>(n_, c_, c_, [&](int64_t n, acc_t* sums) {
+    const scalar_t* row = xp + n * c_;
+    for (int64_t c = 0; c < c_; ++c) { const acc_t d = row[c] - mean_b[c]; sums[c] += d * d; }
   });
-  add_chunks(parts, chunks, c_, column);
   // y = x (A[c] + B[n]) + D[c] + E[n]: A = gamma wb rb, D = beta - A mu_b, B = gamma wf rf, E = -B mu_f
   std::vector<scalar_t> a(static_cast<size_t>(c_)), d(static_cast<size_t>(c_)), g(static_cast<size_t>(c_));
   for (int64_t c = 0; c < c_; ++c) {
@@ -114,36 +109,28 @@ void backward_kernel(const at::Tensor& gy, const at::Tensor& x, const scalar_t* 
                      const at::Tensor& rb, const at::Tensor& mu_f, const at::Tensor& rf, double wf, double wb,
                      at::Tensor& dx, at::Tensor& dgamma, at::Tensor& dbeta) {
   using acc_t = at::acc_type<scalar_t, false>;
-  const int64_t n_ = x.size(0), c_ = x.size(1), chunks = chunk_count(n_);
+  const int64_t n_ = x.size(0), c_ = x.size(1);
   const scalar_t *gp = gy.data_ptr<scalar_t>(), *xp = x.data_ptr<scalar_t>();
   const scalar_t *mbp = mu_b.data_ptr<scalar_t>(), *rbp = rb.data_ptr<scalar_t>();
   const scalar_t *mfp = mu_f.data_ptr<scalar_t>(), *rfp = rf.data_ptr<scalar_t>();
   // per row: mean_f(gz), mean_f(gz x_f); per column (3 arrays): sum_n g, sum_n g x_b, sum_n g x_f
   std::vector<acc_t> row_g(static_cast<size_t>(n_)), row_gx(static_cast<size_t>(n_));
-  std::vector<acc_t> parts(static_cast<size_t>(chunks * 3 * c_)), column;
-  at::parallel_for(0, chunks, chunk_grain(c_), [&](int64_t lo, int64_t hi) {
-    for (int64_t k = lo; k < hi; ++k) {
-      acc_t* sums = parts.data() + k * 3 * c_;
-      std::fill(sums, sums + 3 * c_, acc_t(0));
-      for (int64_t n = k * kRowsPerChunk; n < std::min(n_, (k + 1) * kRowsPerChunk); ++n) {
-        const scalar_t *grow = gp + n * c_, *xrow = xp + n * c_;
-        const acc_t mf = mfp[n], r = rfp[n];
-        acc_t sg = 0, sgx = 0;
-        for (int64_t c = 0; c < c_; ++c) {
-          const acc_t g = grow[c], gm = gamma[c];
-          const acc_t xf = (xrow[c] - mf) * r, xb = (xrow[c] - mbp[c]) * rbp[c];
-          sg += gm * g;
-          sgx += gm * g * xf;
-          sums[c] += g;
-          sums[c_ + c] += g * xb;
-          sums[2 * c_ + c] += g * xf;
-        }
-        row_g[n] = sg / c_;
-        row_gx[n] = sgx / c_;
-      }
+  const std::vector<acc_t> column = column_sums<acc_t>(n_, c_, 3 * c_, [&](int64_t n, acc_t* sums) {
+    const scalar_t *grow = gp + n * c_, *xrow = xp + n * c_;
+    const acc_t mf = mfp[n], r = rfp[n];
+    acc_t sg = 0, sgx = 0;
+    for (int64_t c = 0; c < c_; ++c) {
+      const acc_t g = grow[c], gm = gamma[c];
+      const acc_t xf = (xrow[c] - mf) * r, xb = (xrow[c] - mbp[c]) * rbp[c];
+      sg += gm * g;
+      sgx += gm * g * xf;
+      sums[c] += g;
+      sums[c_ + c] += g * xb;
+      sums[2 * c_ + c] += g * xf;
     }
+    row_g[n] = sg / c_;
+    row_gx[n] = sgx / c_;
   });
-  add_chunks(parts, chunks, 3 * c_, column);
   std::vector<acc_t> mean_g(static_cast<size_t>(c_)), mean_gx(static_cast<size_t>(c_));
   scalar_t *dgp = dgamma.defined() ? dgamma.data_ptr<scalar_t>() : nullptr;
   scalar_t *dbp = dbeta.defined() ? dbeta.data_ptr<scalar_t>() : nullptr;
@@ -233,8 +220,6 @@ void set_count(const at::Tensor& t, double k) {
   else *t.data_ptr<double>() = k;
 }
 
-}  // namespace
-
 // BLN's training output on one position per sample ((N, C) or (N, C, 1, ...), contiguous) with its
 // autograd node, and the batch's statistics (mu_b, biased var_b per channel; mu_f, biased var_f per
 // sample; not differentiable) for a population update done by the caller: the same output bits as
@@ -304,4 +289,13 @@ c10::optional<std::tuple<at::Tensor, int64_t>> rows_train(const at::Tensor& x,
   *num_batches_tracked.data_ptr<int64_t>() += 1;
   *last_batch_size.data_ptr<int64_t>() = n_;
   return std::make_tuple(out[0], static_cast<int64_t>(k) + 1);
+}
+
+}  // namespace
+
+// The Python bindings of this file's two entry points, added to the module bln_kernel.cpp defines.
+void register_rows_kernel(pybind11::module& m) {
+  m.def("rows_forward", &rows_forward, "BLN's training output on (N, C) with its autograd node, and the batch's statistics");
+  m.def("rows_train", &rows_train, "BatchLayerNorm's training step on (N, C): output with its autograd node, population "
+        "and count update -> (y, new count); None where it does not apply");
 }
