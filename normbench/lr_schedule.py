@@ -11,10 +11,12 @@ is interrupted and re-run.
 from __future__ import annotations
 
 import math
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # the suite schema imports SCHEDULES without torch
+    import torch
 
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine")  # the suite field `optimizer.schedule` takes these
 
 
 def rate_factor(schedule: str, step: int, total_steps: int) -> float:

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_serializer, field_validator, model_validator
 
 from normbench.analysis_config import AnalysisConfig, check_against_suite
+from normbench.lr_schedule import SCHEDULES
 from normbench.reference.declared import ReferenceConfig
 
 SUITE_NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]*$"  # also the default output directory's name
@@ -84,7 +85,7 @@ class OptimizerConfig(StrictModel):
     lr: float | list[float] = Field(description="learning rate, or a list of rates to sweep")
     momentum: float = Field(default=0.0, ge=0, lt=1)
     weight_decay: float = Field(default=0.0, ge=0)
-    schedule: Literal["constant", "cosine"] = Field(
+    schedule: Literal[SCHEDULES] = Field(
         default="constant",
         description="learning rate over the run: constant, or cosine annealing from lr to 0 over the budget's "
                     "steps (Loshchilov & Hutter 2017, SGDR, without restarts)")
